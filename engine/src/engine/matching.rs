@@ -1,0 +1,479 @@
+//! New orders: validation, pre-trade risk, reservation, matching against the book, and what happens to the rest.
+
+use super::Engine;
+use crate::book::OrderBook;
+use crate::command::NewOrder;
+use crate::event::{BookEvent, CancelReason, Event, EventSink, RejectReason, TradingActionReason};
+use crate::index::pair_key;
+use crate::instrument::{fee_per_lot, Instrument};
+use crate::order::{Handle, Order, NIL};
+use crate::types::*;
+
+/// Why matching an incoming order stopped before it ran out of quantity or crossing prices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MatchStop {
+    /// Nothing more to trade at the limit, or the order is filled.
+    Exhausted,
+    /// Self-trade prevention cancelled the incoming order's rest.
+    SelfTrade,
+    /// A trade would have tripped the circuit breaker; the instrument is now halted.
+    Breaker,
+}
+
+/// The reservation an order needs and the fee rates it will pay.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reservation {
+    pub reserve_per_lot: u64,
+    pub total: u64,
+    pub maker_fee_ppm: u32,
+    pub taker_fee_ppm: u32,
+}
+
+impl<B: OrderBook> Engine<B> {
+    /// Checks a limit price against the instrument's tick and band.
+    pub(crate) fn check_price(instrument: &Instrument, price: Price) -> Result<(), RejectReason> {
+        if price <= 0 {
+            return Err(RejectReason::InvalidPrice);
+        }
+        if price % instrument.spec.tick != 0 {
+            return Err(RejectReason::PriceNotOnTick);
+        }
+        if price < instrument.band_low || price > instrument.band_high {
+            return Err(RejectReason::PriceOutsideBand);
+        }
+        Ok(())
+    }
+
+    /// Pre-trade risk on one order of `qty` lots at `price` and the reservation it needs.
+    pub(crate) fn check_risk(
+        &self,
+        instrument: &Instrument,
+        account: AccountId,
+        side: Side,
+        price: Price,
+        qty: Qty,
+    ) -> Result<Reservation, RejectReason> {
+        let Some(account) = self.account(account) else { return Err(RejectReason::UnknownAccount) };
+        let spec = &account.spec;
+        if qty == 0 {
+            return Err(RejectReason::InvalidQty);
+        }
+        if qty > spec.max_order_qty {
+            return Err(RejectReason::QtyAboveMax);
+        }
+        let lot_value = instrument.lot_value(price);
+        let notional = lot_value * qty as u128;
+        if notional > spec.max_order_notional as u128 {
+            return Err(RejectReason::NotionalAboveMax);
+        }
+        let tier = self.fee_tiers.get(spec.fee_tier as usize).copied().unwrap_or_default();
+        let reserve_per_lot = match side {
+            Side::Buy => lot_value + fee_per_lot(lot_value, tier.maker_fee_ppm.max(tier.taker_fee_ppm)),
+            Side::Sell => instrument.spec.lot_size as u128,
+        };
+        let total = reserve_per_lot * qty as u128;
+        // Keeping every reservation below 2^62 leaves room for settlement sums without overflow.
+        if total >= 1 << 62 {
+            return Err(RejectReason::NotionalOverflow);
+        }
+        Ok(Reservation {
+            reserve_per_lot: reserve_per_lot as u64,
+            total: total as u64,
+            maker_fee_ppm: tier.maker_fee_ppm,
+            taker_fee_ppm: tier.taker_fee_ppm,
+        })
+    }
+
+    pub(crate) fn has_funds(&self, account: AccountId, asset: AssetId, amount: u64) -> bool {
+        self.balances[self.balance_slot(account, asset)].available >= amount
+    }
+
+    pub(crate) fn new_order(&mut self, cmd: &NewOrder, sink: &mut impl EventSink) {
+        let reject = |sink: &mut _, reason| Self::reject(sink, cmd.session, cmd.user_ref, reason);
+        let Some(instrument) = self.instrument(cmd.instrument).copied() else {
+            return reject(sink, RejectReason::UnknownInstrument);
+        };
+        match instrument.status {
+            InstrumentStatus::Trading => {}
+            InstrumentStatus::Halted => return reject(sink, RejectReason::InstrumentHalted),
+            InstrumentStatus::CancelOnly => return reject(sink, RejectReason::CancelOnly),
+        }
+        let Some(account) = self.account(cmd.account).copied() else {
+            return reject(sink, RejectReason::UnknownAccount);
+        };
+        if !account.spec.order_entry_enabled {
+            return reject(sink, RejectReason::OrderEntryDisabled);
+        }
+        // A market order is an IOC limited at the band's protection price.
+        let (price, time_in_force) = match cmd.order_type {
+            OrderType::Market => (instrument.protection_price(cmd.side), TimeInForce::Ioc),
+            OrderType::Limit => (cmd.price, cmd.time_in_force),
+        };
+        if let Err(reason) = Self::check_price(&instrument, price) {
+            return reject(sink, reason);
+        }
+        let immediate = time_in_force == TimeInForce::Ioc;
+        if cmd.min_qty > 0 && (!immediate || cmd.min_qty > cmd.qty) {
+            return reject(sink, RejectReason::InvalidMinQty);
+        }
+        if cmd.display_qty > 0 && (immediate || cmd.display_qty > cmd.qty) {
+            return reject(sink, RejectReason::InvalidDisplayQty);
+        }
+        if cmd.post_only && immediate {
+            return reject(sink, RejectReason::InvalidTimeInForce);
+        }
+        if time_in_force == TimeInForce::Gtt && cmd.expire_time_ns <= self.now_ns {
+            return reject(sink, RejectReason::InvalidExpireTime);
+        }
+        let reservation = match self.check_risk(&instrument, cmd.account, cmd.side, price, cmd.qty) {
+            Ok(reservation) => reservation,
+            Err(reason) => return reject(sink, reason),
+        };
+        let book = &self.books[cmd.instrument as usize];
+        let opposite_best = book.best_price(&self.orders, cmd.side.opposite());
+        if cmd.post_only && opposite_best.is_some_and(|best| cmd.side.crosses(price, best)) {
+            return reject(sink, RejectReason::PostOnlyWouldTrade);
+        }
+        if !immediate {
+            // Everything a resting order needs is checked before anything happens, so no order is accepted and
+            // then found to have nowhere to rest.
+            if account.open_orders >= account.spec.max_open_orders {
+                return reject(sink, RejectReason::TooManyOpenOrders);
+            }
+            if self.orders.is_full() || !book.can_insert(&self.orders, cmd.side, price) {
+                return reject(sink, RejectReason::BookFull);
+            }
+            if self.by_user_ref.get(pair_key(cmd.session, cmd.user_ref)).is_some() {
+                return reject(sink, RejectReason::DuplicateUserRef);
+            }
+        }
+        let asset = Self::reserved_asset(&instrument, cmd.side);
+        if !self.has_funds(cmd.account, asset, reservation.total) {
+            return reject(sink, RejectReason::InsufficientFunds);
+        }
+
+        self.reserve(cmd.account, asset, reservation.total);
+        let id = self.next_order_id;
+        self.next_order_id += 1;
+        let mut order = Order {
+            id,
+            feed_ref: id,
+            session: cmd.session,
+            account: cmd.account,
+            user_ref: cmd.user_ref,
+            instrument: cmd.instrument,
+            side: cmd.side,
+            time_in_force,
+            group: cmd.group,
+            price,
+            leaves: cmd.qty,
+            display: cmd.qty,
+            max_floor: cmd.display_qty,
+            expire_time_ns: if time_in_force == TimeInForce::Gtt { cmd.expire_time_ns } else { 0 },
+            reserve_per_lot: reservation.reserve_per_lot,
+            maker_fee_ppm: reservation.maker_fee_ppm,
+            taker_fee_ppm: reservation.taker_fee_ppm,
+            ..Order::EMPTY
+        };
+        sink.push(Event::Accepted {
+            session: cmd.session,
+            account: cmd.account,
+            user_ref: cmd.user_ref,
+            order_id: id,
+            instrument: cmd.instrument,
+            side: cmd.side,
+            price,
+            qty: cmd.qty,
+            time_in_force,
+        });
+
+        if cmd.min_qty > 0 && self.tradeable_qty(&order, cmd.min_qty) < cmd.min_qty {
+            return self.cancel_incoming(&order, CancelReason::MinQtyNotMet, sink);
+        }
+        let stop = if opposite_best.is_some_and(|best| cmd.side.crosses(price, best)) {
+            self.match_incoming(&mut order, sink)
+        } else {
+            MatchStop::Exhausted
+        };
+        self.finish_incoming(order, stop, BookPlacement::Add, sink);
+    }
+
+    /// What to tell the feed when an incoming order rests.
+    pub(crate) fn finish_incoming(
+        &mut self,
+        mut order: Order,
+        stop: MatchStop,
+        placement: BookPlacement,
+        sink: &mut impl EventSink,
+    ) -> Handle {
+        if order.leaves == 0 || stop == MatchStop::SelfTrade {
+            return NIL;
+        }
+        match stop {
+            MatchStop::Breaker => {
+                self.cancel_incoming(&order, CancelReason::CircuitBreaker, sink);
+                NIL
+            }
+            _ if order.time_in_force == TimeInForce::Ioc => {
+                self.cancel_incoming(&order, CancelReason::ImmediateOrCancel, sink);
+                NIL
+            }
+            _ => {
+                order.display = if order.max_floor > 0 { order.max_floor.min(order.leaves) } else { order.leaves };
+                let handle = self.rest(order);
+                let event = match placement {
+                    BookPlacement::Add => BookEvent::Add {
+                        instrument: order.instrument,
+                        order_ref: order.feed_ref,
+                        side: order.side,
+                        price: order.price,
+                        qty: order.display,
+                    },
+                    BookPlacement::ReplaceOf(old_ref) => BookEvent::Replace {
+                        instrument: order.instrument,
+                        old_ref,
+                        new_ref: order.feed_ref,
+                        price: order.price,
+                        qty: order.display,
+                    },
+                };
+                sink.push(Event::Book(event));
+                handle
+            }
+        }
+    }
+
+    /// Cancels what is left of an order that is not on the book.
+    pub(crate) fn cancel_incoming(&mut self, order: &Order, reason: CancelReason, sink: &mut impl EventSink) {
+        self.release_lots(order, order.leaves);
+        sink.push(Event::Canceled {
+            session: order.session,
+            account: order.account,
+            user_ref: order.user_ref,
+            order_id: order.id,
+            instrument: order.instrument,
+            qty: order.leaves,
+            reason,
+        });
+    }
+
+    #[inline]
+    fn prevents_self_trade(taker_account: AccountId, taker_group: u32, maker: &Order, maker_group: u32) -> bool {
+        taker_account == maker.account || (taker_group != 0 && taker_group == maker_group)
+    }
+
+    /// How much the order could trade right now, up to `enough`, following the same rules as matching: it stops
+    /// where self-trade prevention would stop the order or the circuit breaker would trip.
+    fn tradeable_qty(&self, order: &Order, enough: Qty) -> Qty {
+        let Some(instrument) = self.instrument(order.instrument) else { return 0 };
+        let taker_spec = self.accounts[order.account as usize].spec;
+        let mut range = instrument.breaker.range(self.now_ns);
+        let mut total: Qty = 0;
+        self.books[order.instrument as usize].visit(&self.orders, order.side.opposite(), |handle| {
+            let maker = self.orders.get(handle);
+            if !order.side.crosses(order.price, maker.price) {
+                return false;
+            }
+            let maker_group = self.accounts[maker.account as usize].spec.stp_group;
+            if Self::prevents_self_trade(order.account, taker_spec.stp_group, maker, maker_group) {
+                // Cancelling the resting order lets matching go on; the other modes end it.
+                return taker_spec.stp_mode == StpMode::CancelResting;
+            }
+            if instrument.breaker.trips(range, maker.price) {
+                return false;
+            }
+            range = Some(match range {
+                None => (maker.price, maker.price),
+                Some((low, high)) => (low.min(maker.price), high.max(maker.price)),
+            });
+            total += maker.leaves;
+            total < enough
+        });
+        total
+    }
+
+    /// Trades the incoming order against the opposite side in price-time priority.
+    pub(crate) fn match_incoming(&mut self, taker: &mut Order, sink: &mut impl EventSink) -> MatchStop {
+        let instrument_id = taker.instrument;
+        let taker_spec = self.accounts[taker.account as usize].spec;
+        let maker_side = taker.side.opposite();
+        let mut last_price: Option<Price> = None;
+        let mut stop = MatchStop::Exhausted;
+        while taker.leaves > 0 {
+            let Some(maker_handle) = self.books[instrument_id as usize].best(&self.orders, maker_side) else { break };
+            let maker = *self.orders.get(maker_handle);
+            if !taker.side.crosses(taker.price, maker.price) {
+                break;
+            }
+            let maker_group = self.accounts[maker.account as usize].spec.stp_group;
+            if Self::prevents_self_trade(taker.account, taker_spec.stp_group, &maker, maker_group) {
+                let prevented_qty = taker.leaves.min(maker.display);
+                let cancel_maker = taker_spec.stp_mode != StpMode::CancelIncoming;
+                let cancel_taker = taker_spec.stp_mode != StpMode::CancelResting;
+                if cancel_maker {
+                    self.self_trade_cancel(&maker, maker.leaves, prevented_qty, maker.price, Liquidity::Maker, sink);
+                    sink.push(Event::Book(BookEvent::Delete { instrument: instrument_id, order_ref: maker.feed_ref }));
+                    self.release_lots(&maker, maker.leaves);
+                    self.unrest(maker_handle);
+                }
+                if cancel_taker {
+                    self.self_trade_cancel(taker, taker.leaves, prevented_qty, maker.price, Liquidity::Taker, sink);
+                    self.release_lots(taker, taker.leaves);
+                    taker.leaves = 0;
+                    stop = MatchStop::SelfTrade;
+                    break;
+                }
+                continue;
+            }
+            let Some(instrument) = self.instruments[instrument_id as usize].as_mut() else { break };
+            let range = instrument.breaker.range(self.now_ns);
+            if instrument.breaker.trips(range, maker.price) {
+                instrument.status = InstrumentStatus::Halted;
+                instrument.halt_until_ns = self.now_ns.saturating_add(instrument.spec.breaker_halt_ns);
+                self.next_timer_ns = self.next_timer_ns.min(instrument.halt_until_ns);
+                sink.push(Event::TradingAction {
+                    instrument: instrument_id,
+                    status: InstrumentStatus::Halted,
+                    reason: TradingActionReason::CircuitBreaker,
+                });
+                stop = MatchStop::Breaker;
+                break;
+            }
+            instrument.breaker.record(self.now_ns, maker.price);
+            let lot_value = instrument.lot_value(maker.price);
+
+            let qty = taker.leaves.min(maker.display);
+            let maker_fee = (fee_per_lot(lot_value, maker.maker_fee_ppm) * qty as u128) as u64;
+            let taker_fee = (fee_per_lot(lot_value, taker.taker_fee_ppm) * qty as u128) as u64;
+            match taker.side {
+                Side::Buy => self.settle(
+                    instrument_id,
+                    taker.account,
+                    taker.reserve_per_lot,
+                    taker_fee,
+                    maker.account,
+                    maker_fee,
+                    maker.price,
+                    qty,
+                ),
+                Side::Sell => self.settle(
+                    instrument_id,
+                    maker.account,
+                    maker.reserve_per_lot,
+                    maker_fee,
+                    taker.account,
+                    taker_fee,
+                    maker.price,
+                    qty,
+                ),
+            }
+            let match_number = self.next_match_number;
+            self.next_match_number += 1;
+            taker.leaves -= qty;
+            let maker_leaves = maker.leaves - qty;
+            sink.push(Event::Executed {
+                session: maker.session,
+                account: maker.account,
+                user_ref: maker.user_ref,
+                order_id: maker.id,
+                instrument: instrument_id,
+                side: maker.side,
+                price: maker.price,
+                qty,
+                leaves: maker_leaves,
+                match_number,
+                liquidity: Liquidity::Maker,
+                fee: maker_fee,
+            });
+            sink.push(Event::Executed {
+                session: taker.session,
+                account: taker.account,
+                user_ref: taker.user_ref,
+                order_id: taker.id,
+                instrument: instrument_id,
+                side: taker.side,
+                price: maker.price,
+                qty,
+                leaves: taker.leaves,
+                match_number,
+                liquidity: Liquidity::Taker,
+                fee: taker_fee,
+            });
+            sink.push(Event::Book(BookEvent::Execute {
+                instrument: instrument_id,
+                order_ref: maker.feed_ref,
+                qty,
+                price: maker.price,
+                match_number,
+            }));
+            last_price = Some(maker.price);
+
+            self.books[instrument_id as usize].reduce_display(&mut self.orders, maker_handle, qty);
+            self.orders.get_mut(maker_handle).leaves = maker_leaves;
+            if maker.display == qty {
+                if maker_leaves == 0 {
+                    self.unrest(maker_handle);
+                } else {
+                    self.refill_iceberg(maker_handle, sink);
+                }
+            }
+        }
+        if let Some(price) = last_price {
+            if let Some(instrument) = self.instruments[instrument_id as usize].as_mut() {
+                instrument.last_trade_price = price;
+                instrument.recentre(price);
+            }
+        }
+        stop
+    }
+
+    /// An iceberg whose displayed part traded shows a new part, under a new reference, at the back of its level.
+    fn refill_iceberg(&mut self, handle: Handle, sink: &mut impl EventSink) {
+        let book = &mut self.books[self.orders.get(handle).instrument as usize];
+        book.remove(&mut self.orders, handle);
+        let feed_ref = self.next_order_id;
+        self.next_order_id += 1;
+        let order = self.orders.get_mut(handle);
+        order.display = order.max_floor.min(order.leaves);
+        order.feed_ref = feed_ref;
+        let event = BookEvent::Add {
+            instrument: order.instrument,
+            order_ref: feed_ref,
+            side: order.side,
+            price: order.price,
+            qty: order.display,
+        };
+        book.insert(&mut self.orders, handle);
+        sink.push(Event::Book(event));
+    }
+
+    fn self_trade_cancel(
+        &self,
+        order: &Order,
+        qty: Qty,
+        prevented_qty: Qty,
+        price: Price,
+        liquidity: Liquidity,
+        sink: &mut impl EventSink,
+    ) {
+        sink.push(Event::SelfTradeCanceled {
+            session: order.session,
+            account: order.account,
+            user_ref: order.user_ref,
+            order_id: order.id,
+            instrument: order.instrument,
+            qty,
+            prevented_qty,
+            price,
+            liquidity,
+        });
+    }
+}
+
+/// How a resting order appears on the feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BookPlacement {
+    Add,
+    /// It replaces the displayed order with this reference, which left the book without trading.
+    ReplaceOf(OrderId),
+}
