@@ -17,20 +17,47 @@ pub struct Command {
 #[rkyv(derive(Debug))]
 pub enum CommandBody {
     AddInstrument(InstrumentSpec),
-    SetInstrumentStatus { instrument: InstrumentId, status: InstrumentStatus },
+    SetInstrumentStatus {
+        instrument: InstrumentId,
+        status: InstrumentStatus,
+    },
     /// Re-centres the price band.
-    SetReferencePrice { instrument: InstrumentId, price: Price },
-    SetFeeTier { tier: u32, maker_fee_ppm: u32, taker_fee_ppm: u32 },
+    SetReferencePrice {
+        instrument: InstrumentId,
+        price: Price,
+    },
+    SetFeeTier {
+        tier: u32,
+        maker_fee_ppm: u32,
+        taker_fee_ppm: u32,
+    },
     /// Creates an account or changes its settings; balances are untouched.
     SetAccount(AccountSpec),
-    Deposit { account: AccountId, asset: AssetId, amount: u64 },
-    Withdraw { account: AccountId, asset: AssetId, amount: u64 },
+    Deposit {
+        account: AccountId,
+        asset: AssetId,
+        amount: u64,
+    },
+    Withdraw {
+        account: AccountId,
+        asset: AssetId,
+        amount: u64,
+    },
     NewOrder(NewOrder),
-    Cancel { session: SessionId, account: AccountId, user_ref: UserRef },
+    Cancel {
+        session: SessionId,
+        account: AccountId,
+        user_ref: UserRef,
+    },
     /// New price, or a larger quantity, loses time priority; the same price with a smaller quantity keeps it.
     Replace(Replace),
     /// Reduces an order's open quantity, keeping its priority; zero cancels it.
-    Modify { session: SessionId, account: AccountId, user_ref: UserRef, qty: Qty },
+    Modify {
+        session: SessionId,
+        account: AccountId,
+        user_ref: UserRef,
+        qty: Qty,
+    },
     MassCancel(MassCancel),
     Quote(Quote),
     /// Cancels every resting Day order.

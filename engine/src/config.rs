@@ -46,30 +46,52 @@ impl std::error::Error for ConfigError {}
 
 impl EngineConfig {
     pub fn check(&self) -> Result<(), ConfigError> {
-        let bad = |what: &str, value: u32, why: &str| Err(ConfigError(format!("{what} = {value}: {why}")));
+        let bad = |what: &str, value: u32, why: &str| {
+            Err(ConfigError(format!("{what} = {value}: {why}")))
+        };
         if self.max_orders == 0 || self.max_orders > (1 << 30) {
             return bad("max_orders", self.max_orders, "must be between 1 and 2^30");
         }
         if self.max_levels_per_side == 0 || self.max_levels_per_side > (1 << 24) {
-            return bad("max_levels_per_side", self.max_levels_per_side, "must be between 1 and 2^24");
+            return bad(
+                "max_levels_per_side",
+                self.max_levels_per_side,
+                "must be between 1 and 2^24",
+            );
         }
         if self.max_instruments == 0 || self.max_instruments > 65_535 {
-            return bad("max_instruments", self.max_instruments, "must be between 1 and 65535 (ITCH stock locate)");
+            return bad(
+                "max_instruments",
+                self.max_instruments,
+                "must be between 1 and 65535 (ITCH stock locate)",
+            );
         }
         if self.max_accounts == 0 || self.max_accounts > (1 << 24) {
-            return bad("max_accounts", self.max_accounts, "must be between 1 and 2^24");
+            return bad(
+                "max_accounts",
+                self.max_accounts,
+                "must be between 1 and 2^24",
+            );
         }
         if self.max_assets == 0 || self.max_assets > 1024 {
             return bad("max_assets", self.max_assets, "must be between 1 and 1024");
         }
         if self.max_fee_tiers == 0 || self.max_fee_tiers > 256 {
-            return bad("max_fee_tiers", self.max_fee_tiers, "must be between 1 and 256");
+            return bad(
+                "max_fee_tiers",
+                self.max_fee_tiers,
+                "must be between 1 and 256",
+            );
         }
         if self.max_quotes > (1 << 24) {
             return bad("max_quotes", self.max_quotes, "must be at most 2^24");
         }
         if self.fee_account >= self.max_accounts {
-            return bad("fee_account", self.fee_account, "must be below max_accounts");
+            return bad(
+                "fee_account",
+                self.fee_account,
+                "must be below max_accounts",
+            );
         }
         Ok(())
     }

@@ -76,13 +76,38 @@ pub enum TradingActionReason {
 /// order; an iceberg refill gets a new one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BookEvent {
-    Add { instrument: InstrumentId, order_ref: OrderId, side: Side, price: Price, qty: Qty },
-    Execute { instrument: InstrumentId, order_ref: OrderId, qty: Qty, price: Price, match_number: u64 },
+    Add {
+        instrument: InstrumentId,
+        order_ref: OrderId,
+        side: Side,
+        price: Price,
+        qty: Qty,
+    },
+    Execute {
+        instrument: InstrumentId,
+        order_ref: OrderId,
+        qty: Qty,
+        price: Price,
+        match_number: u64,
+    },
     /// Part of the displayed quantity was cancelled; the order stays.
-    Cancel { instrument: InstrumentId, order_ref: OrderId, qty: Qty },
-    Delete { instrument: InstrumentId, order_ref: OrderId },
+    Cancel {
+        instrument: InstrumentId,
+        order_ref: OrderId,
+        qty: Qty,
+    },
+    Delete {
+        instrument: InstrumentId,
+        order_ref: OrderId,
+    },
     /// The order lost priority and rests again under a new reference.
-    Replace { instrument: InstrumentId, old_ref: OrderId, new_ref: OrderId, price: Price, qty: Qty },
+    Replace {
+        instrument: InstrumentId,
+        old_ref: OrderId,
+        new_ref: OrderId,
+        price: Price,
+        qty: Qty,
+    },
 }
 
 /// Status of one side of a quote after a Quote command.

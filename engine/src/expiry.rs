@@ -18,7 +18,9 @@ fn key(orders: &OrderPool, handle: Handle) -> (TimestampNs, u64) {
 
 impl ExpiryHeap {
     pub fn with_capacity(capacity: u32) -> Self {
-        ExpiryHeap { heap: Vec::with_capacity(capacity as usize) }
+        ExpiryHeap {
+            heap: Vec::with_capacity(capacity as usize),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -87,7 +89,9 @@ impl ExpiryHeap {
             }
             let right = left + 1;
             let mut child = left;
-            if right < self.heap.len() && key(orders, self.heap[right]) < key(orders, self.heap[left]) {
+            if right < self.heap.len()
+                && key(orders, self.heap[right]) < key(orders, self.heap[left])
+            {
                 child = right;
             }
             if key(orders, self.heap[child]) >= key(orders, self.heap[pos]) {

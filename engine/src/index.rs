@@ -118,7 +118,11 @@ impl FixedIndex {
 
     /// Every (key, value), in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
-        self.keys.iter().zip(self.values.iter()).filter(|(k, _)| **k != EMPTY).map(|(k, v)| (*k, *v))
+        self.keys
+            .iter()
+            .zip(self.values.iter())
+            .filter(|(k, _)| **k != EMPTY)
+            .map(|(k, v)| (*k, *v))
     }
 }
 
@@ -139,7 +143,9 @@ mod tests {
         let mut model = HashMap::new();
         let mut state = 12345u64;
         for _ in 0..20_000 {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let key = (state >> 40) % 97;
             let value = (state >> 8) as u32;
             if state & 1 == 0 {

@@ -15,7 +15,11 @@ pub struct BreakerBucket {
     pub high: Price,
 }
 
-const EMPTY_BUCKET: BreakerBucket = BreakerBucket { epoch: u64::MAX, low: 0, high: 0 };
+const EMPTY_BUCKET: BreakerBucket = BreakerBucket {
+    epoch: u64::MAX,
+    low: 0,
+    high: 0,
+};
 
 /// The circuit breaker's memory of recent trades: the window is cut into equal slices and each keeps its price
 /// range, so the check is exact to one slice and costs a fixed amount of work and memory.
@@ -40,7 +44,10 @@ impl Breaker {
         let epoch = now_ns / self.bucket_ns;
         let mut range: Option<(Price, Price)> = None;
         for bucket in &self.buckets {
-            if bucket.epoch == u64::MAX || bucket.epoch > epoch || epoch - bucket.epoch >= BREAKER_BUCKETS as u64 {
+            if bucket.epoch == u64::MAX
+                || bucket.epoch > epoch
+                || epoch - bucket.epoch >= BREAKER_BUCKETS as u64
+            {
                 continue;
             }
             range = Some(match range {
@@ -56,7 +63,9 @@ impl Breaker {
         if self.move_bps == 0 {
             return false;
         }
-        let Some((low, high)) = range else { return false };
+        let Some((low, high)) = range else {
+            return false;
+        };
         let bps = self.move_bps as i128;
         let scaled = price as i128 * 10_000;
         scaled > low as i128 * (10_000 + bps) || scaled < high as i128 * (10_000 - bps)
@@ -72,7 +81,11 @@ impl Breaker {
             bucket.low = bucket.low.min(price);
             bucket.high = bucket.high.max(price);
         } else {
-            *bucket = BreakerBucket { epoch, low: price, high: price };
+            *bucket = BreakerBucket {
+                epoch,
+                low: price,
+                high: price,
+            };
         }
     }
 

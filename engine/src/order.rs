@@ -118,7 +118,10 @@ impl OrderPool {
     #[inline]
     pub fn alloc(&mut self, order: Order) -> Option<Handle> {
         let handle = self.free.pop()?;
-        self.slots[handle as usize] = Order { live: true, ..order };
+        self.slots[handle as usize] = Order {
+            live: true,
+            ..order
+        };
         Some(handle)
     }
 
@@ -142,6 +145,10 @@ impl OrderPool {
 
     /// Every live order, in slot order.
     pub fn iter_live(&self) -> impl Iterator<Item = (Handle, &Order)> {
-        self.slots.iter().enumerate().filter(|(_, o)| o.live).map(|(h, o)| (h as Handle, o))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.live)
+            .map(|(h, o)| (h as Handle, o))
     }
 }

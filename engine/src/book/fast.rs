@@ -16,7 +16,13 @@ struct Level {
     count: u32,
 }
 
-const EMPTY_LEVEL: Level = Level { price: 0, head: NIL, tail: NIL, qty: 0, count: 0 };
+const EMPTY_LEVEL: Level = Level {
+    price: 0,
+    head: NIL,
+    tail: NIL,
+    qty: 0,
+    count: 0,
+};
 
 /// A ladder entry: the sort key (the price for bids, its negation for asks, so that "better" is always "larger")
 /// and the level's slot.
@@ -89,8 +95,14 @@ impl OrderBook for FastBook {
             Ok(pos) => ladder[pos].1,
             Err(pos) => {
                 // can_insert guaranteed room; the ladder never grows past its reserved capacity.
-                let slot = self.free_levels.pop().expect("level pool sized for both sides");
-                self.levels[slot as usize] = Level { price, ..EMPTY_LEVEL };
+                let slot = self
+                    .free_levels
+                    .pop()
+                    .expect("level pool sized for both sides");
+                self.levels[slot as usize] = Level {
+                    price,
+                    ..EMPTY_LEVEL
+                };
                 ladder.insert(pos, (key, slot));
                 slot
             }
@@ -118,7 +130,13 @@ impl OrderBook for FastBook {
     fn remove(&mut self, orders: &mut OrderPool, handle: Handle) {
         let (prev, next, level_slot, display, side) = {
             let order = orders.get(handle);
-            (order.prev, order.next, order.level, order.display, order.side)
+            (
+                order.prev,
+                order.next,
+                order.level,
+                order.display,
+                order.side,
+            )
         };
         if prev != NIL {
             orders.get_mut(prev).next = next;
@@ -185,10 +203,19 @@ impl OrderBook for FastBook {
         }
     }
 
-    fn visit_levels(&self, _orders: &OrderPool, side: Side, mut visit: impl FnMut(LevelView) -> bool) {
+    fn visit_levels(
+        &self,
+        _orders: &OrderPool,
+        side: Side,
+        mut visit: impl FnMut(LevelView) -> bool,
+    ) {
         for &(_, slot) in self.ladders[side.index()].iter().rev() {
             let level = &self.levels[slot as usize];
-            if !visit(LevelView { price: level.price, qty: level.qty, orders: level.count }) {
+            if !visit(LevelView {
+                price: level.price,
+                qty: level.qty,
+                orders: level.count,
+            }) {
                 return;
             }
         }
@@ -203,26 +230,42 @@ impl OrderBook for FastBook {
         for side in [Side::Buy, Side::Sell] {
             let ladder = &self.ladders[side.index()];
             if ladder.len() > self.max_levels_per_side {
-                return Err(format!("{side:?} ladder has {} levels, over {}", ladder.len(), self.max_levels_per_side));
+                return Err(format!(
+                    "{side:?} ladder has {} levels, over {}",
+                    ladder.len(),
+                    self.max_levels_per_side
+                ));
             }
             for pair in ladder.windows(2) {
                 if pair[0].0 >= pair[1].0 {
-                    return Err(format!("{side:?} ladder not strictly sorted at key {}", pair[0].0));
+                    return Err(format!(
+                        "{side:?} ladder not strictly sorted at key {}",
+                        pair[0].0
+                    ));
                 }
             }
             for &(key, slot) in ladder {
                 let level = &self.levels[slot as usize];
                 if sort_key(side, level.price) != key {
-                    return Err(format!("{side:?} level {} filed under key {key}", level.price));
+                    return Err(format!(
+                        "{side:?} level {} filed under key {key}",
+                        level.price
+                    ));
                 }
                 let (mut qty, mut count, mut prev, mut handle) = (0u64, 0u32, NIL, level.head);
                 while handle != NIL {
                     let order = orders.get(handle);
                     if !order.live || order.level != slot || order.prev != prev {
-                        return Err(format!("order in slot {handle} badly linked at level {}", level.price));
+                        return Err(format!(
+                            "order in slot {handle} badly linked at level {}",
+                            level.price
+                        ));
                     }
                     if order.side != side || order.price != level.price || order.display == 0 {
-                        return Err(format!("order in slot {handle} does not belong at {side:?} {}", level.price));
+                        return Err(format!(
+                            "order in slot {handle} does not belong at {side:?} {}",
+                            level.price
+                        ));
                     }
                     qty += order.display;
                     count += 1;
@@ -242,7 +285,10 @@ impl OrderBook for FastBook {
             }
         }
         if total_orders != self.order_count {
-            return Err(format!("book counts {} orders but queues hold {total_orders}", self.order_count));
+            return Err(format!(
+                "book counts {} orders but queues hold {total_orders}",
+                self.order_count
+            ));
         }
         Ok(())
     }

@@ -36,7 +36,11 @@ impl NaiveBook {
                     level.qty += order.display;
                     level.orders += 1;
                 }
-                _ => levels.push(LevelView { price: order.price, qty: order.display, orders: 1 }),
+                _ => levels.push(LevelView {
+                    price: order.price,
+                    qty: order.display,
+                    orders: 1,
+                }),
             }
         }
         levels
@@ -45,7 +49,11 @@ impl NaiveBook {
 
 impl OrderBook for NaiveBook {
     fn with_capacity(max_levels_per_side: u32) -> Self {
-        NaiveBook { sides: [Vec::new(), Vec::new()], next_seq: 0, max_levels_per_side: max_levels_per_side as usize }
+        NaiveBook {
+            sides: [Vec::new(), Vec::new()],
+            next_seq: 0,
+            max_levels_per_side: max_levels_per_side as usize,
+        }
     }
 
     fn can_insert(&self, orders: &OrderPool, side: Side, price: Price) -> bool {
@@ -85,7 +93,12 @@ impl OrderBook for NaiveBook {
         }
     }
 
-    fn visit_levels(&self, orders: &OrderPool, side: Side, mut visit: impl FnMut(LevelView) -> bool) {
+    fn visit_levels(
+        &self,
+        orders: &OrderPool,
+        side: Side,
+        mut visit: impl FnMut(LevelView) -> bool,
+    ) {
         for level in self.levels(orders, side) {
             if !visit(level) {
                 break;
@@ -100,12 +113,17 @@ impl OrderBook for NaiveBook {
     fn validate(&self, orders: &OrderPool) -> Result<(), String> {
         for side in [Side::Buy, Side::Sell] {
             if self.levels(orders, side).len() > self.max_levels_per_side {
-                return Err(format!("{side:?} side has more than {} levels", self.max_levels_per_side));
+                return Err(format!(
+                    "{side:?} side has more than {} levels",
+                    self.max_levels_per_side
+                ));
             }
             for &h in &self.sides[side.index()] {
                 let order = orders.get(h);
                 if !order.live || order.side != side || order.display == 0 {
-                    return Err(format!("order in slot {h} is not a live displayed {side:?} order"));
+                    return Err(format!(
+                        "order in slot {h} is not a live displayed {side:?} order"
+                    ));
                 }
             }
         }

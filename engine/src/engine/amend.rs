@@ -11,7 +11,12 @@ use crate::types::*;
 
 impl<B: OrderBook> Engine<B> {
     /// The resting order a session refers to by its user reference; only the session's own orders are found.
-    fn own_order(&self, session: SessionId, account: AccountId, user_ref: UserRef) -> Option<Handle> {
+    fn own_order(
+        &self,
+        session: SessionId,
+        account: AccountId,
+        user_ref: UserRef,
+    ) -> Option<Handle> {
         let handle = self.by_user_ref.get(pair_key(session, user_ref))?;
         (self.orders.get(handle).account == account).then_some(handle)
     }
@@ -47,12 +52,19 @@ impl<B: OrderBook> Engine<B> {
         if qty == 0 {
             return self.cancel_resting(handle, CancelReason::UserRequested, sink);
         }
-        sink.push(Event::Modified { session, account, user_ref, order_id: order.id, qty });
+        sink.push(Event::Modified {
+            session,
+            account,
+            user_ref,
+            order_id: order.id,
+            qty,
+        });
         self.reduce_resting(handle, order.leaves - qty, sink);
     }
 
     pub(crate) fn replace(&mut self, cmd: &Replace, sink: &mut impl EventSink) {
-        let reject = |sink: &mut _, reason| Self::reject(sink, cmd.session, cmd.new_user_ref, reason);
+        let reject =
+            |sink: &mut _, reason| Self::reject(sink, cmd.session, cmd.new_user_ref, reason);
         let Some(handle) = self.own_order(cmd.session, cmd.account, cmd.user_ref) else {
             return reject(sink, RejectReason::UnknownOrder);
         };
@@ -63,7 +75,11 @@ impl<B: OrderBook> Engine<B> {
         if cmd.qty == 0 {
             return reject(sink, RejectReason::InvalidQty);
         }
-        if cmd.new_user_ref != cmd.user_ref && self.by_user_ref.get(pair_key(cmd.session, cmd.new_user_ref)).is_some()
+        if cmd.new_user_ref != cmd.user_ref
+            && self
+                .by_user_ref
+                .get(pair_key(cmd.session, cmd.new_user_ref))
+                .is_some()
         {
             return reject(sink, RejectReason::DuplicateUserRef);
         }
@@ -106,10 +122,11 @@ impl<B: OrderBook> Engine<B> {
         }
 
         // Loses priority: the order is checked as if new, with its old reservation counted as available.
-        let reservation = match self.check_risk(&instrument, cmd.account, old.side, cmd.price, cmd.qty) {
-            Ok(reservation) => reservation,
-            Err(reason) => return reject(sink, reason),
-        };
+        let reservation =
+            match self.check_risk(&instrument, cmd.account, old.side, cmd.price, cmd.qty) {
+                Ok(reservation) => reservation,
+                Err(reason) => return reject(sink, reason),
+            };
         // The old order's level may be the one that frees room, so a full ladder is judged conservatively.
         if !self.books[old.instrument as usize].can_insert(&self.orders, old.side, cmd.price) {
             return reject(sink, RejectReason::BookFull);
@@ -161,13 +178,23 @@ impl<B: OrderBook> Engine<B> {
             qty: cmd.qty,
         });
         let book = &self.books[old.instrument as usize];
-        let crosses = book.best_price(&self.orders, old.side.opposite()).is_some_and(|best| old.side.crosses(cmd.price, best));
+        let crosses = book
+            .best_price(&self.orders, old.side.opposite())
+            .is_some_and(|best| old.side.crosses(cmd.price, best));
         if crosses {
-            sink.push(Event::Book(BookEvent::Delete { instrument: old.instrument, order_ref: old.feed_ref }));
+            sink.push(Event::Book(BookEvent::Delete {
+                instrument: old.instrument,
+                order_ref: old.feed_ref,
+            }));
             let stop = self.match_incoming(&mut order, sink);
             self.finish_incoming(order, stop, BookPlacement::Add, sink);
         } else {
-            self.finish_incoming(order, MatchStop::Exhausted, BookPlacement::ReplaceOf(old.feed_ref), sink);
+            self.finish_incoming(
+                order,
+                MatchStop::Exhausted,
+                BookPlacement::ReplaceOf(old.feed_ref),
+                sink,
+            );
         }
     }
 
@@ -199,7 +226,12 @@ impl<B: OrderBook> Engine<B> {
         if let Some(account) = cmd.account {
             if self.account(account).is_none() {
                 self.scratch = scratch;
-                return Self::reject(sink, cmd.session, cmd.user_ref, RejectReason::UnknownAccount);
+                return Self::reject(
+                    sink,
+                    cmd.session,
+                    cmd.user_ref,
+                    RejectReason::UnknownAccount,
+                );
             }
             let mut handle = self.accounts[account as usize].orders_head;
             while handle != NIL {
@@ -212,7 +244,12 @@ impl<B: OrderBook> Engine<B> {
         } else if let Some(instrument) = cmd.instrument {
             if self.instrument(instrument).is_none() {
                 self.scratch = scratch;
-                return Self::reject(sink, cmd.session, cmd.user_ref, RejectReason::UnknownInstrument);
+                return Self::reject(
+                    sink,
+                    cmd.session,
+                    cmd.user_ref,
+                    RejectReason::UnknownInstrument,
+                );
             }
             for side in [Side::Buy, Side::Sell] {
                 self.books[instrument as usize].visit(&self.orders, side, |handle| {
@@ -224,7 +261,12 @@ impl<B: OrderBook> Engine<B> {
             }
         } else {
             self.scratch = scratch;
-            return Self::reject(sink, cmd.session, cmd.user_ref, RejectReason::MassCancelNeedsScope);
+            return Self::reject(
+                sink,
+                cmd.session,
+                cmd.user_ref,
+                RejectReason::MassCancelNeedsScope,
+            );
         }
         // Cancel in order-id order: the same commands give the same events whatever the internal list order.
         let orders = &self.orders;
@@ -234,7 +276,11 @@ impl<B: OrderBook> Engine<B> {
         }
         let count = scratch.len() as u64;
         self.scratch = scratch;
-        sink.push(Event::MassCanceled { session: cmd.session, user_ref: cmd.user_ref, count });
+        sink.push(Event::MassCanceled {
+            session: cmd.session,
+            user_ref: cmd.user_ref,
+            count,
+        });
     }
 
     /// Cancels every resting Day order (quotes are Day orders), instrument by instrument.

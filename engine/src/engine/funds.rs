@@ -39,7 +39,9 @@ impl<B: OrderBook> Engine<B> {
     /// Releases what `qty` open lots of the order hold.
     #[inline]
     pub(crate) fn release_lots(&mut self, order: &Order, qty: Qty) {
-        let Some(instrument) = self.instruments[order.instrument as usize].as_ref() else { return };
+        let Some(instrument) = self.instruments[order.instrument as usize].as_ref() else {
+            return;
+        };
         let asset = Self::reserved_asset(instrument, order.side);
         self.release(order.account, asset, qty * order.reserve_per_lot);
     }
@@ -60,7 +62,12 @@ impl<B: OrderBook> Engine<B> {
         price: Price,
         qty: Qty,
     ) {
-        let Some(spec) = self.instruments[instrument as usize].as_ref().map(|i| i.spec) else { return };
+        let Some(spec) = self.instruments[instrument as usize]
+            .as_ref()
+            .map(|i| i.spec)
+        else {
+            return;
+        };
         let notional = (price as u128 * qty as u128 * spec.quote_per_price_lot as u128) as u64;
         let buyer_reserved = qty * buyer_reserve_per_lot;
         let base_amount = qty * spec.lot_size;
@@ -85,9 +92,12 @@ impl<B: OrderBook> Engine<B> {
     /// quote), the account's list and the expiry heap. Returns its handle. The caller checked that the pool, the
     /// index and the book have room.
     pub(crate) fn rest(&mut self, order: Order) -> Handle {
-        let Some(handle) = self.orders.alloc(order) else { return NIL };
+        let Some(handle) = self.orders.alloc(order) else {
+            return NIL;
+        };
         if !order.is_quote {
-            self.by_user_ref.insert(pair_key(order.session, order.user_ref), handle);
+            self.by_user_ref
+                .insert(pair_key(order.session, order.user_ref), handle);
         }
         self.link_account(handle);
         if order.time_in_force == TimeInForce::Gtt {
@@ -106,7 +116,8 @@ impl<B: OrderBook> Engine<B> {
         if order.is_quote {
             self.clear_quote_side(order.session, order.instrument, order.side, handle);
         } else {
-            self.by_user_ref.remove(pair_key(order.session, order.user_ref));
+            self.by_user_ref
+                .remove(pair_key(order.session, order.user_ref));
         }
         self.unlink_account(handle);
         if order.heap_pos != NIL {
@@ -134,7 +145,11 @@ impl<B: OrderBook> Engine<B> {
     fn unlink_account(&mut self, handle: Handle) {
         let (account_id, prev, next) = {
             let order = self.orders.get(handle);
-            (order.account as usize, order.account_prev, order.account_next)
+            (
+                order.account as usize,
+                order.account_prev,
+                order.account_next,
+            )
         };
         if prev != NIL {
             self.orders.get_mut(prev).account_next = next;
@@ -153,7 +168,12 @@ impl<B: OrderBook> Engine<B> {
     }
 
     /// Cancels a resting order entirely: releases its reservation, tells the owner and the feed, frees it.
-    pub(crate) fn cancel_resting(&mut self, handle: Handle, reason: CancelReason, sink: &mut impl EventSink) {
+    pub(crate) fn cancel_resting(
+        &mut self,
+        handle: Handle,
+        reason: CancelReason,
+        sink: &mut impl EventSink,
+    ) {
         let order = *self.orders.get(handle);
         self.release_lots(&order, order.leaves);
         sink.push(Event::Canceled {
@@ -165,7 +185,10 @@ impl<B: OrderBook> Engine<B> {
             qty: order.leaves,
             reason,
         });
-        sink.push(Event::Book(BookEvent::Delete { instrument: order.instrument, order_ref: order.feed_ref }));
+        sink.push(Event::Book(BookEvent::Delete {
+            instrument: order.instrument,
+            order_ref: order.feed_ref,
+        }));
         self.unrest(handle);
     }
 
@@ -175,7 +198,11 @@ impl<B: OrderBook> Engine<B> {
         let order = *self.orders.get(handle);
         let from_hidden = qty.min(order.hidden());
         let from_display = qty - from_hidden;
-        self.books[order.instrument as usize].reduce_display(&mut self.orders, handle, from_display);
+        self.books[order.instrument as usize].reduce_display(
+            &mut self.orders,
+            handle,
+            from_display,
+        );
         self.orders.get_mut(handle).leaves -= qty;
         self.release_lots(&order, qty);
         if from_display > 0 {

@@ -53,7 +53,9 @@ impl<B: OrderBook> Engine<B> {
         price: Price,
         qty: Qty,
     ) -> Result<Reservation, RejectReason> {
-        let Some(account) = self.account(account) else { return Err(RejectReason::UnknownAccount) };
+        let Some(account) = self.account(account) else {
+            return Err(RejectReason::UnknownAccount);
+        };
         let spec = &account.spec;
         if qty == 0 {
             return Err(RejectReason::InvalidQty);
@@ -66,9 +68,15 @@ impl<B: OrderBook> Engine<B> {
         if notional > spec.max_order_notional as u128 {
             return Err(RejectReason::NotionalAboveMax);
         }
-        let tier = self.fee_tiers.get(spec.fee_tier as usize).copied().unwrap_or_default();
+        let tier = self
+            .fee_tiers
+            .get(spec.fee_tier as usize)
+            .copied()
+            .unwrap_or_default();
         let reserve_per_lot = match side {
-            Side::Buy => lot_value + fee_per_lot(lot_value, tier.maker_fee_ppm.max(tier.taker_fee_ppm)),
+            Side::Buy => {
+                lot_value + fee_per_lot(lot_value, tier.maker_fee_ppm.max(tier.taker_fee_ppm))
+            }
             Side::Sell => instrument.spec.lot_size as u128,
         };
         let total = reserve_per_lot * qty as u128;
@@ -125,7 +133,8 @@ impl<B: OrderBook> Engine<B> {
         if time_in_force == TimeInForce::Gtt && cmd.expire_time_ns <= self.now_ns {
             return reject(sink, RejectReason::InvalidExpireTime);
         }
-        let reservation = match self.check_risk(&instrument, cmd.account, cmd.side, price, cmd.qty) {
+        let reservation = match self.check_risk(&instrument, cmd.account, cmd.side, price, cmd.qty)
+        {
             Ok(reservation) => reservation,
             Err(reason) => return reject(sink, reason),
         };
@@ -143,7 +152,11 @@ impl<B: OrderBook> Engine<B> {
             if self.orders.is_full() || !book.can_insert(&self.orders, cmd.side, price) {
                 return reject(sink, RejectReason::BookFull);
             }
-            if self.by_user_ref.get(pair_key(cmd.session, cmd.user_ref)).is_some() {
+            if self
+                .by_user_ref
+                .get(pair_key(cmd.session, cmd.user_ref))
+                .is_some()
+            {
                 return reject(sink, RejectReason::DuplicateUserRef);
             }
         }
@@ -169,7 +182,11 @@ impl<B: OrderBook> Engine<B> {
             leaves: cmd.qty,
             display: cmd.qty,
             max_floor: cmd.display_qty,
-            expire_time_ns: if time_in_force == TimeInForce::Gtt { cmd.expire_time_ns } else { 0 },
+            expire_time_ns: if time_in_force == TimeInForce::Gtt {
+                cmd.expire_time_ns
+            } else {
+                0
+            },
             reserve_per_lot: reservation.reserve_per_lot,
             maker_fee_ppm: reservation.maker_fee_ppm,
             taker_fee_ppm: reservation.taker_fee_ppm,
@@ -219,7 +236,11 @@ impl<B: OrderBook> Engine<B> {
                 NIL
             }
             _ => {
-                order.display = if order.max_floor > 0 { order.max_floor.min(order.leaves) } else { order.leaves };
+                order.display = if order.max_floor > 0 {
+                    order.max_floor.min(order.leaves)
+                } else {
+                    order.leaves
+                };
                 let handle = self.rest(order);
                 let event = match placement {
                     BookPlacement::Add => BookEvent::Add {
@@ -244,7 +265,12 @@ impl<B: OrderBook> Engine<B> {
     }
 
     /// Cancels what is left of an order that is not on the book.
-    pub(crate) fn cancel_incoming(&mut self, order: &Order, reason: CancelReason, sink: &mut impl EventSink) {
+    pub(crate) fn cancel_incoming(
+        &mut self,
+        order: &Order,
+        reason: CancelReason,
+        sink: &mut impl EventSink,
+    ) {
         self.release_lots(order, order.leaves);
         sink.push(Event::Canceled {
             session: order.session,
@@ -258,49 +284,73 @@ impl<B: OrderBook> Engine<B> {
     }
 
     #[inline]
-    fn prevents_self_trade(taker_account: AccountId, taker_group: u32, maker: &Order, maker_group: u32) -> bool {
+    fn prevents_self_trade(
+        taker_account: AccountId,
+        taker_group: u32,
+        maker: &Order,
+        maker_group: u32,
+    ) -> bool {
         taker_account == maker.account || (taker_group != 0 && taker_group == maker_group)
     }
 
     /// How much the order could trade right now, up to `enough`, following the same rules as matching: it stops
     /// where self-trade prevention would stop the order or the circuit breaker would trip.
     fn tradeable_qty(&self, order: &Order, enough: Qty) -> Qty {
-        let Some(instrument) = self.instrument(order.instrument) else { return 0 };
+        let Some(instrument) = self.instrument(order.instrument) else {
+            return 0;
+        };
         let taker_spec = self.accounts[order.account as usize].spec;
         let mut range = instrument.breaker.range(self.now_ns);
         let mut total: Qty = 0;
-        self.books[order.instrument as usize].visit(&self.orders, order.side.opposite(), |handle| {
-            let maker = self.orders.get(handle);
-            if !order.side.crosses(order.price, maker.price) {
-                return false;
-            }
-            let maker_group = self.accounts[maker.account as usize].spec.stp_group;
-            if Self::prevents_self_trade(order.account, taker_spec.stp_group, maker, maker_group) {
-                // Cancelling the resting order lets matching go on; the other modes end it.
-                return taker_spec.stp_mode == StpMode::CancelResting;
-            }
-            if instrument.breaker.trips(range, maker.price) {
-                return false;
-            }
-            range = Some(match range {
-                None => (maker.price, maker.price),
-                Some((low, high)) => (low.min(maker.price), high.max(maker.price)),
-            });
-            total += maker.leaves;
-            total < enough
-        });
+        self.books[order.instrument as usize].visit(
+            &self.orders,
+            order.side.opposite(),
+            |handle| {
+                let maker = self.orders.get(handle);
+                if !order.side.crosses(order.price, maker.price) {
+                    return false;
+                }
+                let maker_group = self.accounts[maker.account as usize].spec.stp_group;
+                if Self::prevents_self_trade(
+                    order.account,
+                    taker_spec.stp_group,
+                    maker,
+                    maker_group,
+                ) {
+                    // Cancelling the resting order lets matching go on; the other modes end it.
+                    return taker_spec.stp_mode == StpMode::CancelResting;
+                }
+                if instrument.breaker.trips(range, maker.price) {
+                    return false;
+                }
+                range = Some(match range {
+                    None => (maker.price, maker.price),
+                    Some((low, high)) => (low.min(maker.price), high.max(maker.price)),
+                });
+                total += maker.leaves;
+                total < enough
+            },
+        );
         total
     }
 
     /// Trades the incoming order against the opposite side in price-time priority.
-    pub(crate) fn match_incoming(&mut self, taker: &mut Order, sink: &mut impl EventSink) -> MatchStop {
+    pub(crate) fn match_incoming(
+        &mut self,
+        taker: &mut Order,
+        sink: &mut impl EventSink,
+    ) -> MatchStop {
         let instrument_id = taker.instrument;
         let taker_spec = self.accounts[taker.account as usize].spec;
         let maker_side = taker.side.opposite();
         let mut last_price: Option<Price> = None;
         let mut stop = MatchStop::Exhausted;
         while taker.leaves > 0 {
-            let Some(maker_handle) = self.books[instrument_id as usize].best(&self.orders, maker_side) else { break };
+            let Some(maker_handle) =
+                self.books[instrument_id as usize].best(&self.orders, maker_side)
+            else {
+                break;
+            };
             let maker = *self.orders.get(maker_handle);
             if !taker.side.crosses(taker.price, maker.price) {
                 break;
@@ -311,13 +361,30 @@ impl<B: OrderBook> Engine<B> {
                 let cancel_maker = taker_spec.stp_mode != StpMode::CancelIncoming;
                 let cancel_taker = taker_spec.stp_mode != StpMode::CancelResting;
                 if cancel_maker {
-                    self.self_trade_cancel(&maker, maker.leaves, prevented_qty, maker.price, Liquidity::Maker, sink);
-                    sink.push(Event::Book(BookEvent::Delete { instrument: instrument_id, order_ref: maker.feed_ref }));
+                    self.self_trade_cancel(
+                        &maker,
+                        maker.leaves,
+                        prevented_qty,
+                        maker.price,
+                        Liquidity::Maker,
+                        sink,
+                    );
+                    sink.push(Event::Book(BookEvent::Delete {
+                        instrument: instrument_id,
+                        order_ref: maker.feed_ref,
+                    }));
                     self.release_lots(&maker, maker.leaves);
                     self.unrest(maker_handle);
                 }
                 if cancel_taker {
-                    self.self_trade_cancel(taker, taker.leaves, prevented_qty, maker.price, Liquidity::Taker, sink);
+                    self.self_trade_cancel(
+                        taker,
+                        taker.leaves,
+                        prevented_qty,
+                        maker.price,
+                        Liquidity::Taker,
+                        sink,
+                    );
                     self.release_lots(taker, taker.leaves);
                     taker.leaves = 0;
                     stop = MatchStop::SelfTrade;
@@ -325,11 +392,14 @@ impl<B: OrderBook> Engine<B> {
                 }
                 continue;
             }
-            let Some(instrument) = self.instruments[instrument_id as usize].as_mut() else { break };
+            let Some(instrument) = self.instruments[instrument_id as usize].as_mut() else {
+                break;
+            };
             let range = instrument.breaker.range(self.now_ns);
             if instrument.breaker.trips(range, maker.price) {
                 instrument.status = InstrumentStatus::Halted;
-                instrument.halt_until_ns = self.now_ns.saturating_add(instrument.spec.breaker_halt_ns);
+                instrument.halt_until_ns =
+                    self.now_ns.saturating_add(instrument.spec.breaker_halt_ns);
                 self.next_timer_ns = self.next_timer_ns.min(instrument.halt_until_ns);
                 sink.push(Event::TradingAction {
                     instrument: instrument_id,

@@ -64,14 +64,19 @@ impl<B: OrderBook> Engine<B> {
         fee_tiers[0].exists = true;
         Ok(Engine {
             instruments: vec![None; config.max_instruments as usize],
-            books: (0..config.max_instruments).map(|_| B::with_capacity(config.max_levels_per_side)).collect(),
+            books: (0..config.max_instruments)
+                .map(|_| B::with_capacity(config.max_levels_per_side))
+                .collect(),
             orders: OrderPool::with_capacity(config.max_orders),
             by_user_ref: FixedIndex::with_capacity(config.max_orders as usize),
             quote_index: FixedIndex::with_capacity(config.max_quotes.max(1) as usize),
             quotes: vec![QuoteEntry { sides: [NIL, NIL] }; config.max_quotes as usize],
             free_quotes: (0..config.max_quotes).rev().collect(),
             accounts: vec![Account::NONE; config.max_accounts as usize],
-            balances: vec![Balance::default(); config.max_accounts as usize * config.max_assets as usize],
+            balances: vec![
+                Balance::default();
+                config.max_accounts as usize * config.max_assets as usize
+            ],
             asset_totals: vec![0; config.max_assets as usize],
             fee_tiers,
             expiry: ExpiryHeap::with_capacity(config.max_orders),
@@ -107,11 +112,18 @@ impl<B: OrderBook> Engine<B> {
         }
         match &command.body {
             CommandBody::NewOrder(order) => self.new_order(order, sink),
-            CommandBody::Cancel { session, account, user_ref } => self.cancel(*session, *account, *user_ref, sink),
+            CommandBody::Cancel {
+                session,
+                account,
+                user_ref,
+            } => self.cancel(*session, *account, *user_ref, sink),
             CommandBody::Replace(replace) => self.replace(replace, sink),
-            CommandBody::Modify { session, account, user_ref, qty } => {
-                self.modify(*session, *account, *user_ref, *qty, sink)
-            }
+            CommandBody::Modify {
+                session,
+                account,
+                user_ref,
+                qty,
+            } => self.modify(*session, *account, *user_ref, *qty, sink),
             CommandBody::MassCancel(mass_cancel) => self.mass_cancel(mass_cancel, sink),
             CommandBody::Quote(quote) => self.quote(quote, sink),
             CommandBody::AddInstrument(spec) => self.add_instrument(spec, sink),
@@ -121,19 +133,38 @@ impl<B: OrderBook> Engine<B> {
             CommandBody::SetReferencePrice { instrument, price } => {
                 self.set_reference_price(*instrument, *price, sink)
             }
-            CommandBody::SetFeeTier { tier, maker_fee_ppm, taker_fee_ppm } => {
-                self.set_fee_tier(*tier, *maker_fee_ppm, *taker_fee_ppm, sink)
-            }
+            CommandBody::SetFeeTier {
+                tier,
+                maker_fee_ppm,
+                taker_fee_ppm,
+            } => self.set_fee_tier(*tier, *maker_fee_ppm, *taker_fee_ppm, sink),
             CommandBody::SetAccount(spec) => self.set_account(spec, sink),
-            CommandBody::Deposit { account, asset, amount } => self.deposit(*account, *asset, *amount, sink),
-            CommandBody::Withdraw { account, asset, amount } => self.withdraw(*account, *asset, *amount, sink),
+            CommandBody::Deposit {
+                account,
+                asset,
+                amount,
+            } => self.deposit(*account, *asset, *amount, sink),
+            CommandBody::Withdraw {
+                account,
+                asset,
+                amount,
+            } => self.withdraw(*account, *asset, *amount, sink),
             CommandBody::EndOfDay => self.end_of_day(sink),
         }
     }
 
     #[inline]
-    pub(crate) fn reject(sink: &mut impl EventSink, session: SessionId, user_ref: UserRef, reason: RejectReason) {
-        sink.push(Event::Rejected { session, user_ref, reason });
+    pub(crate) fn reject(
+        sink: &mut impl EventSink,
+        session: SessionId,
+        user_ref: UserRef,
+        reason: RejectReason,
+    ) {
+        sink.push(Event::Rejected {
+            session,
+            user_ref,
+            reason,
+        });
     }
 
     #[inline]

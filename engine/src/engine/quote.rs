@@ -19,7 +19,11 @@ enum SidePlan {
     /// Same price, smaller size: reduced in place, keeping priority.
     Reduce { by: Qty },
     /// A new order, replacing the old one if there was one.
-    New { price: Price, qty: Qty, reservation: Reservation },
+    New {
+        price: Price,
+        qty: Qty,
+        reservation: Reservation,
+    },
     /// Zero size: the old order is withdrawn.
     Withdraw,
 }
@@ -73,9 +77,15 @@ impl<B: OrderBook> Engine<B> {
                 }
                 match old_order {
                     Some(old) if old.price == price && qty == old.leaves => SidePlan::Keep,
-                    Some(old) if old.price == price && qty < old.leaves => SidePlan::Reduce { by: old.leaves - qty },
+                    Some(old) if old.price == price && qty < old.leaves => SidePlan::Reduce {
+                        by: old.leaves - qty,
+                    },
                     _ => match self.check_risk(&instrument, cmd.account, side, price, qty) {
-                        Ok(reservation) => SidePlan::New { price, qty, reservation },
+                        Ok(reservation) => SidePlan::New {
+                            price,
+                            qty,
+                            reservation,
+                        },
                         Err(reason) => return reject(sink, reason),
                     },
                 }
@@ -114,7 +124,11 @@ impl<B: OrderBook> Engine<B> {
         }
 
         // Every check passed: apply both sides.
-        let mut status = [QuoteSide { order_id: 0, price: 0, qty: 0 }; 2];
+        let mut status = [QuoteSide {
+            order_id: 0,
+            price: 0,
+            qty: 0,
+        }; 2];
         for side in [Side::Buy, Side::Sell] {
             let old = old_sides[side.index()];
             let placed = match plans[side.index()] {
@@ -128,7 +142,11 @@ impl<B: OrderBook> Engine<B> {
                     self.cancel_resting(old, CancelReason::QuoteReplaced, sink);
                     NIL
                 }
-                SidePlan::New { price, qty, reservation } => {
+                SidePlan::New {
+                    price,
+                    qty,
+                    reservation,
+                } => {
                     if old != NIL {
                         self.cancel_resting(old, CancelReason::QuoteReplaced, sink);
                     }
@@ -137,7 +155,11 @@ impl<B: OrderBook> Engine<B> {
             };
             if placed != NIL {
                 let order = self.orders.get(placed);
-                status[side.index()] = QuoteSide { order_id: order.id, price: order.price, qty: order.leaves };
+                status[side.index()] = QuoteSide {
+                    order_id: order.id,
+                    price: order.price,
+                    qty: order.leaves,
+                };
                 self.set_quote_side(cmd.session, cmd.instrument, side, placed);
             }
         }
@@ -161,8 +183,14 @@ impl<B: OrderBook> Engine<B> {
         reservation: Reservation,
         sink: &mut impl EventSink,
     ) -> Handle {
-        let Some(instrument) = self.instrument(cmd.instrument).copied() else { return NIL };
-        self.reserve(cmd.account, Self::reserved_asset(&instrument, side), reservation.total);
+        let Some(instrument) = self.instrument(cmd.instrument).copied() else {
+            return NIL;
+        };
+        self.reserve(
+            cmd.account,
+            Self::reserved_asset(&instrument, side),
+            reservation.total,
+        );
         let id = self.next_order_id;
         self.next_order_id += 1;
         let mut order = Order {
@@ -184,18 +212,32 @@ impl<B: OrderBook> Engine<B> {
             ..Order::EMPTY
         };
         let book = &self.books[cmd.instrument as usize];
-        let crosses = book.best_price(&self.orders, side.opposite()).is_some_and(|best| side.crosses(price, best));
-        let stop = if crosses { self.match_incoming(&mut order, sink) } else { MatchStop::Exhausted };
+        let crosses = book
+            .best_price(&self.orders, side.opposite())
+            .is_some_and(|best| side.crosses(price, best));
+        let stop = if crosses {
+            self.match_incoming(&mut order, sink)
+        } else {
+            MatchStop::Exhausted
+        };
         self.finish_incoming(order, stop, BookPlacement::Add, sink)
     }
 
-    fn set_quote_side(&mut self, session: SessionId, instrument: InstrumentId, side: Side, handle: Handle) {
+    fn set_quote_side(
+        &mut self,
+        session: SessionId,
+        instrument: InstrumentId,
+        side: Side,
+        handle: Handle,
+    ) {
         let key = pair_key(session, instrument);
         let slot = match self.quote_index.get(key) {
             Some(slot) => slot,
             None => {
                 // Room was checked before anything changed.
-                let Some(slot) = self.free_quotes.pop() else { return };
+                let Some(slot) = self.free_quotes.pop() else {
+                    return;
+                };
                 self.quotes[slot as usize].sides = [NIL, NIL];
                 self.quote_index.insert(key, slot);
                 slot
@@ -205,9 +247,17 @@ impl<B: OrderBook> Engine<B> {
     }
 
     /// Forgets a quote side that left the book; the quote entry goes when both sides are gone.
-    pub(crate) fn clear_quote_side(&mut self, session: SessionId, instrument: InstrumentId, side: Side, handle: Handle) {
+    pub(crate) fn clear_quote_side(
+        &mut self,
+        session: SessionId,
+        instrument: InstrumentId,
+        side: Side,
+        handle: Handle,
+    ) {
         let key = pair_key(session, instrument);
-        let Some(slot) = self.quote_index.get(key) else { return };
+        let Some(slot) = self.quote_index.get(key) else {
+            return;
+        };
         let entry = &mut self.quotes[slot as usize];
         if entry.sides[side.index()] == handle {
             entry.sides[side.index()] = NIL;

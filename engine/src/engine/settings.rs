@@ -23,7 +23,10 @@ impl<B: OrderBook> Engine<B> {
             return Self::reject(sink, 0, 0, RejectReason::InvalidInstrumentSpec);
         }
         self.instruments[spec.instrument as usize] = Some(Instrument::new(*spec));
-        sink.push(Event::InstrumentAdded { instrument: spec.instrument, symbol: spec.symbol });
+        sink.push(Event::InstrumentAdded {
+            instrument: spec.instrument,
+            symbol: spec.symbol,
+        });
     }
 
     pub(crate) fn set_instrument_status(
@@ -32,20 +35,41 @@ impl<B: OrderBook> Engine<B> {
         status: InstrumentStatus,
         sink: &mut impl EventSink,
     ) {
-        let Some(state) = self.instruments.get_mut(instrument as usize).and_then(|i| i.as_mut()) else {
+        let Some(state) = self
+            .instruments
+            .get_mut(instrument as usize)
+            .and_then(|i| i.as_mut())
+        else {
             return Self::reject(sink, 0, 0, RejectReason::UnknownInstrument);
         };
         state.status = status;
         // An operator's halt lasts until the operator ends it.
-        state.halt_until_ns = if status == InstrumentStatus::Halted { u64::MAX } else { 0 };
+        state.halt_until_ns = if status == InstrumentStatus::Halted {
+            u64::MAX
+        } else {
+            0
+        };
         if status == InstrumentStatus::Trading {
             state.breaker.clear();
         }
-        sink.push(Event::TradingAction { instrument, status, reason: TradingActionReason::Operator });
+        sink.push(Event::TradingAction {
+            instrument,
+            status,
+            reason: TradingActionReason::Operator,
+        });
     }
 
-    pub(crate) fn set_reference_price(&mut self, instrument: InstrumentId, price: Price, sink: &mut impl EventSink) {
-        let Some(state) = self.instruments.get_mut(instrument as usize).and_then(|i| i.as_mut()) else {
+    pub(crate) fn set_reference_price(
+        &mut self,
+        instrument: InstrumentId,
+        price: Price,
+        sink: &mut impl EventSink,
+    ) {
+        let Some(state) = self
+            .instruments
+            .get_mut(instrument as usize)
+            .and_then(|i| i.as_mut())
+        else {
             return Self::reject(sink, 0, 0, RejectReason::UnknownInstrument);
         };
         if price <= 0 || price % state.spec.tick != 0 || price >= (1 << 52) {
@@ -55,7 +79,13 @@ impl<B: OrderBook> Engine<B> {
         sink.push(Event::SettingsApplied);
     }
 
-    pub(crate) fn set_fee_tier(&mut self, tier: u32, maker_fee_ppm: u32, taker_fee_ppm: u32, sink: &mut impl EventSink) {
+    pub(crate) fn set_fee_tier(
+        &mut self,
+        tier: u32,
+        maker_fee_ppm: u32,
+        taker_fee_ppm: u32,
+        sink: &mut impl EventSink,
+    ) {
         let Some(slot) = self.fee_tiers.get_mut(tier as usize) else {
             return Self::reject(sink, 0, 0, RejectReason::UnknownFeeTier);
         };
@@ -73,7 +103,11 @@ impl<B: OrderBook> Engine<B> {
         if spec.account >= self.config.max_accounts {
             return Self::reject(sink, 0, 0, RejectReason::UnknownAccount);
         }
-        if !self.fee_tiers.get(spec.fee_tier as usize).is_some_and(|t| t.exists) {
+        if !self
+            .fee_tiers
+            .get(spec.fee_tier as usize)
+            .is_some_and(|t| t.exists)
+        {
             return Self::reject(sink, 0, 0, RejectReason::UnknownFeeTier);
         }
         let account = &mut self.accounts[spec.account as usize];
@@ -82,7 +116,11 @@ impl<B: OrderBook> Engine<B> {
         sink.push(Event::SettingsApplied);
     }
 
-    fn checked_account_asset(&self, account: AccountId, asset: AssetId) -> Result<usize, RejectReason> {
+    fn checked_account_asset(
+        &self,
+        account: AccountId,
+        asset: AssetId,
+    ) -> Result<usize, RejectReason> {
         if self.account(account).is_none() {
             return Err(RejectReason::UnknownAccount);
         }
@@ -92,7 +130,13 @@ impl<B: OrderBook> Engine<B> {
         Ok(self.balance_slot(account, asset))
     }
 
-    pub(crate) fn deposit(&mut self, account: AccountId, asset: AssetId, amount: u64, sink: &mut impl EventSink) {
+    pub(crate) fn deposit(
+        &mut self,
+        account: AccountId,
+        asset: AssetId,
+        amount: u64,
+        sink: &mut impl EventSink,
+    ) {
         let slot = match self.checked_account_asset(account, asset) {
             Ok(slot) => slot,
             Err(reason) => return Self::reject(sink, 0, 0, reason),
@@ -115,7 +159,13 @@ impl<B: OrderBook> Engine<B> {
         });
     }
 
-    pub(crate) fn withdraw(&mut self, account: AccountId, asset: AssetId, amount: u64, sink: &mut impl EventSink) {
+    pub(crate) fn withdraw(
+        &mut self,
+        account: AccountId,
+        asset: AssetId,
+        amount: u64,
+        sink: &mut impl EventSink,
+    ) {
         let slot = match self.checked_account_asset(account, asset) {
             Ok(slot) => slot,
             Err(reason) => return Self::reject(sink, 0, 0, reason),

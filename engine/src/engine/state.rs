@@ -68,7 +68,13 @@ impl<B: OrderBook> Engine<B> {
             let Some(i) = instrument else { continue };
             h.u64(id as u64);
             h.0.update(&i.spec.symbol);
-            for value in [i.spec.tick, i.band_centre, i.band_low, i.band_high, i.last_trade_price] {
+            for value in [
+                i.spec.tick,
+                i.band_centre,
+                i.band_low,
+                i.band_high,
+                i.last_trade_price,
+            ] {
                 h.i64(value);
             }
             for value in [i.spec.lot_size, i.spec.quote_per_price_lot, i.halt_until_ns] {
@@ -83,15 +89,30 @@ impl<B: OrderBook> Engine<B> {
             for side in [Side::Buy, Side::Sell] {
                 self.books[id].visit(&self.orders, side, |handle| {
                     let o = self.orders.get(handle);
-                    for value in [o.id, o.feed_ref, o.leaves, o.display, o.max_floor, o.expire_time_ns, o.reserve_per_lot]
-                    {
+                    for value in [
+                        o.id,
+                        o.feed_ref,
+                        o.leaves,
+                        o.display,
+                        o.max_floor,
+                        o.expire_time_ns,
+                        o.reserve_per_lot,
+                    ] {
                         h.u64(value);
                     }
                     h.i64(o.price);
-                    for value in [o.session, o.account, o.user_ref, o.maker_fee_ppm, o.taker_fee_ppm] {
+                    for value in [
+                        o.session,
+                        o.account,
+                        o.user_ref,
+                        o.maker_fee_ppm,
+                        o.taker_fee_ppm,
+                    ] {
                         h.u64(value as u64);
                     }
-                    h.u64(o.side as u64 | (o.time_in_force as u64) << 8 | (o.is_quote as u64) << 16);
+                    h.u64(
+                        o.side as u64 | (o.time_in_force as u64) << 8 | (o.is_quote as u64) << 16,
+                    );
                     h.u64(o.group as u64);
                     true
                 });
@@ -111,7 +132,13 @@ impl<B: OrderBook> Engine<B> {
             }
             let s = &account.spec;
             h.u64(id as u64);
-            for value in [s.fee_tier, s.stp_group, s.stp_mode as u32, s.max_open_orders, s.order_entry_enabled as u32] {
+            for value in [
+                s.fee_tier,
+                s.stp_group,
+                s.stp_mode as u32,
+                s.max_open_orders,
+                s.order_entry_enabled as u32,
+            ] {
                 h.u64(value as u64);
             }
             h.u64(s.max_order_qty);
@@ -133,18 +160,22 @@ impl<B: OrderBook> Engine<B> {
         let mut on_books = 0usize;
         for (id, instrument) in self.instruments.iter().enumerate() {
             let book = &self.books[id];
-            book.validate(&self.orders).map_err(|e| format!("instrument {id}: {e}"))?;
+            book.validate(&self.orders)
+                .map_err(|e| format!("instrument {id}: {e}"))?;
             let Some(instrument) = instrument else {
                 if book.order_count() != 0 {
                     return Err(format!("instrument {id} does not exist but has orders"));
                 }
                 continue;
             };
-            if let (Some(bid), Some(ask)) =
-                (book.best_price(&self.orders, Side::Buy), book.best_price(&self.orders, Side::Sell))
-            {
+            if let (Some(bid), Some(ask)) = (
+                book.best_price(&self.orders, Side::Buy),
+                book.best_price(&self.orders, Side::Sell),
+            ) {
                 if bid >= ask {
-                    return Err(format!("instrument {id} is crossed: bid {bid} >= ask {ask}"));
+                    return Err(format!(
+                        "instrument {id} is crossed: bid {bid} >= ask {ask}"
+                    ));
                 }
             }
             on_books += book.order_count();
@@ -153,7 +184,8 @@ impl<B: OrderBook> Engine<B> {
                 book.visit(&self.orders, side, |handle| {
                     let o = self.orders.get(handle);
                     let asset = Self::reserved_asset(instrument, o.side) as usize;
-                    reserved[o.account as usize * assets + asset] += o.leaves as u128 * o.reserve_per_lot as u128;
+                    reserved[o.account as usize * assets + asset] +=
+                        o.leaves as u128 * o.reserve_per_lot as u128;
                     open_orders[o.account as usize] += 1;
                     if let Err(e) = self.check_order(handle, o, id as u32) {
                         failure = Some(e);
@@ -167,11 +199,17 @@ impl<B: OrderBook> Engine<B> {
             }
         }
         if on_books != self.orders.live_count() {
-            return Err(format!("{} live orders but {on_books} on books", self.orders.live_count()));
+            return Err(format!(
+                "{} live orders but {on_books} on books",
+                self.orders.live_count()
+            ));
         }
         let non_quotes = self.orders.iter_live().filter(|(_, o)| !o.is_quote).count();
         if non_quotes != self.by_user_ref.len() {
-            return Err(format!("{non_quotes} resting orders but {} user references", self.by_user_ref.len()));
+            return Err(format!(
+                "{non_quotes} resting orders but {} user references",
+                self.by_user_ref.len()
+            ));
         }
         for (slot, balance) in self.balances.iter().enumerate() {
             if balance.reserved as u128 != reserved[slot] {
@@ -192,12 +230,17 @@ impl<B: OrderBook> Engine<B> {
                 })
                 .sum();
             if sum != total as u128 {
-                return Err(format!("asset {asset}: accounts hold {sum} but deposits net {total}"));
+                return Err(format!(
+                    "asset {asset}: accounts hold {sum} but deposits net {total}"
+                ));
             }
         }
         for (id, account) in self.accounts.iter().enumerate() {
             if account.open_orders != open_orders[id] {
-                return Err(format!("account {id} counts {} open orders, books hold {}", account.open_orders, open_orders[id]));
+                return Err(format!(
+                    "account {id} counts {} open orders, books hold {}",
+                    account.open_orders, open_orders[id]
+                ));
             }
             let mut count = 0u32;
             let mut prev = NIL;
@@ -215,13 +258,23 @@ impl<B: OrderBook> Engine<B> {
                 handle = o.account_next;
             }
             if count != account.open_orders || prev != account.orders_tail {
-                return Err(format!("account {id}: order list holds {count}, counts {}", account.open_orders));
+                return Err(format!(
+                    "account {id}: order list holds {count}, counts {}",
+                    account.open_orders
+                ));
             }
         }
         self.expiry.validate(&self.orders)?;
-        let gtt = self.orders.iter_live().filter(|(_, o)| o.time_in_force == TimeInForce::Gtt).count();
+        let gtt = self
+            .orders
+            .iter_live()
+            .filter(|(_, o)| o.time_in_force == TimeInForce::Gtt)
+            .count();
         if gtt != self.expiry.len() {
-            return Err(format!("{gtt} GTT orders but {} in the expiry heap", self.expiry.len()));
+            return Err(format!(
+                "{gtt} GTT orders but {} in the expiry heap",
+                self.expiry.len()
+            ));
         }
         let mut quote_sides = HashMap::new();
         for (key, slot) in self.quote_index.iter() {
@@ -230,31 +283,51 @@ impl<B: OrderBook> Engine<B> {
                     continue;
                 }
                 let o = self.orders.get(handle);
-                if !o.live || !o.is_quote || pair_key(o.session, o.instrument) != key || o.side.index() != side {
-                    return Err(format!("quote entry {slot} points at a wrong order in slot {handle}"));
+                if !o.live
+                    || !o.is_quote
+                    || pair_key(o.session, o.instrument) != key
+                    || o.side.index() != side
+                {
+                    return Err(format!(
+                        "quote entry {slot} points at a wrong order in slot {handle}"
+                    ));
                 }
                 quote_sides.insert(handle, ());
             }
         }
         let quotes_live = self.orders.iter_live().filter(|(_, o)| o.is_quote).count();
         if quotes_live != quote_sides.len() {
-            return Err(format!("{quotes_live} quote orders but {} in the quote table", quote_sides.len()));
+            return Err(format!(
+                "{quotes_live} quote orders but {} in the quote table",
+                quote_sides.len()
+            ));
         }
         Ok(())
     }
 
-    fn check_order(&self, handle: Handle, o: &Order, instrument: InstrumentId) -> Result<(), String> {
+    fn check_order(
+        &self,
+        handle: Handle,
+        o: &Order,
+        instrument: InstrumentId,
+    ) -> Result<(), String> {
         if o.instrument != instrument || o.leaves == 0 || o.display == 0 || o.display > o.leaves {
             return Err(format!("order {} has bad quantities or instrument", o.id));
         }
         if o.max_floor == 0 && o.display != o.leaves {
-            return Err(format!("order {} is not an iceberg but hides quantity", o.id));
+            return Err(format!(
+                "order {} is not an iceberg but hides quantity",
+                o.id
+            ));
         }
         if o.max_floor > 0 && o.display > o.max_floor {
             return Err(format!("iceberg {} displays more than its floor", o.id));
         }
         if !o.is_quote && self.by_user_ref.get(pair_key(o.session, o.user_ref)) != Some(handle) {
-            return Err(format!("order {} is not indexed by its user reference", o.id));
+            return Err(format!(
+                "order {} is not indexed by its user reference",
+                o.id
+            ));
         }
         if o.time_in_force == TimeInForce::Ioc {
             return Err(format!("IOC order {} rests", o.id));
@@ -298,7 +371,8 @@ impl<B: OrderBook> Engine<B> {
 
     /// The price band (low, high) an instrument accepts now.
     pub fn price_band(&self, instrument: InstrumentId) -> Option<(Price, Price)> {
-        self.instrument(instrument).map(|i| (i.band_low, i.band_high))
+        self.instrument(instrument)
+            .map(|i| (i.band_low, i.band_high))
     }
 
     /// Sum over all accounts of one asset, available and reserved.
@@ -307,12 +381,17 @@ impl<B: OrderBook> Engine<B> {
     }
 
     pub fn open_orders(&self, account: AccountId) -> u32 {
-        self.accounts.get(account as usize).map_or(0, |a| a.open_orders)
+        self.accounts
+            .get(account as usize)
+            .map_or(0, |a| a.open_orders)
     }
 
     pub fn all_balances(&self, account: AccountId) -> Vec<Balance> {
         let assets = self.config.max_assets as usize;
         let start = account as usize * assets;
-        self.balances.get(start..start + assets).map(|b| b.to_vec()).unwrap_or_default()
+        self.balances
+            .get(start..start + assets)
+            .map(|b| b.to_vec())
+            .unwrap_or_default()
     }
 }

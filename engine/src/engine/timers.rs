@@ -16,7 +16,9 @@ impl<B: OrderBook> Engine<B> {
         }
         let mut next_ns = self.expiry.next_expiry_ns(&self.orders).unwrap_or(u64::MAX);
         for (instrument, state) in self.instruments.iter_mut().enumerate() {
-            let Some(state) = state.as_mut() else { continue };
+            let Some(state) = state.as_mut() else {
+                continue;
+            };
             if state.status != InstrumentStatus::Halted || state.halt_until_ns == 0 {
                 continue;
             }
