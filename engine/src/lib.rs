@@ -18,6 +18,7 @@ pub mod expiry;
 pub mod index;
 pub mod instrument;
 pub mod order;
+pub mod snapshot;
 pub mod types;
 
 pub use account::Balance;
@@ -26,4 +27,5 @@ pub use command::*;
 pub use config::{ConfigError, EngineConfig};
 pub use engine::{Engine, RestingOrder};
 pub use event::*;
+pub use snapshot::{EngineSnapshot, SnapshotError, SNAPSHOT_FORMAT_VERSION};
 pub use types::*;

@@ -223,6 +223,10 @@ impl<B: OrderBook> Engine<B> {
         self.finish_incoming(order, stop, BookPlacement::Add, sink)
     }
 
+    pub(crate) fn restore_quote_side(&mut self, session: SessionId, instrument: InstrumentId, side: Side, handle: Handle) {
+        self.set_quote_side(session, instrument, side, handle);
+    }
+
     fn set_quote_side(
         &mut self,
         session: SessionId,
