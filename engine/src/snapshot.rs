@@ -7,7 +7,7 @@ use crate::book::OrderBook;
 use crate::command::{AccountSpec, InstrumentSpec};
 use crate::config::EngineConfig;
 use crate::engine::Engine;
-use crate::instrument::{Breaker, BreakerBucket, Instrument};
+use crate::instrument::{check_spec, Breaker, BreakerBucket, Instrument};
 use crate::order::Order;
 use crate::types::*;
 use rkyv::{rancor, Archive, Deserialize, Serialize};
@@ -96,9 +96,14 @@ impl std::fmt::Display for SnapshotError {
         match self {
             SnapshotError::Malformed(why) => write!(f, "not a readable engine snapshot: {why}"),
             SnapshotError::UnsupportedVersion(v) => {
-                write!(f, "snapshot format version {v}, this build reads only {SNAPSHOT_FORMAT_VERSION}")
+                write!(
+                    f,
+                    "snapshot format version {v}, this build reads only {SNAPSHOT_FORMAT_VERSION}"
+                )
             }
-            SnapshotError::DoesNotFit(why) => write!(f, "snapshot does not fit the configuration: {why}"),
+            SnapshotError::DoesNotFit(why) => {
+                write!(f, "snapshot does not fit the configuration: {why}")
+            }
             SnapshotError::Inconsistent(why) => write!(f, "snapshot state is inconsistent: {why}"),
         }
     }
@@ -133,7 +138,12 @@ impl<B: OrderBook> Engine<B> {
                 taker_fee_ppm: t.taker_fee_ppm,
             })
             .collect();
-        let accounts = self.accounts.iter().filter(|a| a.exists).map(|a| a.spec).collect();
+        let accounts = self
+            .accounts
+            .iter()
+            .filter(|a| a.exists)
+            .map(|a| a.spec)
+            .collect();
         let assets = self.config.max_assets as usize;
         let balances = self
             .balances
@@ -217,24 +227,40 @@ impl<B: OrderBook> Engine<B> {
         if s.format_version != SNAPSHOT_FORMAT_VERSION {
             return Err(SnapshotError::UnsupportedVersion(s.format_version));
         }
-        let mut engine = Engine::<B>::new(config).map_err(|e| SnapshotError::DoesNotFit(e.to_string()))?;
+        let mut engine =
+            Engine::<B>::new(config).map_err(|e| SnapshotError::DoesNotFit(e.to_string()))?;
         let fit = |what: String| SnapshotError::DoesNotFit(what);
         engine.last_seq = s.last_seq;
         engine.now_ns = s.now_ns;
         engine.next_order_id = s.next_order_id;
         engine.next_match_number = s.next_match_number;
         for i in &s.instruments {
+            if !check_spec(&i.spec, config.max_assets) {
+                return Err(SnapshotError::Inconsistent(format!(
+                    "instrument {} has an invalid specification",
+                    i.spec.instrument
+                )));
+            }
             let slot = engine
                 .instruments
                 .get_mut(i.spec.instrument as usize)
-                .ok_or_else(|| fit(format!("instrument {} over max_instruments", i.spec.instrument)))?;
+                .ok_or_else(|| {
+                    fit(format!(
+                        "instrument {} over max_instruments",
+                        i.spec.instrument
+                    ))
+                })?;
             let mut state = Instrument::new(i.spec);
             state.status = i.status;
             state.recentre(i.band_centre);
             state.last_trade_price = i.last_trade_price;
             state.halt_until_ns = i.halt_until_ns;
             state.breaker = Breaker {
-                buckets: i.breaker_buckets.map(|(epoch, low, high)| BreakerBucket { epoch, low, high }),
+                buckets: i.breaker_buckets.map(|(epoch, low, high)| BreakerBucket {
+                    epoch,
+                    low,
+                    high,
+                }),
                 ..state.breaker
             };
             *slot = Some(state);
@@ -249,6 +275,16 @@ impl<B: OrderBook> Engine<B> {
             tier.taker_fee_ppm = t.taker_fee_ppm;
         }
         for spec in &s.accounts {
+            if !engine
+                .fee_tiers
+                .get(spec.fee_tier as usize)
+                .is_some_and(|t| t.exists)
+            {
+                return Err(SnapshotError::Inconsistent(format!(
+                    "account {} has an unknown fee tier",
+                    spec.account
+                )));
+            }
             let account = engine
                 .accounts
                 .get_mut(spec.account as usize)
@@ -258,27 +294,48 @@ impl<B: OrderBook> Engine<B> {
         }
         for b in &s.balances {
             if b.account >= config.max_accounts || b.asset >= config.max_assets {
-                return Err(fit(format!("balance of account {} asset {}", b.account, b.asset)));
+                return Err(fit(format!(
+                    "balance of account {} asset {}",
+                    b.account, b.asset
+                )));
             }
             let slot = engine.balance_slot(b.account, b.asset);
-            engine.balances[slot] = Balance { available: b.available, reserved: b.reserved };
+            engine.balances[slot] = Balance {
+                available: b.available,
+                reserved: b.reserved,
+            };
             let total = &mut engine.asset_totals[b.asset as usize];
             *total = total
                 .checked_add(b.available)
                 .and_then(|t| t.checked_add(b.reserved))
-                .ok_or_else(|| SnapshotError::Inconsistent(format!("asset {} total overflows", b.asset)))?;
+                .ok_or_else(|| {
+                    SnapshotError::Inconsistent(format!("asset {} total overflows", b.asset))
+                })?;
         }
         for o in &s.orders {
-            let known = engine.instrument(o.instrument).is_some() && engine.account(o.account).is_some();
+            let known =
+                engine.instrument(o.instrument).is_some() && engine.account(o.account).is_some();
             if !known || o.leaves == 0 || o.display == 0 || o.display > o.leaves {
-                return Err(SnapshotError::Inconsistent(format!("order {} is not a valid resting order", o.id)));
+                return Err(SnapshotError::Inconsistent(format!(
+                    "order {} is not a valid resting order",
+                    o.id
+                )));
             }
-            if engine.orders.is_full() || !engine.books[o.instrument as usize].can_insert(&engine.orders, o.side, o.price)
+            if engine.orders.is_full()
+                || !engine.books[o.instrument as usize].can_insert(&engine.orders, o.side, o.price)
             {
                 return Err(fit(format!("order {} finds no room in the pools", o.id)));
             }
-            if !o.is_quote && engine.by_user_ref.get(crate::index::pair_key(o.session, o.user_ref)).is_some() {
-                return Err(SnapshotError::Inconsistent(format!("order {} repeats a user reference", o.id)));
+            if !o.is_quote
+                && engine
+                    .by_user_ref
+                    .get(crate::index::pair_key(o.session, o.user_ref))
+                    .is_some()
+            {
+                return Err(SnapshotError::Inconsistent(format!(
+                    "order {} repeats a user reference",
+                    o.id
+                )));
             }
             let order = Order {
                 id: o.id,
@@ -301,10 +358,13 @@ impl<B: OrderBook> Engine<B> {
                 taker_fee_ppm: o.taker_fee_ppm,
                 ..Order::EMPTY
             };
-            if o.is_quote && engine.quote_index.get(crate::index::pair_key(o.session, o.instrument)).is_none() {
-                if engine.free_quotes.is_empty() {
-                    return Err(fit("more quotes than max_quotes".to_string()));
-                }
+            let new_quote = o.is_quote
+                && engine
+                    .quote_index
+                    .get(crate::index::pair_key(o.session, o.instrument))
+                    .is_none();
+            if new_quote && engine.free_quotes.is_empty() {
+                return Err(fit("more quotes than max_quotes".to_string()));
             }
             let handle = engine.rest(order);
             if o.is_quote {

@@ -153,9 +153,9 @@ fn interpret(step: Step) -> (u64, CommandBody) {
             account,
             user_ref,
             instrument,
-            bid_price: centre - tick * (1 + (d % 7) as i64),
+            bid_price: centre + tick * ((d % 9) as i64 - 5),
             bid_qty: if a % 5 == 0 { 0 } else { qty },
-            ask_price: centre + tick * (1 + (d / 7 % 7) as i64),
+            ask_price: centre + tick * ((d % 9) as i64 - 4 + (d / 9 % 4) as i64),
             ask_qty: if a % 7 == 0 { 0 } else { qty / 2 },
         }),
         12 if d % 4 == 0 => CommandBody::MassCancel(MassCancel {
@@ -220,7 +220,7 @@ fn interpret(step: Step) -> (u64, CommandBody) {
 
 fn config() -> EngineConfig {
     EngineConfig {
-        max_orders: 96,
+        max_orders: 64,
         max_levels_per_side: 24,
         max_instruments: 4,
         max_accounts: 8,

@@ -701,6 +701,26 @@ fn a_quote_can_trade_and_its_fills_are_ordinary_executions<B: OrderBook>() {
     assert_eq!((bid.price, bid.qty), (10_000, 2));
 }
 
+fn a_new_quote_through_the_old_one_replaces_it_without_trading_with_it<B: OrderBook>() {
+    let mut m = new_market::<B>();
+    m.ok(quote(3, 1, (9_990, 10), (10_001, 10)));
+    // The new bid is at the old ask: the old sides go first, so nothing trades and no self-trade happens.
+    let events = m.ok(quote(3, 2, (10_001, 5), (10_003, 5)));
+    assert!(fills(&events).is_empty());
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::SelfTradeCanceled { .. })));
+    assert_eq!(
+        cancels(&events),
+        vec![
+            (3, 10, CancelReason::QuoteReplaced),
+            (3, 10, CancelReason::QuoteReplaced)
+        ]
+    );
+    assert_eq!(m.book(Side::Buy), vec![(10_001, 5)]);
+    assert_eq!(m.book(Side::Sell), vec![(10_003, 5)]);
+}
+
 fn a_quote_needs_funds_for_both_sides<B: OrderBook>() {
     let mut m = new_market::<B>();
     m.ok(CommandBody::SetAccount(account_spec(5)));
@@ -1207,6 +1227,7 @@ for_both_books!(
     a_rejected_quote_leaves_the_previous_quote_in_place,
     a_quote_can_trade_and_its_fills_are_ordinary_executions,
     a_quote_needs_funds_for_both_sides,
+    a_new_quote_through_the_old_one_replaces_it_without_trading_with_it,
     self_trade_prevention_cancels_the_resting_order,
     self_trade_prevention_cancels_the_incoming_order,
     self_trade_prevention_cancels_both_across_a_firm_group,

@@ -123,7 +123,19 @@ impl<B: OrderBook> Engine<B> {
             return reject(sink, RejectReason::BookFull);
         }
 
-        // Every check passed: apply both sides.
+        // Every check passed. Old sides that go are cancelled first, so that a new side can never meet them
+        // (as a self-trade) or find them half-gone; kept sides cannot cross a new side because bid < ask.
+        for side in [Side::Buy, Side::Sell] {
+            let old = old_sides[side.index()];
+            if old != NIL
+                && matches!(
+                    plans[side.index()],
+                    SidePlan::New { .. } | SidePlan::Withdraw
+                )
+            {
+                self.cancel_resting(old, CancelReason::QuoteReplaced, sink);
+            }
+        }
         let mut status = [QuoteSide {
             order_id: 0,
             price: 0,
@@ -132,26 +144,17 @@ impl<B: OrderBook> Engine<B> {
         for side in [Side::Buy, Side::Sell] {
             let old = old_sides[side.index()];
             let placed = match plans[side.index()] {
-                SidePlan::Nothing => NIL,
+                SidePlan::Nothing | SidePlan::Withdraw => NIL,
                 SidePlan::Keep => old,
                 SidePlan::Reduce { by } => {
                     self.reduce_resting(old, by, sink);
                     old
                 }
-                SidePlan::Withdraw => {
-                    self.cancel_resting(old, CancelReason::QuoteReplaced, sink);
-                    NIL
-                }
                 SidePlan::New {
                     price,
                     qty,
                     reservation,
-                } => {
-                    if old != NIL {
-                        self.cancel_resting(old, CancelReason::QuoteReplaced, sink);
-                    }
-                    self.place_quote_side(cmd, side, price, qty, reservation, sink)
-                }
+                } => self.place_quote_side(cmd, side, price, qty, reservation, sink),
             };
             if placed != NIL {
                 let order = self.orders.get(placed);
@@ -223,7 +226,13 @@ impl<B: OrderBook> Engine<B> {
         self.finish_incoming(order, stop, BookPlacement::Add, sink)
     }
 
-    pub(crate) fn restore_quote_side(&mut self, session: SessionId, instrument: InstrumentId, side: Side, handle: Handle) {
+    pub(crate) fn restore_quote_side(
+        &mut self,
+        session: SessionId,
+        instrument: InstrumentId,
+        side: Side,
+        handle: Handle,
+    ) {
         self.set_quote_side(session, instrument, side, handle);
     }
 

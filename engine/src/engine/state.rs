@@ -4,6 +4,7 @@ use super::Engine;
 use crate::account::Balance;
 use crate::book::{LevelView, OrderBook};
 use crate::index::pair_key;
+use crate::instrument::fee_per_lot;
 use crate::order::{Handle, Order, NIL};
 use crate::types::*;
 use std::collections::HashMap;
@@ -331,6 +332,24 @@ impl<B: OrderBook> Engine<B> {
         }
         if o.time_in_force == TimeInForce::Ioc {
             return Err(format!("IOC order {} rests", o.id));
+        }
+        if o.price <= 0 || o.maker_fee_ppm > 1_000_000 || o.taker_fee_ppm > 1_000_000 {
+            return Err(format!("order {} has a bad price or fee rate", o.id));
+        }
+        let Some(instrument) = self.instrument(instrument) else {
+            return Err(format!("order {} rests on an unknown instrument", o.id));
+        };
+        // The reservation per lot must cover the worst the order can pay: its own price and the higher fee.
+        let lot_value = instrument.lot_value(o.price);
+        let needed = match o.side {
+            Side::Buy => lot_value + fee_per_lot(lot_value, o.maker_fee_ppm.max(o.taker_fee_ppm)),
+            Side::Sell => instrument.spec.lot_size as u128,
+        };
+        if o.reserve_per_lot as u128 != needed {
+            return Err(format!(
+                "order {} reserves {} per lot but needs {needed}",
+                o.id, o.reserve_per_lot
+            ));
         }
         Ok(())
     }
