@@ -1,0 +1,21 @@
+//! crossline-bench: Crossline's benchmarking rig, built so that people can believe what it prints.
+//!
+//! Its job is to measure Crossline (and, in later modes, other systems) with seeded, reproducible order flows and
+//! to report throughput and latency percentiles together with everything needed to judge them: how latency was
+//! sampled, the environment, the exact command line and seed, counters that show the run did what it claims (no
+//! rejects, the engine's invariants hold, the state hash reached), in a table and in JSON. It must never time its
+//! own preparation (flows are generated before the clock starts), never hide how many samples a percentile stands
+//! on, and never change a flow for a given seed without a test noticing.
+//!
+//! Layout: `workload` (the flow generators, one file each), `modes` (one file per mode: `engine` so far),
+//! `report` (JSON and table), `histogram` (HdrHistogram shape, percentiles, .hgrm), `sampling` and `timer`
+//! (which ops are timed and with what clock), `env` (environment capture), `rng` (the seeded generator).
+
+pub mod env;
+pub mod histogram;
+pub mod modes;
+pub mod report;
+pub mod rng;
+pub mod sampling;
+pub mod timer;
+pub mod workload;

@@ -1,0 +1,3 @@
+//! The rig's modes, one file each. A mode generates or loads its flow, measures it, and returns a `Report`.
+
+pub mod engine;
