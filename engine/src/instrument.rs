@@ -40,7 +40,14 @@ impl Breaker {
     }
 
     /// Lowest and highest trade price inside the window ending at `now_ns`.
+    pub fn is_on(&self) -> bool {
+        self.move_bps != 0
+    }
+
     pub fn range(&self, now_ns: TimestampNs) -> Option<(Price, Price)> {
+        if self.move_bps == 0 {
+            return None;
+        }
         let epoch = now_ns / self.bucket_ns;
         let mut range: Option<(Price, Price)> = None;
         for bucket in &self.buckets {
@@ -144,7 +151,28 @@ impl Instrument {
     }
 
     /// Moves the band's centre; the edges are rounded inward to the tick and never fall below one tick.
+    #[inline]
     pub fn recentre(&mut self, centre: Price) {
+        if centre == self.band_centre && self.band_high != 0 {
+            return;
+        }
+        // Prices are below 2^52 and the band below 10_000 bps, so the width fits i64 when the product does.
+        if let Some(scaled) = centre.checked_mul(self.spec.band_bps as i64) {
+            let tick = self.spec.tick;
+            let width = scaled / 10_000;
+            let low = (centre - width).max(1);
+            let high = centre.saturating_add(width);
+            let low_on_tick = if tick == 1 {
+                low
+            } else {
+                (low + tick - 1) / tick * tick
+            };
+            let high_on_tick = if tick == 1 { high } else { high / tick * tick };
+            self.band_centre = centre;
+            self.band_low = low_on_tick.max(tick);
+            self.band_high = high_on_tick.max(tick);
+            return;
+        }
         let tick = self.spec.tick as i128;
         let width = centre as i128 * self.spec.band_bps as i128 / 10_000;
         let low = centre as i128 - width;
@@ -175,5 +203,9 @@ impl Instrument {
 /// never exceeds what was reserved for the whole order.
 #[inline]
 pub fn fee_per_lot(lot_value: u128, fee_ppm: u32) -> u128 {
+    // The common case fits 64 bits, where dividing by a constant is a multiply; the rest takes the wide path.
+    if lot_value < 1 << 40 {
+        return ((lot_value as u64 * fee_ppm as u64).div_ceil(1_000_000)) as u128;
+    }
     (lot_value * fee_ppm as u128).div_ceil(1_000_000)
 }

@@ -116,12 +116,11 @@ impl OrderPool {
 
     /// Takes a free slot and fills it; None when the pool is full.
     #[inline]
-    pub fn alloc(&mut self, order: Order) -> Option<Handle> {
+    pub fn alloc(&mut self, order: &Order) -> Option<Handle> {
         let handle = self.free.pop()?;
-        self.slots[handle as usize] = Order {
-            live: true,
-            ..order
-        };
+        let slot = &mut self.slots[handle as usize];
+        *slot = *order;
+        slot.live = true;
         Some(handle)
     }
 

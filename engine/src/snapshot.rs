@@ -366,7 +366,7 @@ impl<B: OrderBook> Engine<B> {
             if new_quote && engine.free_quotes.is_empty() {
                 return Err(fit("more quotes than max_quotes".to_string()));
             }
-            let handle = engine.rest(order);
+            let handle = engine.rest(&order);
             if o.is_quote {
                 engine.restore_quote_side(o.session, o.instrument, o.side, handle);
             }

@@ -1,7 +1,12 @@
-//! The production book. Each side is a ladder of occupied price levels kept sorted with the best price at the end,
-//! so the best level is one load away and orders arriving near the top (the common case) move few entries. Each
-//! level is a FIFO queue linked through the orders' own `prev`/`next` fields; an order knows its level, so cancel
-//! and fill touch only the order, its neighbours and its level. Level records come from a preallocated pool.
+//! The production book. Each side is a ladder of price levels kept sorted with the best price at the end, so the
+//! best level is one load away and orders arriving near the top (the common case) look at few rungs. Each level is
+//! a FIFO queue linked through the orders' own `prev`/`next` fields; an order knows its level, so cancel and fill
+//! touch only the order, its neighbours and its level. Level records come from a preallocated pool.
+//!
+//! A level that empties below the best stays in the ladder as an empty rung rather than being cut out: books churn
+//! around the same prices, so the next order at that price finds its rung without moving the ladder, and removing
+//! a deep level costs nothing. Empty rungs at the end are trimmed at once, so the last rung is always the best
+//! occupied level. When the ladder is full, one pass drops every empty rung.
 
 use super::{LevelView, OrderBook};
 use crate::order::{Handle, OrderPool, NIL};
@@ -13,6 +18,7 @@ struct Level {
     head: Handle,
     tail: Handle,
     qty: Qty,
+    /// Orders queued; zero for an empty rung.
     count: u32,
 }
 
@@ -29,10 +35,17 @@ const EMPTY_LEVEL: Level = Level {
 type Rung = (i64, u32);
 
 #[derive(Debug, Clone)]
+struct Ladder {
+    rungs: Vec<Rung>,
+    /// Rungs whose level holds orders.
+    occupied: usize,
+}
+
+#[derive(Debug, Clone)]
 pub struct FastBook {
     levels: Vec<Level>,
     free_levels: Vec<u32>,
-    ladders: [Vec<Rung>; 2],
+    ladders: [Ladder; 2],
     max_levels_per_side: usize,
     order_count: usize,
 }
@@ -45,23 +58,56 @@ fn sort_key(side: Side, price: Price) -> i64 {
     }
 }
 
-impl FastBook {
-    /// Position of the rung with this key, or where it would go.
-    #[inline]
-    fn find(ladder: &[Rung], key: i64) -> Result<usize, usize> {
-        // Most activity is near the best price, at the end: look at the last few rungs before bisecting.
-        let len = ladder.len();
-        let near = len.saturating_sub(4);
-        for pos in (near..len).rev() {
-            let rung_key = ladder[pos].0;
-            if rung_key == key {
-                return Ok(pos);
-            }
-            if rung_key < key {
-                return Err(pos + 1);
-            }
+/// Position of the rung with this key, or where it would go.
+#[inline]
+fn find(rungs: &[Rung], key: i64) -> Result<usize, usize> {
+    // Most activity is near the best price, at the end: look at the last few rungs before bisecting.
+    let len = rungs.len();
+    let near = len.saturating_sub(4);
+    for pos in (near..len).rev() {
+        let rung_key = rungs[pos].0;
+        if rung_key == key {
+            return Ok(pos);
         }
-        ladder[..near].binary_search_by(|rung| rung.0.cmp(&key))
+        if rung_key < key {
+            return Err(pos + 1);
+        }
+    }
+    rungs[..near].binary_search_by(|rung| rung.0.cmp(&key))
+}
+
+impl FastBook {
+    /// Drops every empty rung of a full ladder in one pass, returning their levels to the pool.
+    fn compact(&mut self, side: Side) {
+        let levels = &self.levels;
+        let free_levels = &mut self.free_levels;
+        self.ladders[side.index()].rungs.retain(|&(_, slot)| {
+            let keep = levels[slot as usize].count > 0;
+            if !keep {
+                free_levels.push(slot);
+            }
+            keep
+        });
+    }
+
+    /// Pops empty rungs off the end so that the last rung is the best occupied level.
+    #[inline]
+    fn trim(&mut self, side: Side) {
+        let rungs = &mut self.ladders[side.index()].rungs;
+        while let Some(&(_, slot)) = rungs.last() {
+            if self.levels[slot as usize].count > 0 {
+                break;
+            }
+            rungs.pop();
+            self.free_levels.push(slot);
+        }
+    }
+
+    #[inline]
+    fn occupied_at(&self, side: Side, price: Price) -> bool {
+        let rungs = &self.ladders[side.index()].rungs;
+        find(rungs, sort_key(side, price))
+            .is_ok_and(|pos| self.levels[rungs[pos].1 as usize].count > 0)
     }
 }
 
@@ -69,18 +115,22 @@ impl OrderBook for FastBook {
     fn with_capacity(max_levels_per_side: u32) -> Self {
         let per_side = max_levels_per_side as usize;
         let total = per_side * 2;
+        let ladder = || Ladder {
+            rungs: Vec::with_capacity(per_side),
+            occupied: 0,
+        };
         FastBook {
             levels: vec![EMPTY_LEVEL; total],
             free_levels: (0..total as u32).rev().collect(),
-            ladders: [Vec::with_capacity(per_side), Vec::with_capacity(per_side)],
+            ladders: [ladder(), ladder()],
             max_levels_per_side: per_side,
             order_count: 0,
         }
     }
 
     fn can_insert(&self, _orders: &OrderPool, side: Side, price: Price) -> bool {
-        let ladder = &self.ladders[side.index()];
-        ladder.len() < self.max_levels_per_side || Self::find(ladder, sort_key(side, price)).is_ok()
+        self.ladders[side.index()].occupied < self.max_levels_per_side
+            || self.occupied_at(side, price)
     }
 
     #[inline]
@@ -90,24 +140,33 @@ impl OrderBook for FastBook {
             (order.side, order.price, order.display)
         };
         let key = sort_key(side, price);
-        let ladder = &mut self.ladders[side.index()];
-        let level_slot = match Self::find(ladder, key) {
-            Ok(pos) => ladder[pos].1,
+        let mut found = find(&self.ladders[side.index()].rungs, key);
+        if found.is_err() && self.ladders[side.index()].rungs.len() == self.max_levels_per_side {
+            // Full of rungs but not of occupied levels (can_insert said so): make room.
+            self.compact(side);
+            found = find(&self.ladders[side.index()].rungs, key);
+        }
+        let level_slot = match found {
+            Ok(pos) => self.ladders[side.index()].rungs[pos].1,
             Err(pos) => {
-                // can_insert guaranteed room; the ladder never grows past its reserved capacity.
-                let slot = self
-                    .free_levels
-                    .pop()
-                    .expect("level pool sized for both sides");
+                // Each side holds at most `max_levels_per_side` rungs, and the pool has that many per side.
+                let Some(slot) = self.free_levels.pop() else {
+                    return;
+                };
                 self.levels[slot as usize] = Level {
                     price,
                     ..EMPTY_LEVEL
                 };
-                ladder.insert(pos, (key, slot));
+                let rungs = &mut self.ladders[side.index()].rungs;
+                // The rung count stays within the capacity reserved at construction, so this never allocates.
+                rungs.insert(pos, (key, slot));
                 slot
             }
         };
         let level = &mut self.levels[level_slot as usize];
+        if level.count == 0 {
+            self.ladders[side.index()].occupied += 1;
+        }
         let old_tail = level.tail;
         {
             let order = orders.get_mut(handle);
@@ -154,19 +213,16 @@ impl OrderBook for FastBook {
         level.qty -= display;
         level.count -= 1;
         self.order_count -= 1;
+        let emptied = level.count == 0;
         {
             let order = orders.get_mut(handle);
             order.prev = NIL;
             order.next = NIL;
             order.level = NIL;
         }
-        if level.count == 0 {
-            let key = sort_key(side, level.price);
-            let ladder = &mut self.ladders[side.index()];
-            if let Ok(pos) = Self::find(ladder, key) {
-                ladder.remove(pos);
-            }
-            self.free_levels.push(level_slot);
+        if emptied {
+            self.ladders[side.index()].occupied -= 1;
+            self.trim(side);
         }
     }
 
@@ -179,21 +235,20 @@ impl OrderBook for FastBook {
 
     #[inline]
     fn best(&self, _orders: &OrderPool, side: Side) -> Option<Handle> {
-        let &(_, slot) = self.ladders[side.index()].last()?;
+        let &(_, slot) = self.ladders[side.index()].rungs.last()?;
         Some(self.levels[slot as usize].head)
     }
 
     #[inline]
     fn best_price(&self, _orders: &OrderPool, side: Side) -> Option<Price> {
-        let &(_, slot) = self.ladders[side.index()].last()?;
+        let &(_, slot) = self.ladders[side.index()].rungs.last()?;
         Some(self.levels[slot as usize].price)
     }
 
     fn visit(&self, orders: &OrderPool, side: Side, mut visit: impl FnMut(Handle) -> bool) {
-        for &(_, slot) in self.ladders[side.index()].iter().rev() {
+        for &(_, slot) in self.ladders[side.index()].rungs.iter().rev() {
             let mut handle = self.levels[slot as usize].head;
             while handle != NIL {
-                // Read the link first: the visitor may not change the book, but keep the walk independent of it.
                 let next = orders.get(handle).next;
                 if !visit(handle) {
                     return;
@@ -209,13 +264,15 @@ impl OrderBook for FastBook {
         side: Side,
         mut visit: impl FnMut(LevelView) -> bool,
     ) {
-        for &(_, slot) in self.ladders[side.index()].iter().rev() {
+        for &(_, slot) in self.ladders[side.index()].rungs.iter().rev() {
             let level = &self.levels[slot as usize];
-            if !visit(LevelView {
-                price: level.price,
-                qty: level.qty,
-                orders: level.count,
-            }) {
+            if level.count > 0
+                && !visit(LevelView {
+                    price: level.price,
+                    qty: level.qty,
+                    orders: level.count,
+                })
+            {
                 return;
             }
         }
@@ -229,14 +286,15 @@ impl OrderBook for FastBook {
         let mut total_orders = 0usize;
         for side in [Side::Buy, Side::Sell] {
             let ladder = &self.ladders[side.index()];
-            if ladder.len() > self.max_levels_per_side {
+            if ladder.rungs.len() > self.max_levels_per_side
+                || ladder.occupied > self.max_levels_per_side
+            {
                 return Err(format!(
-                    "{side:?} ladder has {} levels, over {}",
-                    ladder.len(),
+                    "{side:?} ladder over {} levels",
                     self.max_levels_per_side
                 ));
             }
-            for pair in ladder.windows(2) {
+            for pair in ladder.rungs.windows(2) {
                 if pair[0].0 >= pair[1].0 {
                     return Err(format!(
                         "{side:?} ladder not strictly sorted at key {}",
@@ -244,7 +302,15 @@ impl OrderBook for FastBook {
                     ));
                 }
             }
-            for &(key, slot) in ladder {
+            if ladder
+                .rungs
+                .last()
+                .is_some_and(|&(_, slot)| self.levels[slot as usize].count == 0)
+            {
+                return Err(format!("{side:?} ladder ends in an empty rung"));
+            }
+            let mut occupied = 0;
+            for &(key, slot) in &ladder.rungs {
                 let level = &self.levels[slot as usize];
                 if sort_key(side, level.price) != key {
                     return Err(format!(
@@ -275,14 +341,31 @@ impl OrderBook for FastBook {
                         return Err(format!("cycle in the queue at level {}", level.price));
                     }
                 }
-                if prev != level.tail || count != level.count || qty != level.qty || count == 0 {
+                if prev != level.tail || count != level.count || qty != level.qty {
                     return Err(format!(
                         "level {}: tail/count/qty {}/{}/{} but queue gives {}/{}/{}",
                         level.price, level.tail, level.count, level.qty, prev, count, qty
                     ));
                 }
+                if count > 0 {
+                    occupied += 1;
+                }
                 total_orders += count as usize;
             }
+            if occupied != ladder.occupied {
+                return Err(format!(
+                    "{side:?} ladder counts {} occupied levels, holds {occupied}",
+                    ladder.occupied
+                ));
+            }
+        }
+        let rungs = self.ladders[0].rungs.len() + self.ladders[1].rungs.len();
+        if rungs + self.free_levels.len() != self.levels.len() {
+            return Err(format!(
+                "{rungs} rungs and {} free levels of {}",
+                self.free_levels.len(),
+                self.levels.len()
+            ));
         }
         if total_orders != self.order_count {
             return Err(format!(

@@ -187,10 +187,10 @@ impl<B: OrderBook> Engine<B> {
                 order_ref: old.feed_ref,
             }));
             let stop = self.match_incoming(&mut order, sink);
-            self.finish_incoming(order, stop, BookPlacement::Add, sink);
+            self.finish_incoming(&mut order, stop, BookPlacement::Add, sink);
         } else {
             self.finish_incoming(
-                order,
+                &mut order,
                 MatchStop::Exhausted,
                 BookPlacement::ReplaceOf(old.feed_ref),
                 sink,

@@ -1,5 +1,6 @@
 //! Reservations, settlement, and the bookkeeping of an order entering and leaving the book.
 
+use super::matching::SettleTerms;
 use super::Engine;
 use crate::book::OrderBook;
 use crate::event::{BookEvent, CancelReason, Event, EventSink};
@@ -46,52 +47,43 @@ impl<B: OrderBook> Engine<B> {
         self.release(order.account, asset, qty * order.reserve_per_lot);
     }
 
-    /// Settles one fill of `qty` lots at `price` between a buyer and a seller, each paying its fee in quote units.
-    /// The buyer's reservation per lot covers the price and the fee at its limit, and the fill price is never above
-    /// that limit, so the reservation always covers what is paid; the seller's fee never exceeds its proceeds.
-    #[allow(clippy::too_many_arguments)]
+    /// Settles one fill of `qty` lots at `price`: the buyer is (account, reservation per lot, fee), the seller
+    /// (account, fee); both pay their fee in quote units to the fee account. The buyer's reservation per lot covers
+    /// the price and the fee at its limit, and the fill price is never above that limit, so the reservation always
+    /// covers what is paid; the seller's fee never exceeds its proceeds.
     #[inline]
     pub(crate) fn settle(
         &mut self,
-        instrument: InstrumentId,
-        buyer: AccountId,
-        buyer_reserve_per_lot: u64,
-        buyer_fee: u64,
-        seller: AccountId,
-        seller_fee: u64,
+        terms: &SettleTerms,
+        (buyer, buyer_reserve_per_lot, buyer_fee): (AccountId, u64, u64),
+        (seller, seller_fee): (AccountId, u64),
         price: Price,
         qty: Qty,
     ) {
-        let Some(spec) = self.instruments[instrument as usize]
-            .as_ref()
-            .map(|i| i.spec)
-        else {
-            return;
-        };
-        let notional = (price as u128 * qty as u128 * spec.quote_per_price_lot as u128) as u64;
+        let notional = (price as u128 * qty as u128 * terms.quote_per_price_lot as u128) as u64;
         let buyer_reserved = qty * buyer_reserve_per_lot;
-        let base_amount = qty * spec.lot_size;
+        let base_amount = qty * terms.lot_size;
 
-        let slot = self.balance_slot(buyer, spec.quote_asset);
+        let slot = self.balance_slot(buyer, terms.quote_asset);
         let quote = &mut self.balances[slot];
         quote.reserved -= buyer_reserved;
         quote.available += buyer_reserved - notional - buyer_fee;
-        let slot = self.balance_slot(buyer, spec.base_asset);
+        let slot = self.balance_slot(buyer, terms.base_asset);
         self.balances[slot].available += base_amount;
 
-        let slot = self.balance_slot(seller, spec.base_asset);
+        let slot = self.balance_slot(seller, terms.base_asset);
         self.balances[slot].reserved -= base_amount;
-        let slot = self.balance_slot(seller, spec.quote_asset);
+        let slot = self.balance_slot(seller, terms.quote_asset);
         self.balances[slot].available += notional - seller_fee;
 
-        let slot = self.balance_slot(self.config.fee_account, spec.quote_asset);
+        let slot = self.balance_slot(self.config.fee_account, terms.quote_asset);
         self.balances[slot].available += buyer_fee + seller_fee;
     }
 
     /// Puts an accepted order on the book and into every index: the pool, the user reference index (or its
     /// quote), the account's list and the expiry heap. Returns its handle. The caller checked that the pool, the
     /// index and the book have room.
-    pub(crate) fn rest(&mut self, order: Order) -> Handle {
+    pub(crate) fn rest(&mut self, order: &Order) -> Handle {
         let Some(handle) = self.orders.alloc(order) else {
             return NIL;
         };

@@ -20,6 +20,15 @@ pub(crate) enum MatchStop {
     Breaker,
 }
 
+/// What settlement needs to know about the instrument, read once per incoming order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SettleTerms {
+    pub base_asset: AssetId,
+    pub quote_asset: AssetId,
+    pub lot_size: u64,
+    pub quote_per_price_lot: u64,
+}
+
 /// The reservation an order needs and the fee rates it will pay.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Reservation {
@@ -35,7 +44,8 @@ impl<B: OrderBook> Engine<B> {
         if price <= 0 {
             return Err(RejectReason::InvalidPrice);
         }
-        if price % instrument.spec.tick != 0 {
+        let tick = instrument.spec.tick;
+        if tick != 1 && price % tick != 0 {
             return Err(RejectReason::PriceNotOnTick);
         }
         if price < instrument.band_low || price > instrument.band_high {
@@ -98,7 +108,7 @@ impl<B: OrderBook> Engine<B> {
 
     pub(crate) fn new_order(&mut self, cmd: &NewOrder, sink: &mut impl EventSink) {
         let reject = |sink: &mut _, reason| Self::reject(sink, cmd.session, cmd.user_ref, reason);
-        let Some(instrument) = self.instrument(cmd.instrument).copied() else {
+        let Some(instrument) = self.instrument(cmd.instrument) else {
             return reject(sink, RejectReason::UnknownInstrument);
         };
         match instrument.status {
@@ -106,7 +116,7 @@ impl<B: OrderBook> Engine<B> {
             InstrumentStatus::Halted => return reject(sink, RejectReason::InstrumentHalted),
             InstrumentStatus::CancelOnly => return reject(sink, RejectReason::CancelOnly),
         }
-        let Some(account) = self.account(cmd.account).copied() else {
+        let Some(account) = self.account(cmd.account) else {
             return reject(sink, RejectReason::UnknownAccount);
         };
         if !account.spec.order_entry_enabled {
@@ -117,7 +127,7 @@ impl<B: OrderBook> Engine<B> {
             OrderType::Market => (instrument.protection_price(cmd.side), TimeInForce::Ioc),
             OrderType::Limit => (cmd.price, cmd.time_in_force),
         };
-        if let Err(reason) = Self::check_price(&instrument, price) {
+        if let Err(reason) = Self::check_price(instrument, price) {
             return reject(sink, reason);
         }
         let immediate = time_in_force == TimeInForce::Ioc;
@@ -133,8 +143,7 @@ impl<B: OrderBook> Engine<B> {
         if time_in_force == TimeInForce::Gtt && cmd.expire_time_ns <= self.now_ns {
             return reject(sink, RejectReason::InvalidExpireTime);
         }
-        let reservation = match self.check_risk(&instrument, cmd.account, cmd.side, price, cmd.qty)
-        {
+        let reservation = match self.check_risk(instrument, cmd.account, cmd.side, price, cmd.qty) {
             Ok(reservation) => reservation,
             Err(reason) => return reject(sink, reason),
         };
@@ -160,7 +169,7 @@ impl<B: OrderBook> Engine<B> {
                 return reject(sink, RejectReason::DuplicateUserRef);
             }
         }
-        let asset = Self::reserved_asset(&instrument, cmd.side);
+        let asset = Self::reserved_asset(instrument, cmd.side);
         if !self.has_funds(cmd.account, asset, reservation.total) {
             return reject(sink, RejectReason::InsufficientFunds);
         }
@@ -212,13 +221,13 @@ impl<B: OrderBook> Engine<B> {
         } else {
             MatchStop::Exhausted
         };
-        self.finish_incoming(order, stop, BookPlacement::Add, sink);
+        self.finish_incoming(&mut order, stop, BookPlacement::Add, sink);
     }
 
     /// What to tell the feed when an incoming order rests.
     pub(crate) fn finish_incoming(
         &mut self,
-        mut order: Order,
+        order: &mut Order,
         stop: MatchStop,
         placement: BookPlacement,
         sink: &mut impl EventSink,
@@ -341,7 +350,20 @@ impl<B: OrderBook> Engine<B> {
         sink: &mut impl EventSink,
     ) -> MatchStop {
         let instrument_id = taker.instrument;
-        let taker_spec = self.accounts[taker.account as usize].spec;
+        let Some(instrument) = self.instruments[instrument_id as usize].as_ref() else {
+            return MatchStop::Exhausted;
+        };
+        let terms = SettleTerms {
+            base_asset: instrument.spec.base_asset,
+            quote_asset: instrument.spec.quote_asset,
+            lot_size: instrument.spec.lot_size,
+            quote_per_price_lot: instrument.spec.quote_per_price_lot,
+        };
+        let breaker_on = instrument.breaker.is_on();
+        let (taker_group, taker_mode) = {
+            let spec = &self.accounts[taker.account as usize].spec;
+            (spec.stp_group, spec.stp_mode)
+        };
         let maker_side = taker.side.opposite();
         let mut last_price: Option<Price> = None;
         let mut stop = MatchStop::Exhausted;
@@ -351,21 +373,21 @@ impl<B: OrderBook> Engine<B> {
             else {
                 break;
             };
-            let maker = *self.orders.get(maker_handle);
-            if !taker.side.crosses(taker.price, maker.price) {
+            let maker = self.orders.get(maker_handle);
+            let price = maker.price;
+            if !taker.side.crosses(taker.price, price) {
                 break;
             }
             let maker_group = self.accounts[maker.account as usize].spec.stp_group;
-            if Self::prevents_self_trade(taker.account, taker_spec.stp_group, &maker, maker_group) {
+            if Self::prevents_self_trade(taker.account, taker_group, maker, maker_group) {
+                let maker = *maker;
                 let prevented_qty = taker.leaves.min(maker.display);
-                let cancel_maker = taker_spec.stp_mode != StpMode::CancelIncoming;
-                let cancel_taker = taker_spec.stp_mode != StpMode::CancelResting;
-                if cancel_maker {
+                if taker_mode != StpMode::CancelIncoming {
                     self.self_trade_cancel(
                         &maker,
                         maker.leaves,
                         prevented_qty,
-                        maker.price,
+                        price,
                         Liquidity::Maker,
                         sink,
                     );
@@ -376,12 +398,12 @@ impl<B: OrderBook> Engine<B> {
                     self.release_lots(&maker, maker.leaves);
                     self.unrest(maker_handle);
                 }
-                if cancel_taker {
+                if taker_mode != StpMode::CancelResting {
                     self.self_trade_cancel(
                         taker,
                         taker.leaves,
                         prevented_qty,
-                        maker.price,
+                        price,
                         Liquidity::Taker,
                         sink,
                     );
@@ -392,63 +414,59 @@ impl<B: OrderBook> Engine<B> {
                 }
                 continue;
             }
-            let Some(instrument) = self.instruments[instrument_id as usize].as_mut() else {
-                break;
-            };
-            let range = instrument.breaker.range(self.now_ns);
-            if instrument.breaker.trips(range, maker.price) {
-                instrument.status = InstrumentStatus::Halted;
-                instrument.halt_until_ns =
-                    self.now_ns.saturating_add(instrument.spec.breaker_halt_ns);
-                self.next_timer_ns = self.next_timer_ns.min(instrument.halt_until_ns);
-                sink.push(Event::TradingAction {
-                    instrument: instrument_id,
-                    status: InstrumentStatus::Halted,
-                    reason: TradingActionReason::CircuitBreaker,
-                });
+            let qty = taker.leaves.min(maker.display);
+            let maker_leaves = maker.leaves - qty;
+            let maker_display_gone = maker.display == qty;
+            let maker_fee_ppm = maker.maker_fee_ppm;
+            let (
+                maker_session,
+                maker_account,
+                maker_user_ref,
+                maker_id,
+                maker_feed_ref,
+                maker_reserve_per_lot,
+            ) = (
+                maker.session,
+                maker.account,
+                maker.user_ref,
+                maker.id,
+                maker.feed_ref,
+                maker.reserve_per_lot,
+            );
+            if breaker_on && self.breaker_trips(instrument_id, price, sink) {
                 stop = MatchStop::Breaker;
                 break;
             }
-            instrument.breaker.record(self.now_ns, maker.price);
-            let lot_value = instrument.lot_value(maker.price);
-
-            let qty = taker.leaves.min(maker.display);
-            let maker_fee = (fee_per_lot(lot_value, maker.maker_fee_ppm) * qty as u128) as u64;
+            let lot_value = price as u128 * terms.quote_per_price_lot as u128;
+            let maker_fee = (fee_per_lot(lot_value, maker_fee_ppm) * qty as u128) as u64;
             let taker_fee = (fee_per_lot(lot_value, taker.taker_fee_ppm) * qty as u128) as u64;
             match taker.side {
                 Side::Buy => self.settle(
-                    instrument_id,
-                    taker.account,
-                    taker.reserve_per_lot,
-                    taker_fee,
-                    maker.account,
-                    maker_fee,
-                    maker.price,
+                    &terms,
+                    (taker.account, taker.reserve_per_lot, taker_fee),
+                    (maker_account, maker_fee),
+                    price,
                     qty,
                 ),
                 Side::Sell => self.settle(
-                    instrument_id,
-                    maker.account,
-                    maker.reserve_per_lot,
-                    maker_fee,
-                    taker.account,
-                    taker_fee,
-                    maker.price,
+                    &terms,
+                    (maker_account, maker_reserve_per_lot, maker_fee),
+                    (taker.account, taker_fee),
+                    price,
                     qty,
                 ),
             }
             let match_number = self.next_match_number;
             self.next_match_number += 1;
             taker.leaves -= qty;
-            let maker_leaves = maker.leaves - qty;
             sink.push(Event::Executed {
-                session: maker.session,
-                account: maker.account,
-                user_ref: maker.user_ref,
-                order_id: maker.id,
+                session: maker_session,
+                account: maker_account,
+                user_ref: maker_user_ref,
+                order_id: maker_id,
                 instrument: instrument_id,
-                side: maker.side,
-                price: maker.price,
+                side: maker_side,
+                price,
                 qty,
                 leaves: maker_leaves,
                 match_number,
@@ -462,7 +480,7 @@ impl<B: OrderBook> Engine<B> {
                 order_id: taker.id,
                 instrument: instrument_id,
                 side: taker.side,
-                price: maker.price,
+                price,
                 qty,
                 leaves: taker.leaves,
                 match_number,
@@ -471,21 +489,27 @@ impl<B: OrderBook> Engine<B> {
             });
             sink.push(Event::Book(BookEvent::Execute {
                 instrument: instrument_id,
-                order_ref: maker.feed_ref,
+                order_ref: maker_feed_ref,
                 qty,
-                price: maker.price,
+                price,
                 match_number,
             }));
-            last_price = Some(maker.price);
+            last_price = Some(price);
 
-            self.books[instrument_id as usize].reduce_display(&mut self.orders, maker_handle, qty);
-            self.orders.get_mut(maker_handle).leaves = maker_leaves;
-            if maker.display == qty {
+            if maker_display_gone {
                 if maker_leaves == 0 {
                     self.unrest(maker_handle);
                 } else {
+                    self.orders.get_mut(maker_handle).leaves = maker_leaves;
                     self.refill_iceberg(maker_handle, sink);
                 }
+            } else {
+                self.books[instrument_id as usize].reduce_display(
+                    &mut self.orders,
+                    maker_handle,
+                    qty,
+                );
+                self.orders.get_mut(maker_handle).leaves = maker_leaves;
             }
         }
         if let Some(price) = last_price {
@@ -495,6 +519,35 @@ impl<B: OrderBook> Engine<B> {
             }
         }
         stop
+    }
+
+    /// Records a trade at `price` in the circuit breaker, or, if the trade would move the price too far, halts the
+    /// instrument instead and says so.
+    #[cold]
+    fn breaker_trips(
+        &mut self,
+        instrument_id: InstrumentId,
+        price: Price,
+        sink: &mut impl EventSink,
+    ) -> bool {
+        let now_ns = self.now_ns;
+        let Some(instrument) = self.instruments[instrument_id as usize].as_mut() else {
+            return false;
+        };
+        let range = instrument.breaker.range(now_ns);
+        if !instrument.breaker.trips(range, price) {
+            instrument.breaker.record(now_ns, price);
+            return false;
+        }
+        instrument.status = InstrumentStatus::Halted;
+        instrument.halt_until_ns = now_ns.saturating_add(instrument.spec.breaker_halt_ns);
+        self.next_timer_ns = self.next_timer_ns.min(instrument.halt_until_ns);
+        sink.push(Event::TradingAction {
+            instrument: instrument_id,
+            status: InstrumentStatus::Halted,
+            reason: TradingActionReason::CircuitBreaker,
+        });
+        true
     }
 
     /// An iceberg whose displayed part traded shows a new part, under a new reference, at the back of its level.

@@ -223,7 +223,7 @@ impl<B: OrderBook> Engine<B> {
         } else {
             MatchStop::Exhausted
         };
-        self.finish_incoming(order, stop, BookPlacement::Add, sink)
+        self.finish_incoming(&mut order, stop, BookPlacement::Add, sink)
     }
 
     pub(crate) fn restore_quote_side(
