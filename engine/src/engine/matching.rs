@@ -237,11 +237,11 @@ impl<B: OrderBook> Engine<B> {
         }
         match stop {
             MatchStop::Breaker => {
-                self.cancel_incoming(&order, CancelReason::CircuitBreaker, sink);
+                self.cancel_incoming(order, CancelReason::CircuitBreaker, sink);
                 NIL
             }
             _ if order.time_in_force == TimeInForce::Ioc => {
-                self.cancel_incoming(&order, CancelReason::ImmediateOrCancel, sink);
+                self.cancel_incoming(order, CancelReason::ImmediateOrCancel, sink);
                 NIL
             }
             _ => {
