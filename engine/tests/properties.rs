@@ -560,11 +560,9 @@ proptest! {
         let bytes = original.snapshot_bytes();
         let mut loaded = Engine::<FastBook>::from_snapshot_bytes(config(), &bytes).unwrap();
         prop_assert_eq!(loaded.state_hash(), original.state_hash());
-        let mut seq = original.last_seq();
         let mut now_ns = original.snapshot().now_ns;
-        for &step in &steps[cut..] {
+        for (seq, &step) in (original.last_seq() + 1..).zip(&steps[cut..]) {
             let (time_step, body) = interpret(step);
-            seq += 1;
             now_ns += time_step;
             let command = Command { seq, timestamp_ns: now_ns, body };
             let (mut a, mut b) = (Vec::new(), Vec::new());

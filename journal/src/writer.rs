@@ -1,0 +1,322 @@
+//! The journal writer: appends sequenced commands into the mapped newest segment, rolls over to a new preallocated
+//! segment when one is full, publishes the written watermark at the end of each batch and, by policy, syncs.
+//!
+//! Per record it archives the command straight into the mapping, stamps seq and checksum, and stores the length word
+//! with Release; nothing is allocated and no system call is made. The next segment is prepared (created,
+//! preallocated, synced, prefaulted) on a helper thread, so rollover only swaps mappings; the writer's thread makes
+//! system calls only under `EveryBatch` (at `commit_batch`) or if the prepared segment is not ready.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crossline_engine::Command;
+
+use crate::error::{AppendError, OpenError};
+use crate::flusher::{Flusher, SyncShared};
+use crate::fsio::{self, DirLock};
+use crate::header::HEADER_BYTES;
+use crate::preparer::{next_first_seq, Preparer};
+use crate::reader::JournalReader;
+use crate::record::{encode_frame, FRAME_BYTES, SEAL_WORD};
+use crate::recovery::{lock_dir, recover_locked, RecoveryReport};
+use crate::segment::{segment_bytes_valid, Access, Segment, PAGE_BYTES};
+use crate::watermarks::Watermarks;
+
+/// When the writer's records reach stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Never sync on its own: the kernel writes pages back when it likes. The durable watermark moves only on an
+    /// explicit `sync()` or `close()`. For benchmarks and for deployments that rely on replication.
+    None,
+    /// Group commit: a flusher thread syncs whatever was published every `interval_ms` milliseconds. The writer's
+    /// thread never waits for the disk.
+    IntervalMs(u32),
+    /// `commit_batch` syncs before it returns, on the writer's thread.
+    EveryBatch,
+}
+
+/// How a journal writer lays out and syncs its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalConfig {
+    /// Size of each segment file, preallocated at creation; whole pages.
+    pub segment_bytes: u64,
+    pub fsync: FsyncPolicy,
+    /// Sequence number of the first record of an empty journal (after a snapshot-only restore, the snapshot's seq
+    /// plus one). Ignored when the directory already holds segments.
+    pub first_seq: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            segment_bytes: 256 << 20,
+            fsync: FsyncPolicy::IntervalMs(1),
+            first_seq: 1,
+        }
+    }
+}
+
+/// The single writer of a journal directory.
+#[derive(Debug)]
+pub struct JournalWriter {
+    dir: PathBuf,
+    config: JournalConfig,
+    current: Arc<Segment>,
+    /// Where the next frame goes in `current`.
+    write_offset: usize,
+    next_seq: u64,
+    /// Highest appended sequence number not yet published by `commit_batch` (0: nothing pending).
+    pending_seq: u64,
+    shared: Arc<SyncShared>,
+    flusher: Option<Flusher>,
+    preparer: Preparer,
+    /// Dropped last: the preparer may still delete an unused segment on the way out.
+    _lock: DirLock,
+}
+
+impl JournalWriter {
+    /// Opens (recovering first) or creates the journal in `dir`, which must exist.
+    pub fn open(
+        dir: &Path,
+        config: JournalConfig,
+    ) -> Result<(JournalWriter, RecoveryReport), OpenError> {
+        validate(&config)?;
+        let lock = lock_dir(dir)?;
+        let (report, tail) = recover_locked(dir)?;
+        let dir = dir.to_path_buf();
+
+        let (current, write_offset, next_seq) = match tail {
+            None => (
+                Segment::create(&dir, config.first_seq, config.segment_bytes)?,
+                HEADER_BYTES,
+                config.first_seq,
+            ),
+            Some(tail) if tail.needs_new_segment => (
+                Segment::create(&dir, tail.next_seq, config.segment_bytes)?,
+                HEADER_BYTES,
+                tail.next_seq,
+            ),
+            Some(tail) => {
+                let segment = Segment::open(&tail.path, Access::Append, None)?;
+                (segment, tail.append_offset as usize, tail.next_seq)
+            }
+        };
+        // Whatever recovery read may still be only in the page cache (the previous writer may have died without
+        // syncing); sync it all once so the durable watermark can start at the last recovered record.
+        fsio::syncfs(&dir).map_err(|err| OpenError::io(&dir, err))?;
+        let last_seq = next_seq - 1;
+        current.written_end.store(write_offset, Ordering::Release);
+        let current = Arc::new(current);
+        let watermarks = Arc::new(Watermarks::new(last_seq));
+        let shared = Arc::new(SyncShared::new(
+            dir.clone(),
+            watermarks,
+            Arc::clone(&current),
+            write_offset,
+        ));
+        let flusher = match config.fsync {
+            FsyncPolicy::IntervalMs(interval_ms) => Some(
+                Flusher::start(Arc::clone(&shared), interval_ms)
+                    .map_err(|err| OpenError::io(&dir, err))?,
+            ),
+            FsyncPolicy::None | FsyncPolicy::EveryBatch => None,
+        };
+        let preparer = Preparer::start(dir.clone()).map_err(|err| OpenError::io(&dir, err))?;
+        preparer.request(
+            next_first_seq(current.header.first_seq, current.header.segment_bytes),
+            config.segment_bytes,
+        );
+        let writer = JournalWriter {
+            dir,
+            config,
+            current,
+            write_offset,
+            next_seq,
+            pending_seq: 0,
+            shared,
+            flusher,
+            preparer,
+            _lock: lock,
+        };
+        Ok((writer, report))
+    }
+
+    /// Writes `command` as the next record. It becomes visible to readers at the next `commit_batch`. On error
+    /// nothing was written and the same sequence number is expected again.
+    #[inline]
+    pub fn append(&mut self, command: &Command) -> Result<(), AppendError> {
+        if self.shared.is_poisoned() {
+            return Err(AppendError::Poisoned {
+                reason: self.shared.failure_reason(),
+            });
+        }
+        if command.seq != self.next_seq {
+            return Err(AppendError::OutOfSequence {
+                expected: self.next_seq,
+                found: command.seq,
+            });
+        }
+        if self.write_offset + FRAME_BYTES > self.current.region_bytes {
+            self.roll_over()?;
+        }
+        let offset = self.write_offset;
+        let payload_bytes = {
+            // SAFETY: this writer holds the directory lock and mapped the segment read-write; the frame lies at
+            // or beyond `write_offset`, past every published frame, and no reader reads it before its length word
+            // is stored below. The slice ends before that store.
+            let frame = unsafe { self.current.bytes_mut(offset, FRAME_BYTES) };
+            encode_frame(frame, command)
+                .map_err(|()| AppendError::Serialize { seq: command.seq })?
+        };
+        // The commit: after this Release store the frame is complete for any reader and never changes again.
+        self.current.store_u32_release(offset, payload_bytes);
+        self.write_offset = offset + FRAME_BYTES;
+        self.pending_seq = command.seq;
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    /// Ends a batch: publishes the written watermark (Release) and, under `EveryBatch`, syncs and publishes the
+    /// durable watermark before returning.
+    pub fn commit_batch(&mut self) -> Result<(), AppendError> {
+        if self.shared.is_poisoned() {
+            return Err(AppendError::Poisoned {
+                reason: self.shared.failure_reason(),
+            });
+        }
+        if self.pending_seq != 0 {
+            // The segment's end is stored before the watermark so that a sync which reads the watermark also finds
+            // the bytes behind it (see flusher.rs).
+            self.current
+                .written_end
+                .store(self.write_offset, Ordering::Release);
+            self.shared.watermarks.publish_written(self.pending_seq);
+            self.pending_seq = 0;
+        }
+        match self.config.fsync {
+            FsyncPolicy::EveryBatch => self.sync_inner(),
+            FsyncPolicy::IntervalMs(_) | FsyncPolicy::None => Ok(()),
+        }
+    }
+
+    /// Publishes anything pending and syncs it now, whatever the policy; returns once the durable watermark covers
+    /// every appended record.
+    pub fn sync(&mut self) -> Result<(), AppendError> {
+        if self.pending_seq != 0 {
+            self.current
+                .written_end
+                .store(self.write_offset, Ordering::Release);
+            self.shared.watermarks.publish_written(self.pending_seq);
+            self.pending_seq = 0;
+        }
+        self.sync_inner()
+    }
+
+    fn sync_inner(&mut self) -> Result<(), AppendError> {
+        if self.shared.is_poisoned() {
+            return Err(AppendError::Poisoned {
+                reason: self.shared.failure_reason(),
+            });
+        }
+        self.shared.sync_now().map_err(|(path, err)| {
+            self.shared.poison(format!("{}: {err}", path.display()));
+            AppendError::io(&path, err)
+        })
+    }
+
+    /// Stops the flusher, syncs everything and releases the directory.
+    pub fn close(mut self) -> Result<(), AppendError> {
+        if let Some(mut flusher) = self.flusher.take() {
+            flusher.stop();
+        }
+        self.preparer.stop();
+        self.sync()
+    }
+
+    /// Takes the next segment (prepared in the background, or created here if it was not), then seals the current
+    /// one. The new file exists (durably) before the seal is stored, so a reader that sees the seal can always open
+    /// the next segment; and if creation failed, nothing has changed and the append that needed the room reports
+    /// the error (a later append retries the creation).
+    #[cold]
+    fn roll_over(&mut self) -> Result<(), AppendError> {
+        let next = match self.preparer.take(self.next_seq) {
+            Some(prepared) => prepared?,
+            None => Segment::create(&self.dir, self.next_seq, self.config.segment_bytes)?,
+        };
+        let next = Arc::new(next);
+        if self.write_offset + 4 <= self.current.region_bytes {
+            self.current.store_u32_release(self.write_offset, SEAL_WORD);
+            self.write_offset += 8;
+        }
+        self.current
+            .written_end
+            .store(self.write_offset, Ordering::Release);
+        // Under `None` nobody would sync a sealed segment, so its mapping is not kept alive for it.
+        let keep_for_sync = self.config.fsync != FsyncPolicy::None;
+        self.shared.hand_over(Arc::clone(&next), keep_for_sync);
+        self.current = next;
+        self.write_offset = HEADER_BYTES;
+        self.preparer.request(
+            next_first_seq(self.next_seq, self.config.segment_bytes),
+            self.config.segment_bytes,
+        );
+        Ok(())
+    }
+
+    /// The sequence number the next appended command must carry.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The watermarks, for readers, the replicator and the gateway's ack policy.
+    pub fn watermarks(&self) -> Arc<Watermarks> {
+        Arc::clone(&self.shared.watermarks)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &JournalConfig {
+        &self.config
+    }
+
+    /// A reader positioned at `from_seq` that follows this writer, seeing records up to the written watermark.
+    pub fn tail_reader(&self, from_seq: u64) -> Result<JournalReader, crate::error::ReadError> {
+        JournalReader::open_tailing(&self.dir, self.watermarks(), from_seq)
+    }
+}
+
+impl Drop for JournalWriter {
+    fn drop(&mut self) {
+        // Without `close` nothing is synced here: a drop cannot report a failure, and the records are as safe as a
+        // crash would leave them, which recovery handles.
+        if let Some(mut flusher) = self.flusher.take() {
+            flusher.stop();
+        }
+    }
+}
+
+fn validate(config: &JournalConfig) -> Result<(), OpenError> {
+    if !segment_bytes_valid(config.segment_bytes) {
+        return Err(OpenError::InvalidConfig {
+            reason: format!(
+                "segment_bytes = {} must be a multiple of {PAGE_BYTES} and hold the header and one {FRAME_BYTES}-byte \
+                 record",
+                config.segment_bytes
+            ),
+        });
+    }
+    if config.first_seq == 0 {
+        return Err(OpenError::InvalidConfig {
+            reason: "first_seq must be at least 1".to_string(),
+        });
+    }
+    if let FsyncPolicy::IntervalMs(0) = config.fsync {
+        return Err(OpenError::InvalidConfig {
+            reason: "fsync interval_ms must be at least 1".to_string(),
+        });
+    }
+    Ok(())
+}
