@@ -74,7 +74,9 @@ impl<B: OrderBook> Engine<B> {
             return Err(RejectReason::QtyAboveMax);
         }
         let lot_value = instrument.lot_value(price);
-        let notional = lot_value * qty as u128;
+        let Some(notional) = lot_value.checked_mul(qty as u128) else {
+            return Err(RejectReason::NotionalOverflow);
+        };
         if notional > spec.max_order_notional as u128 {
             return Err(RejectReason::NotionalAboveMax);
         }
@@ -89,7 +91,9 @@ impl<B: OrderBook> Engine<B> {
             }
             Side::Sell => instrument.spec.lot_size as u128,
         };
-        let total = reserve_per_lot * qty as u128;
+        let Some(total) = reserve_per_lot.checked_mul(qty as u128) else {
+            return Err(RejectReason::NotionalOverflow);
+        };
         // Keeping every reservation below 2^62 leaves room for settlement sums without overflow.
         if total >= 1 << 62 {
             return Err(RejectReason::NotionalOverflow);
