@@ -7,7 +7,8 @@
 //! own preparation (flows are generated before the clock starts), never hide how many samples a percentile stands
 //! on, and never change a flow for a given seed without a test noticing.
 //!
-//! Layout: `workload` (the flow generators, one file each), `modes` (one file per mode: `engine` so far),
+//! Layout: `workload` (the flow generators, one file each), `modes` (one file per mode: `engine`, `journal`,
+//! `restart`), `rundir` (the temporary directories the journal modes write in),
 //! `report` (JSON and table), `histogram` (HdrHistogram shape, percentiles, .hgrm), `sampling` and `timer`
 //! (which ops are timed and with what clock), `env` (environment capture), `rng` (the seeded generator).
 
@@ -16,6 +17,7 @@ pub mod histogram;
 pub mod modes;
 pub mod report;
 pub mod rng;
+pub mod rundir;
 pub mod sampling;
 pub mod timer;
 pub mod workload;

@@ -7,10 +7,14 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use crossline_bench::histogram::write_hgrm;
 use crossline_bench::modes::engine::{self, EngineOptions};
+use crossline_bench::modes::journal::{self, FsyncSetting, JournalOptions, DEFAULT_SEGMENT_BYTES};
+use crossline_bench::modes::restart::{self, RestartOptions};
+use crossline_bench::report::write_json_file;
 use crossline_bench::timer::Timer;
 use crossline_bench::workload::WorkloadKind;
+use hdrhistogram::Histogram;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -41,8 +45,91 @@ enum Mode {
         #[command(flatten)]
         output: Output,
     },
+    /// The journal: append rate (and durable-watermark lag) against a raw copy into a mapped file, then replay.
+    Journal {
+        /// Records appended: the workload's commands (set-up first), cut to this count.
+        #[arg(long, default_value_t = 5_000_000)]
+        records: u64,
+        /// Record size of the baseline copy, in bytes. The journal's own frames have a fixed size set by the
+        /// Command type; the report says so when it differs.
+        #[arg(long, default_value_t = 64)]
+        record_bytes: usize,
+        /// none | interval_ms=N | every_batch
+        #[arg(long, default_value = "none")]
+        fsync: FsyncSetting,
+        /// Records per commit_batch.
+        #[arg(long, default_value_t = 64)]
+        batch: u32,
+        /// Size of each journal segment file.
+        #[arg(long, default_value_t = DEFAULT_SEGMENT_BYTES)]
+        segment_bytes: u64,
+        /// Where the commands come from.
+        #[arg(long, value_enum, default_value = "liquibook")]
+        workload: WorkloadKind,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Time about one append in N (random gaps); 1 times every append, 0 none.
+        #[arg(long, default_value_t = 64)]
+        sample_every: u32,
+        #[command(flatten)]
+        scratch: Scratch,
+        #[command(flatten)]
+        output: Output,
+        /// Write the durable-watermark lag histogram (.hgrm, microseconds).
+        #[arg(long, value_name = "FILE")]
+        lag_hgrm: Option<PathBuf>,
+    },
+    /// Cold start to a ready engine: recover + newest snapshot + replay of the journal after it.
+    Restart {
+        /// Commands journaled (set-up included) while applied to an engine.
+        #[arg(long, default_value_t = 10_000_000)]
+        commands: u64,
+        /// A snapshot after every N commands (never after the last, so a suffix is always replayed).
+        #[arg(long, default_value_t = 1_000_000)]
+        snapshot_every: u64,
+        #[arg(long, value_enum, default_value = "xc-single")]
+        workload: WorkloadKind,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Fsync policy while journaling: none | interval_ms=N | every_batch. The journal is closed (synced)
+        /// before the restart whatever the policy.
+        #[arg(long, default_value = "none")]
+        fsync: FsyncSetting,
+        /// Records per commit_batch while journaling.
+        #[arg(long, default_value_t = 64)]
+        batch: u32,
+        /// Size of each journal segment file.
+        #[arg(long, default_value_t = DEFAULT_SEGMENT_BYTES)]
+        segment_bytes: u64,
+        /// The engine's order pool (default: sized for the workload: 65,536 for xc-single, the generator's
+        /// size otherwise).
+        #[arg(long)]
+        max_orders: Option<u32>,
+        /// Skip the baseline: the same cold start without a snapshot (recover + replay of every command).
+        #[arg(long)]
+        no_full_replay: bool,
+        /// Drop the journal's and snapshots' pages from the page cache before each cold start, so they are read
+        /// from the device.
+        #[arg(long)]
+        evict_page_cache: bool,
+        #[command(flatten)]
+        scratch: Scratch,
+        /// Write the report as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// Prints the exact definition of every workload.
     Workloads,
+}
+
+#[derive(Debug, clap::Args)]
+struct Scratch {
+    /// The run creates its own directory inside DIR (default: the system temp dir) and removes it at the end.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Leave the run's directory (journal, snapshots) in place and print where it is.
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,18 +171,103 @@ fn main() -> anyhow::Result<()> {
                 run.report.write_json(path)?;
             }
             if let Some(path) = &output.hgrm {
-                let mut file = std::io::BufWriter::new(
-                    std::fs::File::create(path)
-                        .with_context(|| format!("creating {}", path.display()))?,
-                );
-                write_hgrm(&run.histogram, 1000.0, &mut file)
-                    .and_then(|()| file.flush())
-                    .with_context(|| format!("writing {}", path.display()))?;
+                write_hgrm_file(&run.histogram, path)?;
             }
             if !run.report.checks_passed() {
                 bail!("checks failed: see the table above");
             }
             Ok(())
         }
+        Mode::Journal {
+            records,
+            record_bytes,
+            fsync,
+            batch,
+            segment_bytes,
+            workload,
+            seed,
+            sample_every,
+            scratch,
+            output,
+            lag_hgrm,
+        } => {
+            let timer = Timer::new(Duration::from_millis(50));
+            let options = JournalOptions {
+                records,
+                record_bytes,
+                fsync: fsync.0,
+                batch_records: batch,
+                segment_bytes,
+                workload,
+                seed,
+                sample_every,
+                dir: scratch.dir,
+                keep: scratch.keep,
+            };
+            let run = journal::run(&options, &timer)?;
+            print!("{}", run.report.render_table());
+            if let Some(path) = &output.json {
+                write_json_file(&run.report, path)?;
+            }
+            if let Some(path) = &output.hgrm {
+                write_hgrm_file(&run.append_histogram, path)?;
+            }
+            if let Some(path) = &lag_hgrm {
+                write_hgrm_file(&run.durable_lag_histogram, path)?;
+            }
+            if !run.report.checks_passed() {
+                bail!("checks failed: see the table above");
+            }
+            Ok(())
+        }
+        Mode::Restart {
+            commands,
+            snapshot_every,
+            workload,
+            seed,
+            fsync,
+            batch,
+            segment_bytes,
+            max_orders,
+            no_full_replay,
+            evict_page_cache,
+            scratch,
+            json,
+        } => {
+            let timer = Timer::new(Duration::from_millis(50));
+            let options = RestartOptions {
+                commands,
+                snapshot_every,
+                workload,
+                seed,
+                fsync: fsync.0,
+                batch_records: batch,
+                segment_bytes,
+                max_orders,
+                full_replay: !no_full_replay,
+                evict_page_cache,
+                dir: scratch.dir,
+                keep: scratch.keep,
+            };
+            let report = restart::run(&options, &timer)?;
+            print!("{}", report.render_table());
+            if let Some(path) = &json {
+                write_json_file(&report, path)?;
+            }
+            if !report.checks_passed() {
+                bail!("checks failed: see the table above");
+            }
+            Ok(())
+        }
     }
+}
+
+/// Writes `histogram` in HdrHistogram's percentile distribution format, values in microseconds.
+fn write_hgrm_file(histogram: &Histogram<u64>, path: &Path) -> anyhow::Result<()> {
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    write_hgrm(histogram, 1000.0, &mut file)
+        .and_then(|()| file.flush())
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -101,14 +101,46 @@ pub struct Report {
     pub state_hash: Option<String>,
     pub env: Environment,
     pub notes: Vec<String>,
+    /// Mode-specific lines for the table (label, text), printed after the latency block. Not serialized: a mode
+    /// that has figures of its own puts them in its JSON beside the report (see `modes::journal`).
+    #[serde(skip)]
+    pub extra_rows: Vec<(String, String)>,
+}
+
+/// Writes any serializable report as pretty JSON with a final newline.
+pub fn write_json_file<T: Serialize>(value: &T, path: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut text = serde_json::to_string_pretty(value).context("serializing the report")?;
+    text.push('\n');
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The two table lines of a latency summary: the quantile labels and the values, right-aligned in columns of 10
+/// characters, wider when a value needs it (a durable-watermark lag can run to seconds).
+pub fn latency_rows(latency: &LatencyNs) -> (String, String) {
+    let labels = LatencyNs::QUANTILES
+        .iter()
+        .map(|(label, _)| *label)
+        .chain(["max"]);
+    let values: Vec<String> = latency.values().iter().map(|&v| group_digits(v)).collect();
+    let width = values
+        .iter()
+        .map(|value| value.len() + 2)
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let mut header = String::from("   ");
+    let mut row = String::from("   ");
+    for (label, value) in labels.zip(&values) {
+        let _ = write!(header, "{label:>width$}");
+        let _ = write!(row, "{value:>width$}");
+    }
+    (header, row)
 }
 
 impl Report {
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
-        use anyhow::Context;
-        let mut text = serde_json::to_string_pretty(self).context("serializing the report")?;
-        text.push('\n');
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+        write_json_file(self, path)
     }
 
     /// True when every check passed.
@@ -167,22 +199,31 @@ impl Report {
                     sampling.timer,
                     sampling.timer_overhead_ns
                 );
-                let labels = LatencyNs::QUANTILES
-                    .iter()
-                    .map(|(label, _)| *label)
-                    .chain(["max"]);
-                let mut header = String::from("   ");
-                let mut values = String::from("   ");
-                for (label, value) in labels.zip(latency.values()) {
-                    let _ = write!(header, "{label:>10}");
-                    let _ = write!(values, "{:>10}", group_digits(value));
-                }
+                let (header, values) = latency_rows(latency);
                 let _ = writeln!(out, "{header}");
                 let _ = writeln!(out, "{values}");
             }
             None => {
                 let _ = writeln!(out, "  latency per op: {}", sampling.method);
             }
+        }
+        if let Some(baseline) = &self.baseline {
+            let _ = writeln!(
+                out,
+                "  {:<22}{:>16} ops/s  ({})",
+                "baseline",
+                group_digits(baseline.ops_per_sec.round() as u64),
+                baseline.name
+            );
+            if let Some(latency) = &baseline.latency_ns {
+                let (header, values) = latency_rows(latency);
+                let _ = writeln!(out, "  baseline latency per op, ns:");
+                let _ = writeln!(out, "{header}");
+                let _ = writeln!(out, "{values}");
+            }
+        }
+        for (label, text) in &self.extra_rows {
+            let _ = writeln!(out, "  {label:<22}{text}");
         }
         write_named_row(&mut out, "counters", &self.counters, |value| {
             group_digits(*value)
@@ -278,6 +319,7 @@ mod tests {
             state_hash: Some("0x0123".into()),
             env: Environment::capture(3),
             notes: vec![],
+            extra_rows: vec![],
         }
     }
 
@@ -328,6 +370,29 @@ mod tests {
         assert!(table.contains("2,000 ops/s"), "{table}");
         assert!(table.contains("p99.99"));
         assert!(table.contains("rejects 0"));
+    }
+
+    #[test]
+    fn latency_columns_widen_for_long_values() {
+        let (header, values) = latency_rows(&LatencyNs {
+            p50: 380_370_943,
+            p90: 410_255_359,
+            p99: 1,
+            p99_9: 2,
+            p99_99: 3,
+            max: 4,
+        });
+        assert!(values.contains("380,370,943  410,255,359"), "{values}");
+        assert_eq!(header.len(), values.len());
+        let (header, values) = latency_rows(&sample_report().latency_ns.expect("latency"));
+        assert_eq!(
+            header,
+            format!(
+                "   {:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+                "p50", "p90", "p99", "p99.9", "p99.99", "max"
+            )
+        );
+        assert!(values.ends_with("         6"));
     }
 
     #[test]

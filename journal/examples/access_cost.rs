@@ -91,10 +91,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let frames = std::fs::read(dir.join(crossline_journal::segment_file_name(1)))?;
     let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(frames.len());
     aligned.extend_from_slice(&frames);
-    let in_segment =
-        ((aligned.len() - crossline_journal::HEADER_BYTES) / FRAME_BYTES).min(records as usize);
+    let in_segment = ((aligned.len() - crossline_journal::FIRST_FRAME_OFFSET_BYTES) / FRAME_BYTES)
+        .min(records as usize);
     let payload = |i: usize| {
-        let at = crossline_journal::HEADER_BYTES + i * FRAME_BYTES;
+        let at = crossline_journal::FIRST_FRAME_OFFSET_BYTES + i * FRAME_BYTES;
         &aligned[at..at + crossline_journal::FRAME_HEADER_BYTES + ARCHIVED_COMMAND_BYTES]
     };
     let started = Instant::now();

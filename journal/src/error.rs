@@ -282,9 +282,8 @@ pub enum ReadError {
 #[derive(Debug, Error)]
 pub enum RecoveryError {
     #[error(
-        "{} at offset {offset}: bad record ({defect}) followed by valid records at {} offset {next_offset}; \
-         this is corruption inside the journal, not a torn tail, and recovery will not drop the records after it",
-        .path.display(), .next_path.display()
+        "{} at offset {offset}: bad record ({defect}) followed by valid records at {} offset {next_offset}; {}",
+        .path.display(), .next_path.display(), corruption_reason(*.seq, *.checkpoint_seq)
     )]
     MidJournalCorruption {
         path: PathBuf,
@@ -292,6 +291,26 @@ pub enum RecoveryError {
         defect: FrameDefect,
         next_path: PathBuf,
         next_offset: u64,
+        /// The sequence number that belongs at `offset`.
+        seq: u64,
+        /// The journal's durable checkpoint (`None`: no checkpoint block was readable).
+        checkpoint_seq: Option<u64>,
+    },
+    /// The valid prefix ends before the durable checkpoint, with nothing valid after it: records that were synced
+    /// are gone. A crash cannot do that (it only loses what was not synced), so it is not cut as a torn tail.
+    #[error(
+        "{} at offset {offset}: bad record ({defect}) where seq {first_lost_seq} belongs and no valid record after \
+         it, but the durable checkpoint in {} says every record up to seq {checkpoint_seq} was synced; records \
+         acknowledged durable are missing, which a crash cannot cause, so recovery will not cut them",
+        .path.display(), .checkpoint_path.display()
+    )]
+    DurableRecordsLost {
+        path: PathBuf,
+        offset: u64,
+        defect: FrameDefect,
+        first_lost_seq: u64,
+        checkpoint_seq: u64,
+        checkpoint_path: PathBuf,
     },
     #[error("{} at offset {offset}: sequence gap: expected seq {expected}, found {found}", .path.display())]
     SequenceGap {
@@ -304,6 +323,20 @@ pub enum RecoveryError {
     Format(#[from] FormatError),
     #[error("{}: {source}", .path.display())]
     Io { path: PathBuf, source: io::Error },
+}
+
+/// Why a bad record followed by valid ones is corruption rather than a torn tail.
+fn corruption_reason(seq: u64, checkpoint_seq: Option<u64>) -> String {
+    match checkpoint_seq {
+        Some(checkpoint) => format!(
+            "seq {seq} is within the durable checkpoint (seq {checkpoint}), so it was synced and a crash cannot have \
+             torn it: this is corruption inside the journal, and recovery will not drop the records after it"
+        ),
+        None => format!(
+            "the durable checkpoint is unreadable, so seq {seq} may have been synced: this is treated as corruption \
+             inside the journal, and recovery will not drop the records after it"
+        ),
+    }
 }
 
 /// Failures writing, listing, loading or pruning snapshots.

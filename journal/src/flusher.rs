@@ -6,15 +6,22 @@
 //! segment's `written_end` before it stores the written watermark, and hands a segment over (at rollover) under the
 //! same lock a sync holds for its whole run, so "every byte" is: all sealed segments not yet synced, plus the current
 //! segment up to its `written_end`.
+//!
+//! The durable checkpoint (segment.rs) rides on the same sync. Round k first stores into the current segment's
+//! checkpoint block the target of round k-1 (W_{k-1}, already on stable storage), then syncs once from the header
+//! page to `written_end`: that persists the records up to W_k and the checkpoint W_{k-1} together. It never stores
+//! W_k before its own sync: the kernel may write the header page back at any moment, so a stored value must already
+//! be true. The checkpoint therefore trails the durable watermark by one round; `close` and an idle flusher run one
+//! more round that only catches the checkpoint up.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::fsio;
-use crate::segment::Segment;
+use crate::segment::{Segment, FIRST_FRAME_OFFSET_BYTES};
 use crate::watermarks::Watermarks;
 
 #[derive(Debug)]
@@ -27,6 +34,12 @@ struct SyncState {
     /// Under `FsyncPolicy::None` sealed segments are unmapped at rollover; a later explicit sync must then flush
     /// the whole file system to cover them.
     dropped_unsynced: bool,
+    /// Every record up to this seq is on stable storage: the target of the last completed round (at open, the last
+    /// recovered record, which open synced). The next round stores it as the checkpoint.
+    durable_seq: u64,
+    /// What the current segment's checkpoint block claims, and the slot the next update overwrites.
+    checkpoint_seq: u64,
+    checkpoint_slot: usize,
 }
 
 #[derive(Debug)]
@@ -37,15 +50,22 @@ pub(crate) struct SyncShared {
     failed: AtomicBool,
     failure: Mutex<Option<String>>,
     stop: AtomicBool,
+    /// `SyncState::checkpoint_seq`, readable without the lock: the flusher checks it when idle.
+    checkpoint_seq: AtomicU64,
 }
 
 impl SyncShared {
+    /// `durable_seq`: every record up to it is already on stable storage (open synced what recovery kept).
     pub(crate) fn new(
         dir: PathBuf,
         watermarks: Arc<Watermarks>,
         current: Arc<Segment>,
         synced_end: usize,
+        durable_seq: u64,
     ) -> Self {
+        let block = current.load_checkpoint();
+        // A damaged block claims nothing; the first round overwrites the damaged slot.
+        let checkpoint_seq = block.seq().unwrap_or(0);
         SyncShared {
             watermarks,
             dir,
@@ -54,10 +74,14 @@ impl SyncShared {
                 synced_end,
                 sealed: Vec::with_capacity(4),
                 dropped_unsynced: false,
+                durable_seq,
+                checkpoint_seq,
+                checkpoint_slot: block.next_slot(),
             }),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
             stop: AtomicBool::new(false),
+            checkpoint_seq: AtomicU64::new(checkpoint_seq),
         }
     }
 
@@ -70,6 +94,9 @@ impl SyncShared {
 
     /// Called by the writer at rollover, after the new segment exists and the old one is sealed.
     pub(crate) fn hand_over(&self, next: Arc<Segment>, keep_sealed_for_sync: bool) {
+        // The new segment's block holds the seed it was created with (a durable watermark, so at most
+        // `durable_seq`); the next round brings it up to date.
+        let block = next.load_checkpoint();
         let mut state = self.lock();
         let sealed = std::mem::replace(&mut state.current, next);
         if keep_sealed_for_sync {
@@ -77,7 +104,17 @@ impl SyncShared {
         } else {
             state.dropped_unsynced = true;
         }
-        state.synced_end = crate::header::HEADER_BYTES;
+        state.synced_end = FIRST_FRAME_OFFSET_BYTES;
+        state.checkpoint_seq = block.seq().unwrap_or(0);
+        state.checkpoint_slot = block.next_slot();
+        self.checkpoint_seq
+            .store(state.checkpoint_seq, Ordering::Relaxed);
+    }
+
+    /// True when the persisted checkpoint trails the durable watermark: one more round (which syncs only the header
+    /// page if nothing new was written) would bring it level.
+    pub(crate) fn checkpoint_behind(&self) -> bool {
+        self.checkpoint_seq.load(Ordering::Relaxed) < self.watermarks.durable_seq()
     }
 
     /// Syncs everything published so far and advances the durable watermark to match.
@@ -93,14 +130,29 @@ impl SyncShared {
             fsio::syncfs(&self.dir).map_err(|err| (self.dir.clone(), err))?;
             state.dropped_unsynced = false;
         }
+        // The checkpoint this round persists is what the previous round made durable (W_{k-1}). It is already on
+        // stable storage, so the kernel may write the page back whenever it likes, and the one sync below carries it
+        // together with the new records. The new records' own target is stored only by the next round.
+        let mut sync_from = state.synced_end;
+        if state.durable_seq > state.checkpoint_seq {
+            let (slot, seq) = (state.checkpoint_slot, state.durable_seq);
+            state.current.store_checkpoint(slot, seq);
+            state.checkpoint_slot = slot ^ 1;
+            state.checkpoint_seq = seq;
+            self.checkpoint_seq.store(seq, Ordering::Relaxed);
+            sync_from = 0;
+        }
         let end = state.current.written_end.load(Ordering::Acquire);
-        if end > state.synced_end {
+        if end > sync_from {
+            // One msync from the header page (when the checkpoint changed) to the end of the published frames: a
+            // single ranged fdatasync; pages already clean cost nothing.
             state
                 .current
-                .sync_range(state.synced_end, end)
+                .sync_range(sync_from, end)
                 .map_err(|err| (state.current.path.clone(), err))?;
-            state.synced_end = end;
+            state.synced_end = state.synced_end.max(end);
         }
+        state.durable_seq = state.durable_seq.max(target_seq);
         drop(state);
         self.watermarks.publish_durable(target_seq);
         Ok(())
@@ -131,6 +183,11 @@ impl SyncShared {
     }
 }
 
+/// How long the journal must be idle before the flusher runs a round that only brings the checkpoint level with the
+/// durable watermark. Under load every round moves the checkpoint anyway; the delay keeps this extra header-page sync
+/// from doubling the sync rate under light load, where it could hold the sync lock when the next batch arrives.
+const CHECKPOINT_CATCH_UP_IDLE_MS: u64 = 50;
+
 /// The group-commit thread: every `interval_ms` it syncs what the writer has published, if anything is new.
 #[derive(Debug)]
 pub(crate) struct Flusher {
@@ -140,15 +197,23 @@ pub(crate) struct Flusher {
 
 impl Flusher {
     pub(crate) fn start(shared: Arc<SyncShared>, interval_ms: u32) -> std::io::Result<Flusher> {
-        let interval = Duration::from_millis(u64::from(interval_ms.max(1)));
+        let interval_ms = u64::from(interval_ms.max(1));
+        let interval = Duration::from_millis(interval_ms);
+        let catch_up_idle_ticks = CHECKPOINT_CATCH_UP_IDLE_MS.div_ceil(interval_ms);
         let worker = Arc::clone(&shared);
         let thread = thread::Builder::new()
             .name("journal-flusher".to_string())
             .spawn(move || {
+                let mut idle_ticks = 0u64;
                 while !worker.stop.load(Ordering::Acquire) {
                     thread::park_timeout(interval);
                     let behind = worker.watermarks.durable_seq() < worker.watermarks.written_seq();
-                    if behind {
+                    let catch_up = !behind && worker.checkpoint_behind() && {
+                        idle_ticks += 1;
+                        idle_ticks >= catch_up_idle_ticks
+                    };
+                    if behind || catch_up {
+                        idle_ticks = 0;
                         if let Err((path, err)) = worker.sync_now() {
                             worker.poison(format!("{}: {err}", path.display()));
                             return;

@@ -26,8 +26,10 @@ use rkyv::ser::writer::Buffer;
 use crate::error::FormatError;
 
 pub const HEADER_BYTES: usize = 64;
-/// The newest format this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format this build writes and reads, for segments and snapshots alike (they share this header). Version 2
+/// added the segment's durable checkpoint block and moved the first frame to offset 128 (see segment.rs); a file of
+/// any other version is refused with its path and both versions.
+pub const FORMAT_VERSION: u16 = 2;
 pub(crate) const RECORD_ALIGN_BYTES: usize = 8;
 const HEADER_CRC_OFFSET: usize = 60;
 

@@ -12,6 +12,10 @@
 //! `Watermarks` (written and durable sequence numbers shared with other threads); `JournalReader` (in-place
 //! `&ArchivedCommand` records, tailing a live writer or reading offline); `recover` and `RecoveryReport`;
 //! `SnapshotStore` and `prune` for snapshots and retention; `inspect`, `verify` and `dump` for operators.
+//!
+//! Each segment carries a durable checkpoint (every record up to it is on stable storage), persisted by the same
+//! sync that makes the next records durable. It lets recovery cut the hole an out-of-order write-back leaves after
+//! a power loss, beyond the checkpoint, while still refusing any damage at or before it.
 //! The byte layouts and the crash analysis are in docs/JOURNAL.md.
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -36,6 +40,7 @@ pub use error::{
     SnapshotError,
 };
 pub use header::{LayoutFeatures, FORMAT_VERSION, HEADER_BYTES};
+pub use preparer::records_per_segment;
 pub use reader::{JournalReader, Record};
 pub use record::{ARCHIVED_COMMAND_BYTES, FRAME_BYTES, FRAME_HEADER_BYTES};
 pub use recovery::{recover, RecoveryReport, SegmentEnd, SegmentScan, TornTail};
@@ -43,7 +48,7 @@ pub use report::{
     dump, inspect, verify, Dump, InspectReport, SegmentReport, Verdict, VerifyReport,
 };
 pub use retention::{prune, PruneReport};
-pub use segment::segment_file_name;
+pub use segment::{segment_file_name, FIRST_FRAME_OFFSET_BYTES};
 pub use snapshot::{
     snapshot_file_name, LoadedSnapshot, SkippedSnapshot, SnapshotInfo, SnapshotLoad, SnapshotStore,
     SNAPSHOT_ALIGN_BYTES,

@@ -3,7 +3,7 @@
 //! stopping the writer for file-system calls and tens of thousands of page faults.
 //!
 //! The next segment's name is known in advance because every frame has the same size: a segment that starts at seq
-//! `s` with `segment_bytes` holds exactly `(segment_bytes - HEADER_BYTES) / FRAME_BYTES` records. A prepared segment
+//! `s` with `segment_bytes` holds exactly `(segment_bytes - FIRST_FRAME_OFFSET_BYTES) / FRAME_BYTES` records. A prepared segment
 //! that a crash leaves unused is empty and starts after a gap, which recovery removes (and reports).
 
 use std::path::PathBuf;
@@ -11,19 +11,32 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 
 use crate::error::SegmentFault;
-use crate::header::HEADER_BYTES;
 use crate::record::FRAME_BYTES;
-use crate::segment::Segment;
+use crate::segment::{Segment, FIRST_FRAME_OFFSET_BYTES};
+
+/// How many records a segment of `segment_bytes` holds: every frame has the same size, after the header and the
+/// checkpoint block.
+pub fn records_per_segment(segment_bytes: u64) -> u64 {
+    segment_bytes.saturating_sub(FIRST_FRAME_OFFSET_BYTES as u64) / FRAME_BYTES as u64
+}
 
 /// First sequence number of the segment after one that starts at `first_seq` with `segment_bytes`.
 pub(crate) fn next_first_seq(first_seq: u64, segment_bytes: u64) -> u64 {
-    first_seq + (segment_bytes - HEADER_BYTES as u64) / FRAME_BYTES as u64
+    first_seq + records_per_segment(segment_bytes)
+}
+
+/// A segment to create: where it starts, its size, and the durable watermark to seed its checkpoint block with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Request {
+    pub first_seq: u64,
+    pub segment_bytes: u64,
+    pub checkpoint_seq: u64,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// Requested and not started: (first_seq, segment_bytes).
-    wanted: Option<(u64, u64)>,
+    /// Requested and not started.
+    wanted: Option<Request>,
     /// Being created right now.
     in_progress: Option<u64>,
     ready: Option<(u64, Result<Segment, SegmentFault>)>,
@@ -57,14 +70,14 @@ impl Preparer {
         let thread = thread::Builder::new()
             .name("journal-preparer".to_string())
             .spawn(move || loop {
-                let (first_seq, segment_bytes) = {
+                let request = {
                     let mut state = worker.lock();
                     loop {
                         if state.stop {
                             return;
                         }
                         if let Some(wanted) = state.wanted.take() {
-                            state.in_progress = Some(wanted.0);
+                            state.in_progress = Some(wanted.first_seq);
                             break wanted;
                         }
                         state = worker
@@ -73,10 +86,15 @@ impl Preparer {
                             .unwrap_or_else(|poisoned| poisoned.into_inner());
                     }
                 };
-                let result = Segment::create(&dir, first_seq, segment_bytes);
+                let result = Segment::create(
+                    &dir,
+                    request.first_seq,
+                    request.segment_bytes,
+                    request.checkpoint_seq,
+                );
                 let mut state = worker.lock();
                 state.in_progress = None;
-                state.ready = Some((first_seq, result));
+                state.ready = Some((request.first_seq, result));
                 worker.changed.notify_all();
             })?;
         Ok(Preparer {
@@ -85,10 +103,10 @@ impl Preparer {
         })
     }
 
-    /// Asks for the segment starting at `first_seq` to be prepared.
-    pub(crate) fn request(&self, first_seq: u64, segment_bytes: u64) {
+    /// Asks for a segment to be prepared.
+    pub(crate) fn request(&self, request: Request) {
         let mut state = self.shared.lock();
-        state.wanted = Some((first_seq, segment_bytes));
+        state.wanted = Some(request);
         self.shared.changed.notify_all();
     }
 
@@ -102,7 +120,9 @@ impl Preparer {
                 Some((_, Ok(unused))) => discard(unused),
                 Some((_, Err(_))) | None => {}
             }
-            let pending = state.wanted.is_some_and(|(seq, _)| seq == first_seq)
+            let pending = state
+                .wanted
+                .is_some_and(|wanted| wanted.first_seq == first_seq)
                 || state.in_progress == Some(first_seq);
             if !pending {
                 return None;

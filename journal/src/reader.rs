@@ -13,10 +13,9 @@ use std::sync::Arc;
 use crossline_engine::ArchivedCommand;
 
 use crate::error::{FrameDefect, OpenError, ReadError};
-use crate::header::HEADER_BYTES;
 use crate::record::{read_frame, Frame, FRAME_BYTES, SEAL_WORD};
 use crate::recovery::check_dir;
-use crate::segment::{list_segments, segment_file_name, Access, Segment};
+use crate::segment::{list_segments, segment_file_name, Access, Segment, FIRST_FRAME_OFFSET_BYTES};
 use crate::watermarks::Watermarks;
 
 /// One record, borrowed from the reader's mapping.
@@ -51,7 +50,7 @@ impl JournalReader {
         Ok(JournalReader {
             dir: dir.to_path_buf(),
             segment: Some(segment),
-            offset: HEADER_BYTES,
+            offset: FIRST_FRAME_OFFSET_BYTES,
             next_seq: first_seq,
             bound: None,
         })
@@ -66,7 +65,7 @@ impl JournalReader {
         let mut reader = JournalReader {
             dir: dir.to_path_buf(),
             segment: None,
-            offset: HEADER_BYTES,
+            offset: FIRST_FRAME_OFFSET_BYTES,
             next_seq: from_seq,
             bound: None,
         };
@@ -100,7 +99,7 @@ impl JournalReader {
         let index = usize::try_from(seq - first_seq).unwrap_or(usize::MAX);
         let offset = index
             .checked_mul(FRAME_BYTES)
-            .and_then(|bytes| bytes.checked_add(HEADER_BYTES));
+            .and_then(|bytes| bytes.checked_add(FIRST_FRAME_OFFSET_BYTES));
         self.offset = offset
             .filter(|&o| o <= segment.region_bytes)
             .unwrap_or(segment.region_bytes);
@@ -204,7 +203,7 @@ impl JournalReader {
             Err(fault) => return Err(fault.into()),
         };
         self.segment = Some(segment);
-        self.offset = HEADER_BYTES;
+        self.offset = FIRST_FRAME_OFFSET_BYTES;
         Ok(true)
     }
 }

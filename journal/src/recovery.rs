@@ -1,23 +1,31 @@
 //! Recovery: find the valid prefix of the journal, tell a torn tail (cut it) from corruption (stop), and repair what
 //! an interrupted rollover leaves behind.
 //!
-//! The scan reads every frame of every segment: length word, checksum, rkyv bytecheck, and the sequence number,
-//! which must run on without a gap from record to record and from segment to segment. Where the valid prefix of a
-//! segment ends, what follows decides:
-//! - nothing but zeros: the segment is open (the writer continues here);
-//! - non-zero bytes and no valid frame after them: a torn tail, zeroed and reported with its size;
-//! - a valid frame after them, in this segment or a later one: corruption, an error naming the file and offset.
+//! The scan reads every segment's durable checkpoint block and then every frame: length word, checksum, rkyv
+//! bytecheck, and the sequence number, which must run on without a gap from record to record and from segment to
+//! segment. The journal's checkpoint C is the highest claim among the blocks; every claim is true, because a value is
+//! stored only once it is on stable storage (flusher.rs). Where the valid prefix ends, at the frame that should hold
+//! seq s, with something other than zeros after it:
+//! - s > C: the frame was never known durable, so this is a torn tail, whatever follows. A power loss can leave
+//!   later pages written back and this one not, so valid-looking frames after the hole are expected; they were never
+//!   acknowledged durable and keeping them would leave a gap. The cut zeroes the rest of that segment, deletes the
+//!   later segments, and reports the bytes, frames and files it dropped;
+//! - s <= C and a valid frame after it, in this segment or a later one: corruption of synced data, an error naming
+//!   the file and offset; nothing is changed;
+//! - s <= C and nothing valid after it: synced records are missing, also an error (a crash cannot cause it);
+//! - C unknown (a checkpoint block with no valid slot): the rules without a checkpoint, a valid frame after the bad
+//!   one is corruption and anything else is a torn tail.
 //!
 //! See docs/JOURNAL.md for the crash cases each rule answers.
 
+use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{FrameDefect, OpenError, RecoveryError};
 use crate::fsio::{self, DirLock, LockError};
-use crate::header::HEADER_BYTES;
 use crate::record::{read_frame, Frame, FRAME_BYTES, SEAL_WORD};
-use crate::segment::{list_segments, Access, Segment};
+use crate::segment::{list_segments, Access, Segment, FIRST_FRAME_OFFSET_BYTES};
 
 /// How a segment's frames end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,10 +39,15 @@ pub enum SegmentEnd {
     Open,
     /// Non-zero bytes after the last record with no valid record after them: the torn tail of a crash.
     Torn { bytes: u64, defect: FrameDefect },
-    /// A bad frame followed by a valid one in the same segment.
+    /// A bad frame followed by a valid one in the same segment: corruption, or the hole a power loss leaves when
+    /// pages are written back out of order; the journal's durable checkpoint tells which.
     Corrupt {
         defect: FrameDefect,
         next_valid_offset: u64,
+        /// From the bad frame to the last non-zero byte of the segment: what a cut zeroes.
+        bytes: u64,
+        /// Valid-looking frames from `next_valid_offset` on.
+        valid_frames_after: u64,
     },
     /// A valid record whose sequence number breaks the sequence.
     Gap { expected: u64, found: u64 },
@@ -51,6 +64,9 @@ pub struct SegmentScan {
     /// Offset just past the last valid record: where the next record goes.
     pub valid_end: u64,
     pub end: SegmentEnd,
+    /// What this segment's checkpoint block claims is durable: every record up to this seq (0: nothing). `None`
+    /// when no slot of the block is valid.
+    pub checkpoint_seq: Option<u64>,
 }
 
 impl SegmentScan {
@@ -68,9 +84,49 @@ impl SegmentScan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornTail {
     pub path: PathBuf,
+    /// Where the cut starts: the first bad frame.
     pub offset: u64,
+    /// Bytes zeroed in `path` from `offset` (up to its last non-zero byte).
     pub bytes: u64,
     pub defect: FrameDefect,
+    /// The sequence number that belonged at `offset`: the first record not kept.
+    pub first_cut_seq: u64,
+    /// The journal's durable checkpoint; the cut starts after it. `None`: unreadable (see `RecoveryReport`).
+    pub durable_checkpoint_seq: Option<u64>,
+    /// Valid-looking frames beyond the hole, in `path` and in `discarded_segments`, dropped with it. A power loss
+    /// can write later pages back before earlier ones, but these records were never acknowledged durable, and
+    /// keeping them would leave a gap in the sequence.
+    pub discarded_frames: u64,
+    /// Later segments deleted because everything in them came after the hole.
+    pub discarded_segments: Vec<PathBuf>,
+}
+
+impl fmt::Display for TornTail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "torn tail at {} offset {} ({}): {} bytes cut, records from seq {} on dropped",
+            self.path.display(),
+            self.offset,
+            self.defect,
+            self.bytes,
+            self.first_cut_seq
+        )?;
+        match self.durable_checkpoint_seq {
+            Some(seq) => write!(f, " (durable checkpoint: seq {seq})")?,
+            None => write!(f, " (durable checkpoint unreadable)")?,
+        }
+        if self.discarded_frames > 0 || !self.discarded_segments.is_empty() {
+            write!(
+                f,
+                "; {} valid-looking frames beyond the hole and {} later segments discarded: they were never \
+                 acknowledged durable",
+                self.discarded_frames,
+                self.discarded_segments.len()
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// What recovery found and changed.
@@ -81,18 +137,65 @@ pub struct RecoveryReport {
     pub first_seq: Option<u64>,
     pub last_seq: Option<u64>,
     pub torn_tail: Option<TornTail>,
-    /// Interrupted segment creations and empty segments left after a gap by a crash during rollover.
+    /// The journal's durable checkpoint as found: every record up to it was on stable storage. `None` when a
+    /// checkpoint block had no valid slot, so recovery fell back to the rules without a checkpoint.
+    pub durable_checkpoint_seq: Option<u64>,
+    /// Interrupted segment creations, empty segments left after a gap by a crash during rollover, and segments
+    /// discarded after a torn tail (also listed in `TornTail::discarded_segments`).
     pub removed_files: Vec<PathBuf>,
     /// Full segments whose seal word a crash during rollover lost.
     pub resealed_segments: Vec<PathBuf>,
     /// Newest segments that had been cut short and were extended back to their preallocated size.
     pub extended_segments: Vec<PathBuf>,
+    /// Segments whose checkpoint block had no valid slot, or claimed more than was recovered (possible only after
+    /// falling back to the rules without a checkpoint); rewritten with the last recovered seq once that was synced.
+    pub rewritten_checkpoints: Vec<PathBuf>,
+}
+
+/// The durable checkpoint of the whole journal: the highest claim among its segments' checkpoint blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum JournalCheckpoint {
+    /// Every record up to `seq` is on stable storage, as `path`'s block claims (`None`: no block claims anything).
+    Known { seq: u64, path: Option<PathBuf> },
+    /// `path`'s block has no valid slot, so how far the journal was synced is not known.
+    Unknown { path: PathBuf },
+}
+
+impl JournalCheckpoint {
+    pub(crate) fn seq(&self) -> Option<u64> {
+        match self {
+            JournalCheckpoint::Known { seq, .. } => Some(*seq),
+            JournalCheckpoint::Unknown { .. } => None,
+        }
+    }
+
+    /// The record `seq` was on stable storage.
+    fn covers(&self, seq: u64) -> bool {
+        self.seq().is_some_and(|checkpoint| seq <= checkpoint)
+    }
+
+    /// The record `seq` was never known durable (and the checkpoint is readable).
+    fn precedes(&self, seq: u64) -> bool {
+        self.seq().is_some_and(|checkpoint| seq > checkpoint)
+    }
+
+    fn path(&self) -> Option<&Path> {
+        match self {
+            JournalCheckpoint::Known { path, .. } => path.as_deref(),
+            JournalCheckpoint::Unknown { path } => Some(path),
+        }
+    }
 }
 
 /// Reads frames from the header to the end of the valid prefix. `live` means a writer holds the lock, so zeros
-/// after the prefix are work in progress and the tail is not examined.
-pub(crate) fn scan_segment(segment: &Segment, live: bool) -> SegmentScan {
-    let mut offset = HEADER_BYTES;
+/// after the prefix are work in progress and the tail is not examined. `checkpoint_seq` is the segment's block,
+/// read by the caller before the frames.
+pub(crate) fn scan_segment(
+    segment: &Segment,
+    checkpoint_seq: Option<u64>,
+    live: bool,
+) -> SegmentScan {
+    let mut offset = FIRST_FRAME_OFFSET_BYTES;
     let mut expected = segment.header.first_seq;
     let end = loop {
         // SAFETY: recovery holds the directory lock, or the caller saw no live writer, or (live) frames are only
@@ -135,18 +238,21 @@ pub(crate) fn scan_segment(segment: &Segment, live: bool) -> SegmentScan {
         records: expected - segment.header.first_seq,
         valid_end: offset as u64,
         end,
+        checkpoint_seq,
     }
 }
 
 /// Classifies what follows the valid prefix that ends at `offset`.
 fn examine_tail(segment: &Segment, offset: usize, defect: FrameDefect) -> SegmentEnd {
+    let nonzero_end = last_nonzero_end(segment, offset);
     if let Some(next_valid_offset) = find_valid_frame(segment, offset + 8) {
         return SegmentEnd::Corrupt {
             defect,
             next_valid_offset: next_valid_offset as u64,
+            bytes: (nonzero_end - offset) as u64,
+            valid_frames_after: count_valid_frames(segment, next_valid_offset),
         };
     }
-    let nonzero_end = last_nonzero_end(segment, offset);
     if nonzero_end == offset {
         SegmentEnd::Open
     } else {
@@ -169,6 +275,22 @@ fn find_valid_frame(segment: &Segment, from: usize) -> Option<usize> {
         offset += 8;
     }
     None
+}
+
+/// How many valid-looking frames lie at or after `from` (searched like `find_valid_frame`).
+fn count_valid_frames(segment: &Segment, from: usize) -> u64 {
+    let mut offset = from;
+    let mut frames = 0;
+    while offset + FRAME_BYTES <= segment.region_bytes {
+        // SAFETY: as in `scan_segment`.
+        if let Frame::Valid { .. } = unsafe { read_frame(segment, offset) } {
+            frames += 1;
+            offset += FRAME_BYTES;
+        } else {
+            offset += 8;
+        }
+    }
+    frames
 }
 
 /// One past the last non-zero byte at or after `from` (8-byte granularity, clamped to the region), or `from` if all
@@ -198,16 +320,30 @@ pub(crate) struct RepairPlan {
     pub reseal: Vec<(PathBuf, u64)>,
     pub torn: Option<TornTail>,
     pub extend: Option<PathBuf>,
+    /// Kept segments whose checkpoint block has no valid slot or claims more than recovery keeps (possible only
+    /// when it fell back to the rules without a checkpoint): rewritten with the last kept seq once that is synced,
+    /// so that a writer never appends under a claim covering records it has not written yet.
+    pub rewrite_checkpoints: Vec<PathBuf>,
 }
 
 /// The whole journal directory, scanned.
 #[derive(Debug)]
 pub(crate) struct JournalScan {
     pub entries: Vec<Entry>,
-    /// Index of the newest segment that is kept (after empty trailing segments planned for removal).
+    /// Index of the newest segment that is kept (after empty trailing segments planned for removal, and segments
+    /// discarded after a torn tail).
     pub last_kept: Option<usize>,
+    pub checkpoint: JournalCheckpoint,
     pub problems: Vec<RecoveryError>,
     pub plan: RepairPlan,
+}
+
+/// Where a torn tail after the checkpoint is cut: segment `index`, from its valid end.
+struct Cut {
+    index: usize,
+    bytes: u64,
+    defect: FrameDefect,
+    valid_frames_after: u64,
 }
 
 pub(crate) fn scan_journal(dir: &Path, live: bool) -> Result<JournalScan, RecoveryError> {
@@ -216,17 +352,43 @@ pub(crate) fn scan_journal(dir: &Path, live: bool) -> Result<JournalScan, Recove
         source,
     })?;
     let mut problems = Vec::new();
-    let mut entries = Vec::with_capacity(listing.segments.len());
+
+    // Every checkpoint block is read before any frame: beside a live writer, a checkpoint read first is at most the
+    // written watermark of that moment, which the frames read afterwards reach, so synced records never look missing.
+    let mut segments = Vec::with_capacity(listing.segments.len());
+    let mut checkpoint = JournalCheckpoint::Known { seq: 0, path: None };
     for (first_seq, path) in listing.segments {
-        let scan = match Segment::open(&path, Access::ReadOnly, Some(first_seq)) {
-            Ok(segment) => Some(scan_segment(&segment, live)),
+        match Segment::open(&path, Access::ReadOnly, Some(first_seq)) {
+            Ok(segment) => {
+                let claim = segment.load_checkpoint().seq();
+                match (&checkpoint, claim) {
+                    (JournalCheckpoint::Unknown { .. }, _) => {}
+                    (_, None) => checkpoint = JournalCheckpoint::Unknown { path: path.clone() },
+                    (JournalCheckpoint::Known { seq, .. }, Some(claim)) if claim > *seq => {
+                        checkpoint = JournalCheckpoint::Known {
+                            seq: claim,
+                            path: Some(path.clone()),
+                        }
+                    }
+                    (JournalCheckpoint::Known { .. }, Some(_)) => {}
+                }
+                segments.push((path, Some((segment, claim))));
+            }
             Err(fault) => {
                 problems.push(RecoveryError::from(fault));
-                None
+                segments.push((path, None));
             }
-        };
-        entries.push(Entry { path, scan });
+        }
     }
+    let entries: Vec<Entry> = segments
+        .iter()
+        .map(|(path, opened)| Entry {
+            path: path.clone(),
+            scan: opened
+                .as_ref()
+                .map(|(segment, claim)| scan_segment(segment, *claim, live)),
+        })
+        .collect();
     let mut plan = RepairPlan {
         remove: listing.temporaries,
         ..RepairPlan::default()
@@ -234,15 +396,17 @@ pub(crate) fn scan_journal(dir: &Path, live: bool) -> Result<JournalScan, Recove
 
     // An empty newest segment after a gap is what a crash leaves when a rollover created the next segment but the
     // end of the previous one never reached the disk. It holds nothing, so it goes, and its predecessor's tail is
-    // judged as the journal's tail.
-    // A live writer keeps its next segment prepared (empty, after a gap) on purpose; only a dead one's is removed.
+    // judged as the journal's tail. A live writer keeps its next segment prepared (empty, after a gap) on purpose:
+    // that one is left alone and not judged.
     let mut last_kept = entries.len().checked_sub(1);
-    while let Some(i) = last_kept.filter(|&i| i > 0 && !live) {
+    while let Some(i) = last_kept.filter(|&i| i > 0) {
         let (Some(prev), Some(cur)) = (&entries[i - 1].scan, &entries[i].scan) else {
             break;
         };
         if cur.records == 0 && cur.end == SegmentEnd::Open && prev.next_seq() != cur.first_seq {
-            plan.remove.push(cur.path.clone());
+            if !live {
+                plan.remove.push(cur.path.clone());
+            }
             last_kept = Some(i - 1);
         } else {
             break;
@@ -250,6 +414,7 @@ pub(crate) fn scan_journal(dir: &Path, live: bool) -> Result<JournalScan, Recove
     }
 
     let kept = last_kept.map_or(0, |i| i + 1);
+    let mut cut = None;
     for i in 0..kept {
         let Some(scan) = &entries[i].scan else {
             continue;
@@ -258,48 +423,93 @@ pub(crate) fn scan_journal(dir: &Path, live: bool) -> Result<JournalScan, Recove
             if prev.next_seq() != scan.first_seq {
                 problems.push(RecoveryError::SequenceGap {
                     path: scan.path.clone(),
-                    offset: HEADER_BYTES as u64,
+                    offset: FIRST_FRAME_OFFSET_BYTES as u64,
                     expected: prev.next_seq(),
                     found: scan.first_seq,
                 });
             }
         }
         let is_last = i + 1 == kept;
+        // The record that belongs where the valid prefix ends.
+        let lost_seq = scan.next_seq();
+        let corruption =
+            |defect, next_path: &Path, next_offset| RecoveryError::MidJournalCorruption {
+                path: scan.path.clone(),
+                offset: scan.valid_end,
+                defect,
+                next_path: next_path.to_path_buf(),
+                next_offset,
+                seq: lost_seq,
+                checkpoint_seq: checkpoint.seq(),
+            };
         match scan.end {
             SegmentEnd::Full | SegmentEnd::Sealed => {}
-            SegmentEnd::Open if !is_last && !live => {
-                plan.reseal.push((scan.path.clone(), scan.valid_end))
+            SegmentEnd::Open if is_last => {
+                if checkpoint.covers(lost_seq) {
+                    problems.push(durable_records_lost(
+                        scan,
+                        missing_defect(scan),
+                        &checkpoint,
+                    ));
+                }
             }
-            SegmentEnd::Open => {}
-            SegmentEnd::Torn { bytes, defect } if is_last => {
-                plan.torn = Some(TornTail {
-                    path: scan.path.clone(),
-                    offset: scan.valid_end,
-                    bytes,
-                    defect,
-                });
+            SegmentEnd::Open if live => {}
+            SegmentEnd::Open => {
+                let continues = entries[i + 1]
+                    .scan
+                    .as_ref()
+                    .is_some_and(|next| next.first_seq == lost_seq);
+                if continues {
+                    plan.reseal.push((scan.path.clone(), scan.valid_end));
+                } else if checkpoint.precedes(lost_seq) {
+                    // The end of this segment never reached the disk but later segments did: nothing to zero here.
+                    cut = Some(Cut {
+                        index: i,
+                        bytes: 0,
+                        defect: missing_defect(scan),
+                        valid_frames_after: 0,
+                    });
+                    break;
+                }
+                // Otherwise the next segment's first seq does not continue this one: reported there as a gap.
             }
-            SegmentEnd::Torn { defect, .. } => {
-                // The journal continues in the next segment, so these bytes are not the tail of anything.
-                let next = &entries[i + 1];
-                problems.push(RecoveryError::MidJournalCorruption {
-                    path: scan.path.clone(),
-                    offset: scan.valid_end,
-                    defect,
-                    next_path: next.path.clone(),
-                    next_offset: HEADER_BYTES as u64,
-                });
+            SegmentEnd::Torn { bytes, defect } => {
+                if checkpoint.precedes(lost_seq) || (is_last && !checkpoint.covers(lost_seq)) {
+                    cut = Some(Cut {
+                        index: i,
+                        bytes,
+                        defect,
+                        valid_frames_after: 0,
+                    });
+                    break;
+                } else if is_last {
+                    problems.push(durable_records_lost(scan, defect, &checkpoint));
+                } else {
+                    // The journal continues in the next segment, so these bytes are not the tail of anything.
+                    problems.push(corruption(
+                        defect,
+                        &entries[i + 1].path,
+                        FIRST_FRAME_OFFSET_BYTES as u64,
+                    ));
+                }
             }
             SegmentEnd::Corrupt {
                 defect,
                 next_valid_offset,
-            } => problems.push(RecoveryError::MidJournalCorruption {
-                path: scan.path.clone(),
-                offset: scan.valid_end,
-                defect,
-                next_path: scan.path.clone(),
-                next_offset: next_valid_offset,
-            }),
+                bytes,
+                valid_frames_after,
+            } => {
+                if checkpoint.precedes(lost_seq) {
+                    cut = Some(Cut {
+                        index: i,
+                        bytes,
+                        defect,
+                        valid_frames_after,
+                    });
+                    break;
+                }
+                problems.push(corruption(defect, &scan.path, next_valid_offset));
+            }
             SegmentEnd::Gap { expected, found } => problems.push(RecoveryError::SequenceGap {
                 path: scan.path.clone(),
                 offset: scan.valid_end,
@@ -311,12 +521,89 @@ pub(crate) fn scan_journal(dir: &Path, live: bool) -> Result<JournalScan, Recove
             plan.extend = Some(scan.path.clone());
         }
     }
+
+    if let Some(cut) = cut {
+        if let Some(scan) = &entries[cut.index].scan {
+            let discarded_segments: Vec<PathBuf> = entries[cut.index + 1..kept]
+                .iter()
+                .map(|entry| entry.path.clone())
+                .collect();
+            let discarded_frames = cut.valid_frames_after
+                + segments[cut.index + 1..kept]
+                    .iter()
+                    .filter_map(|(_, opened)| opened.as_ref())
+                    .map(|(segment, _)| count_valid_frames(segment, FIRST_FRAME_OFFSET_BYTES))
+                    .sum::<u64>();
+            plan.remove.extend(discarded_segments.iter().cloned());
+            plan.torn = Some(TornTail {
+                path: scan.path.clone(),
+                offset: scan.valid_end,
+                bytes: cut.bytes,
+                defect: cut.defect,
+                first_cut_seq: scan.next_seq(),
+                durable_checkpoint_seq: checkpoint.seq(),
+                discarded_frames,
+                discarded_segments,
+            });
+            if scan.file_bytes < scan.segment_bytes {
+                plan.extend = Some(scan.path.clone());
+            }
+            last_kept = Some(cut.index);
+        }
+    }
+
+    let kept = last_kept.map_or(0, |i| i + 1);
+    let last_kept_seq = entries[..kept]
+        .iter()
+        .rev()
+        .find_map(|entry| entry.scan.as_ref())
+        .map(|seg| seg.next_seq() - 1);
+    if let (Some(last_seq), false) = (last_kept_seq, live) {
+        plan.rewrite_checkpoints = entries[..kept]
+            .iter()
+            .filter_map(|entry| entry.scan.as_ref())
+            .filter(|seg| !matches!(seg.checkpoint_seq, Some(claim) if claim <= last_seq))
+            .map(|seg| seg.path.clone())
+            .collect();
+    }
     Ok(JournalScan {
         entries,
         last_kept,
+        checkpoint,
         problems,
         plan,
     })
+}
+
+/// Why the record after a valid prefix that ends in zeros is missing: a zero length word, or the end of a file cut
+/// short.
+fn missing_defect(scan: &SegmentScan) -> FrameDefect {
+    let needed = scan.valid_end + FRAME_BYTES as u64;
+    if scan.file_bytes < needed.min(scan.segment_bytes) {
+        FrameDefect::Truncated {
+            needed: FRAME_BYTES as u64,
+            available: scan.file_bytes.saturating_sub(scan.valid_end),
+        }
+    } else {
+        FrameDefect::Empty
+    }
+}
+
+fn durable_records_lost(
+    scan: &SegmentScan,
+    defect: FrameDefect,
+    checkpoint: &JournalCheckpoint,
+) -> RecoveryError {
+    RecoveryError::DurableRecordsLost {
+        path: scan.path.clone(),
+        offset: scan.valid_end,
+        defect,
+        first_lost_seq: scan.next_seq(),
+        checkpoint_seq: checkpoint.seq().unwrap_or(0),
+        checkpoint_path: checkpoint
+            .path()
+            .map_or_else(|| scan.path.clone(), Path::to_path_buf),
+    }
 }
 
 /// Where the writer continues after recovery.
@@ -336,7 +623,10 @@ pub(crate) fn recover_locked(dir: &Path) -> Result<(RecoveryReport, Option<Tail>
         return Err(problem);
     }
     let plan = scan.plan;
-    let mut report = RecoveryReport::default();
+    let mut report = RecoveryReport {
+        durable_checkpoint_seq: scan.checkpoint.seq(),
+        ..RecoveryReport::default()
+    };
 
     for path in &plan.remove {
         fs::remove_file(path).map_err(|source| RecoveryError::Io {
@@ -361,17 +651,19 @@ pub(crate) fn recover_locked(dir: &Path) -> Result<(RecoveryReport, Option<Tail>
         report.resealed_segments.push(path.clone());
     }
     if let Some(torn) = &plan.torn {
-        let segment = Segment::open(&torn.path, Access::ReadWrite, None)?;
-        let (offset, bytes) = (torn.offset as usize, torn.bytes as usize);
-        // SAFETY: the directory lock is held, so no writer exists, and readers never form references past the
-        // valid prefix, which ends at `offset`.
-        unsafe { segment.bytes_mut(offset, bytes) }.fill(0);
-        segment
-            .sync_range(offset, offset + bytes)
-            .map_err(|source| RecoveryError::Io {
-                path: torn.path.clone(),
-                source,
-            })?;
+        if torn.bytes > 0 {
+            let segment = Segment::open(&torn.path, Access::ReadWrite, None)?;
+            let (offset, bytes) = (torn.offset as usize, torn.bytes as usize);
+            // SAFETY: the directory lock is held, so no writer exists, and readers never form references past the
+            // valid prefix, which ends at `offset`.
+            unsafe { segment.bytes_mut(offset, bytes) }.fill(0);
+            segment
+                .sync_range(offset, offset + bytes)
+                .map_err(|source| RecoveryError::Io {
+                    path: torn.path.clone(),
+                    source,
+                })?;
+        }
         report.torn_tail = Some(torn.clone());
     }
     if let Some(path) = &plan.extend {
@@ -403,6 +695,27 @@ pub(crate) fn recover_locked(dir: &Path) -> Result<(RecoveryReport, Option<Tail>
             append_offset: seg.valid_end,
             needs_new_segment: matches!(seg.end, SegmentEnd::Full | SegmentEnd::Sealed),
         });
+    }
+
+    if let (Some(tail), false) = (&tail, plan.rewrite_checkpoints.is_empty()) {
+        // The claim written is the last kept record, which must be on stable storage first.
+        let last_seq = tail.next_seq - 1;
+        fsio::syncfs(dir).map_err(|source| RecoveryError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        for path in &plan.rewrite_checkpoints {
+            let segment = Segment::open(path, Access::ReadWrite, None)?;
+            segment.store_checkpoint(0, last_seq);
+            segment.store_checkpoint(1, last_seq);
+            segment
+                .sync_header_page()
+                .map_err(|source| RecoveryError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            report.rewritten_checkpoints.push(path.clone());
+        }
     }
     Ok((report, tail))
 }

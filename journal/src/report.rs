@@ -27,6 +27,9 @@ pub struct SegmentReport {
     pub file_bytes: u64,
     /// `None` when the header could not be read (the problem is in `InspectReport::problems`).
     pub end: Option<SegmentEnd>,
+    /// What the segment's checkpoint block claims is durable (0: nothing); `None` when the header could not be read
+    /// or no slot of the block is valid.
+    pub checkpoint_seq: Option<u64>,
 }
 
 /// What a journal directory holds.
@@ -36,13 +39,18 @@ pub struct InspectReport {
     /// A writer holds the directory lock; the newest segment's tail is then work in progress.
     pub writer_live: bool,
     pub segments: Vec<SegmentReport>,
+    /// Records recovery would keep (segments it would discard after a torn tail are listed but not counted).
     pub records: u64,
     pub first_seq: Option<u64>,
     pub last_seq: Option<u64>,
     pub torn_tail: Option<TornTail>,
-    /// What would stop recovery: corruption, gaps, unreadable headers.
+    /// The journal's durable checkpoint: every record up to it is on stable storage. `None` when a checkpoint block
+    /// has no valid slot (recovery then falls back to the rules without a checkpoint).
+    pub durable_checkpoint_seq: Option<u64>,
+    /// What would stop recovery: corruption, gaps, missing synced records, unreadable headers.
     pub problems: Vec<RecoveryError>,
-    /// Files recovery would delete (interrupted creations, empty segments after a gap) or reseal.
+    /// Files recovery would delete (interrupted creations, empty segments after a gap, segments after a torn
+    /// tail), reseal, or whose checkpoint block it would rewrite.
     pub pending_repairs: Vec<PathBuf>,
 }
 
@@ -85,13 +93,15 @@ pub fn inspect(dir: &Path) -> Result<InspectReport, OpenError> {
         first_seq: None,
         last_seq: None,
         torn_tail: scan.plan.torn.clone(),
+        durable_checkpoint_seq: scan.checkpoint.seq(),
         problems: scan.problems,
         pending_repairs: scan.plan.remove.clone(),
     };
     report
         .pending_repairs
         .extend(scan.plan.reseal.iter().map(|(path, _)| path.clone()));
-    for entry in &scan.entries {
+    let kept = scan.last_kept.map_or(0, |i| i + 1);
+    for (index, entry) in scan.entries.iter().enumerate() {
         let Some(seg) = &entry.scan else {
             report.segments.push(SegmentReport {
                 path: entry.path.clone(),
@@ -102,15 +112,18 @@ pub fn inspect(dir: &Path) -> Result<InspectReport, OpenError> {
                 segment_bytes: 0,
                 file_bytes: 0,
                 end: None,
+                checkpoint_seq: None,
             });
             continue;
         };
-        report.records += seg.records;
-        if report.first_seq.is_none() && seg.records > 0 {
-            report.first_seq = Some(seg.first_seq);
-        }
-        if let Some(last) = seg.last_seq() {
-            report.last_seq = Some(last);
+        if index < kept {
+            report.records += seg.records;
+            if report.first_seq.is_none() && seg.records > 0 {
+                report.first_seq = Some(seg.first_seq);
+            }
+            if let Some(last) = seg.last_seq() {
+                report.last_seq = Some(last);
+            }
         }
         report.segments.push(SegmentReport {
             path: seg.path.clone(),
@@ -121,8 +134,12 @@ pub fn inspect(dir: &Path) -> Result<InspectReport, OpenError> {
             segment_bytes: seg.segment_bytes,
             file_bytes: seg.file_bytes,
             end: Some(seg.end),
+            checkpoint_seq: seg.checkpoint_seq,
         });
     }
+    report
+        .pending_repairs
+        .extend(scan.plan.rewrite_checkpoints.iter().cloned());
     Ok(report)
 }
 

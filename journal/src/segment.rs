@@ -1,21 +1,44 @@
 //! Segment files: naming, listing, creation (preallocated, header durable before the name appears) and the shared
 //! mapping through which the writer, the flusher and readers touch the bytes.
 //!
+//! A segment (format version 2):
+//!
+//! ```text
+//! offset size
+//!      0   64 file header (header.rs); written once at creation, checksummed, never changed
+//!     64   64 durable checkpoint block: two 16-byte slots at 64 and 80, then 32 reserved zero bytes
+//!    128    . record frames (record.rs), contiguous, up to segment_bytes
+//! ```
+//!
 //! Segment-specific header fields (see header.rs for the common ones):
 //!
 //! ```text
 //! offset size field
 //!     16    4 archived_record_bytes  size of an archived Command in this build; a schema change is refused
-//!     20    4 reserved (zero)
+//!     20    4 first_frame_offset     128; anything else is refused
 //!     24    8 first_seq              sequence number of the first record; also the file name
 //!     32    8 segment_bytes          preallocated size of the file
 //!     40   20 reserved (zero)
 //! ```
 //!
+//! A checkpoint slot:
+//!
+//! ```text
+//! offset size field
+//!      0    8 checkpoint_seq  u64 LE: every record of the journal with seq <= checkpoint_seq is on stable storage
+//!      8    4 crc32c          over the 8 bytes of checkpoint_seq
+//!     12    4 reserved (zero)
+//! ```
+//!
+//! A slot of all zeros is empty and claims nothing (checkpoint 0). The block claims the highest slot whose checksum
+//! holds; an update overwrites the other slot, so an update torn by a crash leaves the previous claim readable. A
+//! value is stored only once it is already durable (see flusher.rs), so the kernel may write the page back whenever
+//! it likes. The block lives outside the header checksum because it changes while readers open the file.
+//!
 //! The mapping is a `MmapRaw`, not a slice, because three parties share it: the writer stores into unpublished
-//! frames, the flusher msyncs ranges, and readers read published frames. No one holds a `&[u8]` over the whole map;
-//! the accessors below hand out atomics for the length words and short slices over frames whose contents no longer
-//! change.
+//! frames, the flusher msyncs ranges and stores checkpoints, and readers read published frames. No one holds a
+//! `&[u8]` over the whole map; the accessors below hand out atomics for the length words and checkpoint slots and
+//! short slices over frames whose contents no longer change.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -27,7 +50,7 @@ use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::{FormatError, SegmentFault};
 use crate::fsio;
-use crate::header::{self, FileKind, HEADER_BYTES};
+use crate::header::{self, FileKind, HEADER_BYTES, RECORD_ALIGN_BYTES};
 use crate::record::{ARCHIVED_COMMAND_BYTES, FRAME_BYTES};
 
 const SEGMENT_SUFFIX: &str = ".seg";
@@ -35,6 +58,82 @@ const TEMP_SUFFIX: &str = ".seg.tmp";
 /// The smallest useful segment holds a header and one record; segments are whole pages so msync ranges and
 /// preallocation line up with what the kernel writes.
 pub(crate) const PAGE_BYTES: u64 = 4096;
+
+/// Where a segment's first record frame starts: after the 64-byte header and the 64-byte checkpoint block.
+pub const FIRST_FRAME_OFFSET_BYTES: usize = 128;
+/// Where the durable checkpoint block starts: right after the header.
+const CHECKPOINT_BLOCK_OFFSET_BYTES: usize = HEADER_BYTES;
+const CHECKPOINT_SLOT_BYTES: usize = 16;
+const CHECKPOINT_SLOT_COUNT: usize = 2;
+
+const _: () = assert!(
+    CHECKPOINT_BLOCK_OFFSET_BYTES + CHECKPOINT_SLOT_COUNT * CHECKPOINT_SLOT_BYTES
+        <= FIRST_FRAME_OFFSET_BYTES
+);
+const _: () = assert!(FIRST_FRAME_OFFSET_BYTES & (RECORD_ALIGN_BYTES - 1) == 0);
+const _: () = assert!(CHECKPOINT_BLOCK_OFFSET_BYTES & 7 == 0 && CHECKPOINT_SLOT_BYTES & 7 == 0);
+
+fn checkpoint_crc(seq: u64) -> u32 {
+    crc32c::crc32c(&seq.to_le_bytes())
+}
+
+/// One slot of a checkpoint block, as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CheckpointSlot {
+    /// All zero: never written.
+    Empty,
+    Valid(u64),
+    /// Checksum or reserved bytes wrong: torn by a crash during an update, or damaged.
+    Damaged,
+}
+
+impl CheckpointSlot {
+    fn decode(seq: u64, crc: u32, reserved: u32) -> CheckpointSlot {
+        if seq == 0 && crc == 0 && reserved == 0 {
+            CheckpointSlot::Empty
+        } else if reserved == 0 && crc == checkpoint_crc(seq) {
+            CheckpointSlot::Valid(seq)
+        } else {
+            CheckpointSlot::Damaged
+        }
+    }
+}
+
+/// A segment's durable checkpoint block, as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CheckpointBlock {
+    slots: [CheckpointSlot; CHECKPOINT_SLOT_COUNT],
+}
+
+impl CheckpointBlock {
+    /// The checkpoint the block claims: the highest valid slot; 0 if both are empty; `None` if no slot is valid and
+    /// one is damaged, so that what this segment knew is unknown.
+    pub(crate) fn seq(&self) -> Option<u64> {
+        let mut highest_valid = None;
+        let mut damaged = false;
+        for slot in self.slots {
+            match slot {
+                CheckpointSlot::Valid(seq) => highest_valid = highest_valid.max(Some(seq)),
+                CheckpointSlot::Damaged => damaged = true,
+                CheckpointSlot::Empty => {}
+            }
+        }
+        match highest_valid {
+            Some(seq) => Some(seq),
+            None if damaged => None,
+            None => Some(0),
+        }
+    }
+
+    /// The slot the next update overwrites: never the one holding the highest valid claim.
+    pub(crate) fn next_slot(&self) -> usize {
+        match self.slots {
+            [CheckpointSlot::Valid(a), CheckpointSlot::Valid(b)] => usize::from(a >= b),
+            [CheckpointSlot::Valid(_), _] => 1,
+            _ => 0,
+        }
+    }
+}
 
 /// `00000000000000000001.seg`: twenty digits so that names sort in sequence order.
 pub fn segment_file_name(first_seq: u64) -> String {
@@ -85,6 +184,7 @@ impl SegmentHeader {
     fn encode(&self) -> [u8; HEADER_BYTES] {
         let mut bytes = header::new_header(FileKind::Segment);
         bytes[16..20].copy_from_slice(&(ARCHIVED_COMMAND_BYTES as u32).to_le_bytes());
+        bytes[20..24].copy_from_slice(&(FIRST_FRAME_OFFSET_BYTES as u32).to_le_bytes());
         bytes[24..32].copy_from_slice(&self.first_seq.to_le_bytes());
         bytes[32..40].copy_from_slice(&self.segment_bytes.to_le_bytes());
         header::seal_header(&mut bytes);
@@ -99,6 +199,14 @@ impl SegmentHeader {
                 path: path.to_path_buf(),
                 found: record_bytes,
                 expected: ARCHIVED_COMMAND_BYTES as u32,
+            });
+        }
+        let first_frame_offset = header::read_u32(&header, 20);
+        if first_frame_offset as usize != FIRST_FRAME_OFFSET_BYTES {
+            return Err(FormatError::BadField {
+                path: path.to_path_buf(),
+                field: "first_frame_offset",
+                value: u64::from(first_frame_offset),
             });
         }
         let first_seq = header::read_u64(&header, 24);
@@ -127,7 +235,7 @@ impl SegmentHeader {
 /// Whole pages, room for the header and at least one record, and addressable on this machine.
 pub(crate) fn segment_bytes_valid(segment_bytes: u64) -> bool {
     segment_bytes & (PAGE_BYTES - 1) == 0
-        && segment_bytes >= (HEADER_BYTES + FRAME_BYTES) as u64
+        && segment_bytes >= (FIRST_FRAME_OFFSET_BYTES + FRAME_BYTES) as u64
         && usize::try_from(segment_bytes).is_ok()
         && segment_bytes <= u64::from(u32::MAX) * 16
 }
@@ -159,13 +267,17 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
-    /// Creates `first_seq`'s segment: preallocated, header written and synced under a temporary name, then renamed
-    /// and the directory synced. A crash leaves either no segment or a complete, empty one; never a visible file
-    /// without a durable header.
+    /// Creates `first_seq`'s segment: preallocated, header and checkpoint block written and synced under a temporary
+    /// name, then renamed and the directory synced. A crash leaves either no segment or a complete, empty one; never
+    /// a visible file without a durable header.
+    ///
+    /// `checkpoint_seq` seeds the checkpoint block; it must already be durable (the caller passes the durable
+    /// watermark), so the new file never claims more than was synced.
     pub(crate) fn create(
         dir: &Path,
         first_seq: u64,
         segment_bytes: u64,
+        checkpoint_seq: u64,
     ) -> Result<Segment, SegmentFault> {
         let path = dir.join(segment_file_name(first_seq));
         let temp = dir.join(format!("{first_seq:020}{TEMP_SUFFIX}"));
@@ -179,14 +291,20 @@ impl Segment {
             .map_err(fault)?;
         let prepared = (|| {
             fsio::preallocate(&file, segment_bytes)?;
-            file.write_all_at(
+            let mut head = [0u8; FIRST_FRAME_OFFSET_BYTES];
+            head[..HEADER_BYTES].copy_from_slice(
                 &SegmentHeader {
                     first_seq,
                     segment_bytes,
                 }
                 .encode(),
-                0,
-            )?;
+            );
+            if checkpoint_seq > 0 {
+                let slot = &mut head[CHECKPOINT_BLOCK_OFFSET_BYTES..];
+                slot[0..8].copy_from_slice(&checkpoint_seq.to_le_bytes());
+                slot[8..12].copy_from_slice(&checkpoint_crc(checkpoint_seq).to_le_bytes());
+            }
+            file.write_all_at(&head, 0)?;
             file.sync_data()
         })();
         if let Err(err) = prepared {
@@ -268,7 +386,7 @@ impl Segment {
             region_bytes,
             map_bytes,
             file_bytes,
-            written_end: AtomicUsize::new(HEADER_BYTES),
+            written_end: AtomicUsize::new(FIRST_FRAME_OFFSET_BYTES),
             file,
             map,
         })
@@ -312,6 +430,43 @@ impl Segment {
         // writer in this process is not a data race.
         let word = unsafe { AtomicU64::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u64>()) };
         word.load(Ordering::Relaxed)
+    }
+
+    /// Reads the durable checkpoint block. Slots beyond the end of a file cut short (by a copy) read as empty. A
+    /// slot being updated concurrently (a tool reading a live writer's segment) may read as damaged; the other slot
+    /// then still holds the previous claim.
+    pub(crate) fn load_checkpoint(&self) -> CheckpointBlock {
+        let mut slots = [CheckpointSlot::Empty; CHECKPOINT_SLOT_COUNT];
+        for (index, slot) in slots.iter_mut().enumerate() {
+            let at = CHECKPOINT_BLOCK_OFFSET_BYTES + index * CHECKPOINT_SLOT_BYTES;
+            if at + CHECKPOINT_SLOT_BYTES > self.region_bytes {
+                continue;
+            }
+            let seq = u64::from_le(self.load_u64_relaxed(at));
+            let crc = self.load_u32_acquire(at + 8);
+            let reserved = self.load_u32_acquire(at + 12);
+            *slot = CheckpointSlot::decode(seq, crc, reserved);
+        }
+        CheckpointBlock { slots }
+    }
+
+    /// Stores `seq` into checkpoint slot `slot` (0 or 1) of the mapping; a later msync of the header page makes it
+    /// durable. Callers store only a value that is already on stable storage, and only into a segment they mapped
+    /// read-write while holding the directory lock (the sync state, under its own lock; recovery).
+    pub(crate) fn store_checkpoint(&self, slot: usize, seq: u64) {
+        let at =
+            CHECKPOINT_BLOCK_OFFSET_BYTES + (slot % CHECKPOINT_SLOT_COUNT) * CHECKPOINT_SLOT_BYTES;
+        if at + CHECKPOINT_SLOT_BYTES > self.region_bytes {
+            // Only a file cut short inside its block: recovery extends those before anyone stores into them.
+            return;
+        }
+        // SAFETY: in bounds (checked above) and 8-byte aligned (the block offset and slot size are multiples of 8 in a
+        // page-aligned mapping); the mapping lives as long as `self` and is writable per the contract above.
+        // Concurrent readers of the slot use atomic loads.
+        let word = unsafe { AtomicU64::from_ptr(self.map.as_mut_ptr().add(at).cast::<u64>()) };
+        word.store(seq.to_le(), Ordering::Relaxed);
+        self.store_u32_release(at + 12, 0);
+        self.store_u32_release(at + 8, checkpoint_crc(seq));
     }
 
     /// The bytes `[offset, offset + len)`.
@@ -362,6 +517,11 @@ impl Segment {
         self.file.sync_data()
     }
 
+    /// msyncs the header page, which holds the checkpoint block.
+    pub(crate) fn sync_header_page(&self) -> io::Result<()> {
+        self.sync_range(0, FIRST_FRAME_OFFSET_BYTES.min(self.region_bytes))
+    }
+
     /// Grows a file that was cut short back to its preallocated size.
     pub(crate) fn extend_to_full_size(&self) -> io::Result<()> {
         fsio::preallocate(&self.file, self.header.segment_bytes)
@@ -382,6 +542,33 @@ mod tests {
         assert_eq!(parse_segment_name("1.seg"), None);
         assert_eq!(parse_segment_name("0000000000000000000a.seg"), None);
         assert_eq!(parse_segment_name("00000000000000000001.seg.tmp"), None);
+    }
+
+    #[test]
+    fn a_checkpoint_block_claims_its_highest_valid_slot_and_updates_the_other_one() {
+        use CheckpointSlot::{Damaged, Empty, Valid};
+        let valid = |seq| CheckpointSlot::decode(seq, checkpoint_crc(seq), 0);
+        assert_eq!(valid(7), Valid(7));
+        assert_eq!(CheckpointSlot::decode(0, 0, 0), Empty);
+        assert_eq!(CheckpointSlot::decode(7, checkpoint_crc(7) ^ 1, 0), Damaged);
+        assert_eq!(CheckpointSlot::decode(7, checkpoint_crc(7), 1), Damaged);
+        let block = |a, b| CheckpointBlock { slots: [a, b] };
+        let cases = [
+            (block(Empty, Empty), Some(0), 0),
+            (block(Valid(5), Empty), Some(5), 1),
+            (block(Empty, Valid(5)), Some(5), 0),
+            (block(Valid(5), Valid(9)), Some(9), 0),
+            (block(Valid(9), Valid(5)), Some(9), 1),
+            // An update torn by a crash leaves the previous claim.
+            (block(Damaged, Valid(5)), Some(5), 0),
+            (block(Valid(5), Damaged), Some(5), 1),
+            (block(Damaged, Empty), None, 0),
+            (block(Damaged, Damaged), None, 0),
+        ];
+        for (block, seq, next_slot) in cases {
+            assert_eq!(block.seq(), seq, "{block:?}");
+            assert_eq!(block.next_slot(), next_slot, "{block:?}");
+        }
     }
 
     #[test]

@@ -15,19 +15,19 @@ use crossline_engine::Command;
 use crate::error::{AppendError, OpenError};
 use crate::flusher::{Flusher, SyncShared};
 use crate::fsio::{self, DirLock};
-use crate::header::HEADER_BYTES;
-use crate::preparer::{next_first_seq, Preparer};
+use crate::preparer::{next_first_seq, Preparer, Request};
 use crate::reader::JournalReader;
 use crate::record::{encode_frame, FRAME_BYTES, SEAL_WORD};
 use crate::recovery::{lock_dir, recover_locked, RecoveryReport};
-use crate::segment::{segment_bytes_valid, Access, Segment, PAGE_BYTES};
+use crate::segment::{segment_bytes_valid, Access, Segment, FIRST_FRAME_OFFSET_BYTES, PAGE_BYTES};
 use crate::watermarks::Watermarks;
 
 /// When the writer's records reach stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsyncPolicy {
-    /// Never sync on its own: the kernel writes pages back when it likes. The durable watermark moves only on an
-    /// explicit `sync()` or `close()`. For benchmarks and for deployments that rely on replication.
+    /// Never sync on its own: the kernel writes pages back when it likes. The durable watermark, and the durable
+    /// checkpoint recovery trusts, move only on an explicit `sync()` or `close()`. For benchmarks and for
+    /// deployments that rely on replication.
     None,
     /// Group commit: a flusher thread syncs whatever was published every `interval_ms` milliseconds. The writer's
     /// thread never waits for the disk.
@@ -85,16 +85,24 @@ impl JournalWriter {
         let lock = lock_dir(dir)?;
         let (report, tail) = recover_locked(dir)?;
         let dir = dir.to_path_buf();
+        // Whatever recovery kept may still be only in the page cache (the previous writer may have died without
+        // syncing); sync it all once, before anything new is created. From here on every recovered record is
+        // durable: the durable watermark starts at the last of them, and a segment created now may carry it as its
+        // checkpoint.
+        fsio::syncfs(&dir).map_err(|err| OpenError::io(&dir, err))?;
+        let last_seq = tail
+            .as_ref()
+            .map_or(config.first_seq - 1, |tail| tail.next_seq - 1);
 
         let (current, write_offset, next_seq) = match tail {
             None => (
-                Segment::create(&dir, config.first_seq, config.segment_bytes)?,
-                HEADER_BYTES,
+                Segment::create(&dir, config.first_seq, config.segment_bytes, last_seq)?,
+                FIRST_FRAME_OFFSET_BYTES,
                 config.first_seq,
             ),
             Some(tail) if tail.needs_new_segment => (
-                Segment::create(&dir, tail.next_seq, config.segment_bytes)?,
-                HEADER_BYTES,
+                Segment::create(&dir, tail.next_seq, config.segment_bytes, last_seq)?,
+                FIRST_FRAME_OFFSET_BYTES,
                 tail.next_seq,
             ),
             Some(tail) => {
@@ -102,10 +110,6 @@ impl JournalWriter {
                 (segment, tail.append_offset as usize, tail.next_seq)
             }
         };
-        // Whatever recovery read may still be only in the page cache (the previous writer may have died without
-        // syncing); sync it all once so the durable watermark can start at the last recovered record.
-        fsio::syncfs(&dir).map_err(|err| OpenError::io(&dir, err))?;
-        let last_seq = next_seq - 1;
         current.written_end.store(write_offset, Ordering::Release);
         let current = Arc::new(current);
         let watermarks = Arc::new(Watermarks::new(last_seq));
@@ -114,6 +118,7 @@ impl JournalWriter {
             watermarks,
             Arc::clone(&current),
             write_offset,
+            last_seq,
         ));
         let flusher = match config.fsync {
             FsyncPolicy::IntervalMs(interval_ms) => Some(
@@ -123,10 +128,11 @@ impl JournalWriter {
             FsyncPolicy::None | FsyncPolicy::EveryBatch => None,
         };
         let preparer = Preparer::start(dir.clone()).map_err(|err| OpenError::io(&dir, err))?;
-        preparer.request(
-            next_first_seq(current.header.first_seq, current.header.segment_bytes),
-            config.segment_bytes,
-        );
+        preparer.request(Request {
+            first_seq: next_first_seq(current.header.first_seq, current.header.segment_bytes),
+            segment_bytes: config.segment_bytes,
+            checkpoint_seq: last_seq,
+        });
         let writer = JournalWriter {
             dir,
             config,
@@ -225,13 +231,20 @@ impl JournalWriter {
         })
     }
 
-    /// Stops the flusher, syncs everything and releases the directory.
+    /// Stops the flusher, syncs everything and releases the directory. A closed journal's durable checkpoint
+    /// covers its last record.
     pub fn close(mut self) -> Result<(), AppendError> {
         if let Some(mut flusher) = self.flusher.take() {
             flusher.stop();
         }
         self.preparer.stop();
-        self.sync()
+        self.sync()?;
+        // The round above persisted the checkpoint of the round before it; one more, with nothing new to sync but
+        // the header page, brings it level with the durable watermark.
+        if self.shared.checkpoint_behind() {
+            self.sync_inner()?;
+        }
+        Ok(())
     }
 
     /// Takes the next segment (prepared in the background, or created here if it was not), then seals the current
@@ -242,7 +255,12 @@ impl JournalWriter {
     fn roll_over(&mut self) -> Result<(), AppendError> {
         let next = match self.preparer.take(self.next_seq) {
             Some(prepared) => prepared?,
-            None => Segment::create(&self.dir, self.next_seq, self.config.segment_bytes)?,
+            None => Segment::create(
+                &self.dir,
+                self.next_seq,
+                self.config.segment_bytes,
+                self.shared.watermarks.durable_seq(),
+            )?,
         };
         let next = Arc::new(next);
         if self.write_offset + 4 <= self.current.region_bytes {
@@ -256,11 +274,12 @@ impl JournalWriter {
         let keep_for_sync = self.config.fsync != FsyncPolicy::None;
         self.shared.hand_over(Arc::clone(&next), keep_for_sync);
         self.current = next;
-        self.write_offset = HEADER_BYTES;
-        self.preparer.request(
-            next_first_seq(self.next_seq, self.config.segment_bytes),
-            self.config.segment_bytes,
-        );
+        self.write_offset = FIRST_FRAME_OFFSET_BYTES;
+        self.preparer.request(Request {
+            first_seq: next_first_seq(self.next_seq, self.config.segment_bytes),
+            segment_bytes: self.config.segment_bytes,
+            checkpoint_seq: self.shared.watermarks.durable_seq(),
+        });
         Ok(())
     }
 
@@ -302,8 +321,8 @@ fn validate(config: &JournalConfig) -> Result<(), OpenError> {
     if !segment_bytes_valid(config.segment_bytes) {
         return Err(OpenError::InvalidConfig {
             reason: format!(
-                "segment_bytes = {} must be a multiple of {PAGE_BYTES} and hold the header and one {FRAME_BYTES}-byte \
-                 record",
+                "segment_bytes = {} must be a multiple of {PAGE_BYTES} and hold the header, the checkpoint block and \
+                 one {FRAME_BYTES}-byte record",
                 config.segment_bytes
             ),
         });

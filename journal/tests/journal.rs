@@ -16,7 +16,7 @@ use crossline_engine::Command;
 use crossline_journal::{
     dump, inspect, recover, segment_file_name, verify, AppendError, FormatError, FsyncPolicy,
     JournalConfig, JournalReader, JournalWriter, OpenError, ReadError, RecoveryError, SegmentEnd,
-    Verdict, FORMAT_VERSION, HEADER_BYTES,
+    Verdict, FIRST_FRAME_OFFSET_BYTES, FORMAT_VERSION, HEADER_BYTES,
 };
 
 const SMALL_SEGMENT_BYTES: u64 = 4096;
@@ -377,7 +377,7 @@ fn a_power_loss_that_drops_everything_unsynced_keeps_every_durable_record() {
         } else if first_seq <= durable_last + 1 {
             frame_offset(first_seq, durable_last + 1) as usize + 40
         } else {
-            HEADER_BYTES
+            FIRST_FRAME_OFFSET_BYTES
         };
         bytes[keep_to..].fill(0);
         fs::write(&path, &bytes).expect("write");

@@ -1,6 +1,11 @@
 //! Torn-tail sweep: for every byte offset across the last K records, cut the file there, zero it from there, and
-//! flip one bit there. Recovery must never panic; it keeps exactly the records whose bytes are intact, cuts what
-//! follows, and refuses (changing nothing) when a damaged record is followed by intact ones.
+//! flip one bit there. Recovery must never panic and keeps exactly the records whose bytes are intact. What it does
+//! with the damage depends on the durable checkpoint, so the sweep runs over two journals:
+//! - the last K records were never synced (the checkpoint is just before them), as a crash leaves them: every
+//!   damage is a torn tail, cut from the first damaged record, with any intact records after it discarded and
+//!   counted;
+//! - the journal was closed, so its checkpoint covers every record: any damage is refused, changing nothing, as
+//!   corruption when intact records follow it and as missing synced records when none do.
 
 mod common;
 
@@ -9,7 +14,8 @@ use std::path::Path;
 
 use common::*;
 use crossline_journal::{
-    recover, verify, FsyncPolicy, OpenError, RecoveryError, Verdict, FRAME_BYTES, HEADER_BYTES,
+    recover, verify, FsyncPolicy, OpenError, RecoveryError, Verdict, FIRST_FRAME_OFFSET_BYTES,
+    FRAME_BYTES, HEADER_BYTES,
 };
 use proptest::prelude::*;
 
@@ -17,16 +23,40 @@ const RECORDS: u64 = 40;
 const SWEPT_RECORDS: u64 = 8;
 const SEGMENT_BYTES: u64 = 16 * 1024;
 
+/// Whether the swept records are inside the durable checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Swept {
+    /// Checkpoint `RECORDS - SWEPT_RECORDS`: the swept records were visible but never synced.
+    Unsynced,
+    /// Closed journal, checkpoint `RECORDS`.
+    Durable,
+}
+
+impl Swept {
+    fn checkpoint(self) -> u64 {
+        match self {
+            Swept::Unsynced => RECORDS - SWEPT_RECORDS,
+            Swept::Durable => RECORDS,
+        }
+    }
+}
+
 /// A single-segment journal of `RECORDS` records; returns the segment's file name and bytes.
-fn original() -> (tempfile::TempDir, String, Vec<u8>) {
+fn original(swept: Swept) -> (tempfile::TempDir, String, Vec<u8>) {
     let dir = scratch();
-    write_range(
-        dir.path(),
-        config(SEGMENT_BYTES, FsyncPolicy::None),
-        1,
-        RECORDS,
-        4,
-    );
+    match swept {
+        Swept::Unsynced => {
+            write_with_checkpoint(dir.path(), SEGMENT_BYTES, swept.checkpoint(), RECORDS)
+        }
+        Swept::Durable => write_range(
+            dir.path(),
+            config(SEGMENT_BYTES, FsyncPolicy::None),
+            1,
+            RECORDS,
+            4,
+        ),
+    }
+    assert_eq!(journal_checkpoint(dir.path()), swept.checkpoint());
     let paths = segment_paths(dir.path());
     assert_eq!(paths.len(), 1);
     let name = paths[0]
@@ -56,6 +86,7 @@ fn intact_prefix(original: &[u8], mutated: &[u8]) -> u64 {
 fn check_case(
     case_dir: &Path,
     name: &str,
+    swept: Swept,
     original: &[u8],
     mutated: &[u8],
     what: &str,
@@ -68,11 +99,15 @@ fn check_case(
     let damage_after_prefix = mutated
         .get(intact_end..)
         .is_some_and(|rest| rest.iter().any(|&b| b != 0));
-    let later_record_intact = (intact + 2..=RECORDS).any(|seq| {
-        let start = frame_offset(1, seq) as usize;
-        mutated.len() >= start + FRAME_BYTES
-            && mutated[start..start + FRAME_BYTES] == original[start..start + FRAME_BYTES]
-    });
+    let later_intact_records = (intact + 2..=RECORDS)
+        .filter(|&seq| {
+            let start = frame_offset(1, seq) as usize;
+            mutated.len() >= start + FRAME_BYTES
+                && mutated[start..start + FRAME_BYTES] == original[start..start + FRAME_BYTES]
+        })
+        .count() as u64;
+    // The first record not intact lies within what was synced: recovery must refuse, whatever follows it.
+    let synced_record_damaged = intact < RECORDS && intact < swept.checkpoint();
 
     let verdict = verify(case_dir)
         .unwrap_or_else(|err| panic!("{what}: verify failed to run: {err}"))
@@ -80,8 +115,8 @@ fn check_case(
     match recover(case_dir) {
         Ok(report) => {
             assert!(
-                !later_record_intact,
-                "{what}: recovery accepted a damaged record followed by intact ones"
+                !synced_record_damaged,
+                "{what}: recovery accepted damage to a synced record"
             );
             assert_eq!(
                 report.last_seq,
@@ -93,11 +128,19 @@ fn check_case(
                 damage_after_prefix,
                 "{what}: torn tail misreported"
             );
+            assert_eq!(report.durable_checkpoint_seq, Some(swept.checkpoint()));
             if let Some(torn) = &report.torn_tail {
                 assert_eq!(
                     torn.offset, intact_end as u64,
                     "{what}: torn tail starts at the wrong offset"
                 );
+                assert_eq!(torn.first_cut_seq, intact + 1, "{what}");
+                assert!(torn.first_cut_seq > swept.checkpoint(), "{what}");
+                assert_eq!(
+                    torn.discarded_frames, later_intact_records,
+                    "{what}: intact records beyond the hole must be discarded and counted"
+                );
+                assert!(torn.discarded_segments.is_empty(), "{what}");
                 assert_eq!(verdict, Verdict::Recoverable, "{what}");
             }
             assert_prefix(&read_all(case_dir), 1, intact);
@@ -118,20 +161,50 @@ fn check_case(
                 assert_prefix(&read_all(case_dir), 1, RECORDS + 3);
             }
         }
-        Err(OpenError::Recovery(RecoveryError::MidJournalCorruption {
-            path: bad_path,
-            offset,
-            ..
-        })) => {
+        Err(err) => {
             assert!(
-                later_record_intact,
-                "{what}: refused a journal whose damage was only at the tail"
+                synced_record_damaged,
+                "{what}: refused damage that lies after the durable checkpoint: {err}"
             );
-            assert_eq!(bad_path, path, "{what}: error names the wrong file");
-            assert_eq!(
-                offset, intact_end as u64,
-                "{what}: error names the wrong offset"
-            );
+            match err {
+                OpenError::Recovery(RecoveryError::MidJournalCorruption {
+                    path: bad_path,
+                    offset,
+                    ..
+                }) => {
+                    assert!(
+                        later_intact_records > 0,
+                        "{what}: corruption reported with no intact record after it"
+                    );
+                    assert_eq!(bad_path, path, "{what}: error names the wrong file");
+                    assert_eq!(
+                        offset, intact_end as u64,
+                        "{what}: error names the wrong offset"
+                    );
+                }
+                OpenError::Recovery(RecoveryError::DurableRecordsLost {
+                    path: bad_path,
+                    offset,
+                    first_lost_seq,
+                    checkpoint_seq,
+                    ..
+                }) => {
+                    assert_eq!(
+                        later_intact_records, 0,
+                        "{what}: intact records after the damage must be reported as corruption"
+                    );
+                    assert_eq!(bad_path, path, "{what}: error names the wrong file");
+                    assert_eq!(
+                        offset, intact_end as u64,
+                        "{what}: error names the wrong offset"
+                    );
+                    assert_eq!(
+                        (first_lost_seq, checkpoint_seq),
+                        (intact + 1, swept.checkpoint())
+                    );
+                }
+                other => panic!("{what}: unexpected error {other}"),
+            }
             assert_eq!(verdict, Verdict::Corrupt, "{what}");
             assert_eq!(
                 fs::read(&path).expect("reread"),
@@ -139,14 +212,12 @@ fn check_case(
                 "{what}: a refused recovery changed the file"
             );
         }
-        Err(err) => panic!("{what}: unexpected error {err}"),
     }
     let _ = fs::remove_file(path);
 }
 
-#[test]
-fn every_offset_of_the_last_records_cut_zeroed_or_flipped_recovers_exactly_the_valid_prefix() {
-    let (_original_dir, name, bytes) = original();
+fn sweep(swept: Swept) {
+    let (_original_dir, name, bytes) = original(swept);
     let case = scratch();
     let first = frame_offset(1, RECORDS - SWEPT_RECORDS + 1) as usize;
     let last = frame_offset(1, RECORDS) as usize + FRAME_BYTES;
@@ -156,9 +227,10 @@ fn every_offset_of_the_last_records_cut_zeroed_or_flipped_recovers_exactly_the_v
         check_case(
             case.path(),
             &name,
+            swept,
             &bytes,
             &cut,
-            &format!("cut at {offset}"),
+            &format!("{swept:?}: cut at {offset}"),
             reopen,
         );
 
@@ -167,9 +239,10 @@ fn every_offset_of_the_last_records_cut_zeroed_or_flipped_recovers_exactly_the_v
         check_case(
             case.path(),
             &name,
+            swept,
             &bytes,
             &zeroed,
-            &format!("zeroed from {offset}"),
+            &format!("{swept:?}: zeroed from {offset}"),
             reopen,
         );
 
@@ -178,12 +251,24 @@ fn every_offset_of_the_last_records_cut_zeroed_or_flipped_recovers_exactly_the_v
         check_case(
             case.path(),
             &name,
+            swept,
             &bytes,
             &flipped,
-            &format!("bit {} flipped at {offset}", offset % 8),
+            &format!("{swept:?}: bit {} flipped at {offset}", offset % 8),
             reopen,
         );
     }
+}
+
+#[test]
+fn every_offset_of_the_unsynced_last_records_cut_zeroed_or_flipped_recovers_exactly_the_valid_prefix(
+) {
+    sweep(Swept::Unsynced);
+}
+
+#[test]
+fn every_offset_of_the_synced_last_records_cut_zeroed_or_flipped_is_refused_unchanged() {
+    sweep(Swept::Durable);
 }
 
 #[test]
@@ -222,21 +307,16 @@ fn an_interrupted_rollover_is_repaired_not_refused() {
 
 #[test]
 fn an_empty_segment_after_a_lost_tail_is_removed_and_the_tail_cut() {
-    // A rollover created segment B (durably), but the last records of segment A never reached the disk.
+    // A rollover created segment B (durably), but the last records of segment A, never synced, did not reach the
+    // disk.
     let dir = scratch();
     let segment_bytes = 4096;
     let per_segment = records_per_segment(segment_bytes);
-    write_range(
-        dir.path(),
-        config(segment_bytes, FsyncPolicy::None),
-        1,
-        per_segment + 1,
-        1,
-    );
+    write_with_checkpoint(dir.path(), segment_bytes, per_segment - 10, per_segment + 1);
     let paths = segment_paths(dir.path());
     assert_eq!(paths.len(), 2);
     let mut second = fs::read(&paths[1]).expect("read");
-    second[HEADER_BYTES..].fill(0);
+    second[FIRST_FRAME_OFFSET_BYTES..].fill(0);
     fs::write(&paths[1], &second).expect("write");
     let mut first = fs::read(&paths[0]).expect("read");
     let lost_from = frame_offset(1, per_segment - 2) as usize + 5;
@@ -258,7 +338,7 @@ fn an_empty_segment_after_a_lost_tail_is_removed_and_the_tail_cut() {
 
 #[test]
 fn a_segment_cut_before_its_header_is_refused_with_its_path() {
-    let (_dir, name, bytes) = original();
+    let (_dir, name, bytes) = original(Swept::Durable);
     let case = scratch();
     fs::write(case.path().join(&name), &bytes[..HEADER_BYTES - 1]).expect("write");
     let err = recover(case.path()).expect_err("a header cannot be torn by a crash");
@@ -268,11 +348,15 @@ fn a_segment_cut_before_its_header_is_refused_with_its_path() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
 
-    /// Arbitrary bytes written anywhere after the header never make recovery panic, and whatever it accepts reads
-    /// back as a prefix of what was written.
+    /// Arbitrary bytes written anywhere after the header (the checkpoint block included) never make recovery
+    /// panic, and whatever it accepts reads back as a prefix of what was written.
     #[test]
-    fn arbitrary_damage_never_panics(at in HEADER_BYTES..(frame_offset(1, RECORDS + 2) as usize), junk in proptest::collection::vec(any::<u8>(), 1..300)) {
-        let (_dir, name, bytes) = original();
+    fn arbitrary_damage_never_panics(
+        at in HEADER_BYTES..(frame_offset(1, RECORDS + 2) as usize),
+        junk in proptest::collection::vec(any::<u8>(), 1..300),
+        synced in any::<bool>(),
+    ) {
+        let (_dir, name, bytes) = original(if synced { Swept::Durable } else { Swept::Unsynced });
         let case = scratch();
         let mut mutated = bytes.clone();
         let end = (at + junk.len()).min(mutated.len());

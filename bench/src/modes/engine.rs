@@ -440,5 +440,6 @@ fn build_report(
         state_hash: Some(format!("{state_hash:#018x}")),
         env: inputs.env,
         notes,
+        extra_rows: Vec::new(),
     }
 }

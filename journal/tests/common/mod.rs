@@ -10,7 +10,7 @@ use crossline_engine::{
     Side, StpMode, TimeInForce,
 };
 use crossline_journal::{
-    FsyncPolicy, JournalConfig, JournalReader, JournalWriter, FRAME_BYTES, HEADER_BYTES,
+    FsyncPolicy, JournalConfig, JournalReader, JournalWriter, FIRST_FRAME_OFFSET_BYTES, FRAME_BYTES,
 };
 use tempfile::TempDir;
 
@@ -108,7 +108,7 @@ pub fn config(segment_bytes: u64, fsync: FsyncPolicy) -> JournalConfig {
 
 /// Records per segment for a given segment size.
 pub fn records_per_segment(segment_bytes: u64) -> u64 {
-    (segment_bytes - HEADER_BYTES as u64) / FRAME_BYTES as u64
+    (segment_bytes - FIRST_FRAME_OFFSET_BYTES as u64) / FRAME_BYTES as u64
 }
 
 /// Appends `first..=last` in batches of `batch` and closes the writer (which syncs).
@@ -126,6 +126,70 @@ pub fn write_range(dir: &Path, config: JournalConfig, first: u64, last: u64, bat
         }
     }
     writer.close().expect("close");
+}
+
+/// Writes `1..=last` with `FsyncPolicy::None` so that the persisted durable checkpoint is exactly `checkpoint`:
+/// records up to it are appended and synced twice (the second round persists the first round's watermark), the rest
+/// are appended and committed (visible, in the page cache) but never synced. The writer is then dropped without
+/// `close`, as a crash would leave it.
+pub fn write_with_checkpoint(dir: &Path, segment_bytes: u64, checkpoint: u64, last: u64) {
+    let (mut writer, _) =
+        JournalWriter::open(dir, config(segment_bytes, FsyncPolicy::None)).expect("open writer");
+    assert_eq!(
+        writer.next_seq(),
+        1,
+        "write_with_checkpoint starts a journal"
+    );
+    for seq in 1..=checkpoint {
+        writer.append(&command(seq)).expect("append");
+    }
+    writer.sync().expect("sync");
+    writer.sync().expect("sync");
+    for seq in checkpoint + 1..=last {
+        writer.append(&command(seq)).expect("append");
+        if seq % 7 == 0 {
+            writer.commit_batch().expect("commit");
+        }
+    }
+    writer.commit_batch().expect("commit");
+    drop(writer);
+    assert_eq!(journal_checkpoint(dir), checkpoint);
+}
+
+/// The durable checkpoint a segment file's checkpoint block claims, decoded from the bytes as docs/JOURNAL.md lays
+/// them out (two 16-byte slots at offset 64: seq u64 LE, crc32c of those 8 bytes, 4 zero bytes; all-zero = empty):
+/// the highest valid slot, 0 if both are empty, `None` if none is valid and one is damaged.
+pub fn persisted_checkpoint(path: &Path) -> Option<u64> {
+    let bytes = fs::read(path).expect("read segment");
+    let mut highest = None;
+    let mut damaged = false;
+    for at in [64usize, 80] {
+        let slot = &bytes[at..at + 16];
+        let seq = u64::from_le_bytes(slot[..8].try_into().expect("8 bytes"));
+        let crc = u32::from_le_bytes(slot[8..12].try_into().expect("4 bytes"));
+        if slot.iter().all(|&b| b == 0) {
+            continue;
+        }
+        if crc == crc32c::crc32c(&slot[..8]) && slot[12..].iter().all(|&b| b == 0) {
+            highest = highest.max(Some(seq));
+        } else {
+            damaged = true;
+        }
+    }
+    match highest {
+        Some(seq) => Some(seq),
+        None if damaged => None,
+        None => Some(0),
+    }
+}
+
+/// The journal's durable checkpoint: the highest claim among its segments' blocks.
+pub fn journal_checkpoint(dir: &Path) -> u64 {
+    segment_paths(dir)
+        .iter()
+        .map(|path| persisted_checkpoint(path).expect("a readable checkpoint block"))
+        .max()
+        .unwrap_or(0)
 }
 
 /// Every command in the journal, deserialized, read offline; panics on a read error.
@@ -182,7 +246,7 @@ pub fn segment_paths(dir: &Path) -> Vec<PathBuf> {
 
 /// Byte offset of the frame holding `seq` inside a segment that starts at `first_seq`.
 pub fn frame_offset(first_seq: u64, seq: u64) -> u64 {
-    HEADER_BYTES as u64 + (seq - first_seq) * FRAME_BYTES as u64
+    FIRST_FRAME_OFFSET_BYTES as u64 + (seq - first_seq) * FRAME_BYTES as u64
 }
 
 /// A small deterministic generator (splitmix64), so the crash test's kill moments are reproducible from a seed.

@@ -1,0 +1,39 @@
+//! crossline-net: Crossline's wire protocols, byte for byte as Nasdaq publishes them.
+//!
+//! This layer turns bytes into messages and messages into bytes for the four protocols Crossline speaks:
+//! SoupBinTCP 4.00 framing and session packets (`soupbin`), OUCH 5.0 order entry with Crossline's quote
+//! extension (`ouch`), TotalView-ITCH 5.0 market data (`itch`) and MoldUDP64 packets (`moldudp64`). It never
+//! panics on bytes from outside: every short, oversized, unknown or malformed input is a typed error. It never
+//! allocates per message: decoders borrow from or copy out of the input slice, encoders write into a buffer the
+//! caller owns, and the buffered helpers (`soupbin::FrameDecoder`, `soupbin::PacketBuffer`,
+//! `moldudp64::PacketBuilder`) allocate once when built. It does no I/O, keeps no session state and reads no
+//! clock; sockets, sessions and sequencing belong to the layers above.
+//!
+//! Main types: `soupbin::{FrameDecoder, Packet}`, `ouch::{Inbound, Outbound, Options}`, `itch::Message`,
+//! `moldudp64::{Packet, PacketBuilder, RequestPacket}`, and `Error`, which every protocol error converts into.
+
+#[macro_use]
+mod wire;
+pub mod itch;
+pub mod moldudp64;
+pub mod ouch;
+pub mod soupbin;
+
+pub use wire::{alpha, alpha_text, EncodeError};
+
+use thiserror::Error;
+
+/// Any codec error, for callers that do not care which protocol failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error(transparent)]
+    SoupBin(#[from] soupbin::SoupError),
+    #[error(transparent)]
+    Ouch(#[from] ouch::OuchError),
+    #[error(transparent)]
+    Itch(#[from] itch::ItchError),
+    #[error(transparent)]
+    MoldUdp64(#[from] moldudp64::MoldError),
+}
