@@ -656,12 +656,20 @@ impl Mount {
         Some(Mount { point })
     }
 
+    /// Tests run in parallel threads, and a process another test starts briefly inherits this test's open files
+    /// until it execs; a remount in that moment fails as busy, so it is tried a few times.
     fn remount_read_only(&self) -> bool {
-        Process::new("mount")
-            .args(["-o", "remount,ro"])
-            .arg(self.point.path())
-            .status()
-            .is_ok_and(|s| s.success())
+        (0..20).any(|attempt| {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Process::new("mount")
+                .args(["-o", "remount,ro"])
+                .arg(self.point.path())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
     }
 }
 
