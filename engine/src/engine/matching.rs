@@ -73,13 +73,19 @@ impl<B: OrderBook> Engine<B> {
         if qty > spec.max_order_qty {
             return Err(RejectReason::QtyAboveMax);
         }
-        let lot_value = instrument.lot_value(price);
-        let Some(notional) = lot_value.checked_mul(qty as u128) else {
-            return Err(RejectReason::NotionalOverflow);
+        // Every order that can be reserved has a notional below 2^62, so 64-bit products checked for overflow
+        // decide every case: an overflowing notional is above any limit, an overflowing reservation unpayable.
+        if price <= 0 {
+            return Err(RejectReason::InvalidPrice);
+        }
+        let lot_value = (price as u64).checked_mul(instrument.spec.quote_per_price_lot);
+        let Some(notional) = lot_value.and_then(|value| value.checked_mul(qty)) else {
+            return Err(RejectReason::NotionalAboveMax);
         };
-        if notional > spec.max_order_notional as u128 {
+        if notional > spec.max_order_notional {
             return Err(RejectReason::NotionalAboveMax);
         }
+        let lot_value = lot_value.unwrap_or(0);
         let tier = self
             .fee_tiers
             .get(spec.fee_tier as usize)
@@ -87,11 +93,19 @@ impl<B: OrderBook> Engine<B> {
             .unwrap_or_default();
         let reserve_per_lot = match side {
             Side::Buy => {
-                lot_value + fee_per_lot(lot_value, tier.maker_fee_ppm.max(tier.taker_fee_ppm))
+                let fee = fee_per_lot(
+                    lot_value as u128,
+                    tier.maker_fee_ppm.max(tier.taker_fee_ppm),
+                );
+                u64::try_from(fee)
+                    .ok()
+                    .and_then(|fee| lot_value.checked_add(fee))
             }
-            Side::Sell => instrument.spec.lot_size as u128,
+            Side::Sell => Some(instrument.spec.lot_size),
         };
-        let Some(total) = reserve_per_lot.checked_mul(qty as u128) else {
+        let Some((reserve_per_lot, total)) =
+            reserve_per_lot.and_then(|per_lot| Some((per_lot, per_lot.checked_mul(qty)?)))
+        else {
             return Err(RejectReason::NotionalOverflow);
         };
         // Keeping every reservation below 2^62 leaves room for settlement sums without overflow.
@@ -99,8 +113,8 @@ impl<B: OrderBook> Engine<B> {
             return Err(RejectReason::NotionalOverflow);
         }
         Ok(Reservation {
-            reserve_per_lot: reserve_per_lot as u64,
-            total: total as u64,
+            reserve_per_lot,
+            total,
             maker_fee_ppm: tier.maker_fee_ppm,
             taker_fee_ppm: tier.taker_fee_ppm,
         })
