@@ -17,6 +17,7 @@ mod wire;
 pub mod itch;
 pub mod moldudp64;
 pub mod ouch;
+pub mod reactor;
 pub mod soupbin;
 
 pub use wire::{alpha, alpha_text, EncodeError};
