@@ -2,6 +2,7 @@
 //! matching itself lives in crossline-engine, the journal in crossline-journal.
 
 mod journal_cli;
+mod tune;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -26,6 +27,29 @@ enum Command {
     Journal {
         #[command(subcommand)]
         action: JournalAction,
+    },
+    /// What the host does to a latency-critical appliance.
+    Tune {
+        #[command(subcommand)]
+        action: TuneAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TuneAction {
+    /// A hiccup meter: a pinned busy loop records every gap between clock reads.
+    Jitter {
+        #[arg(long, default_value_t = 10.0)]
+        duration_s: f64,
+        /// Pin the meter to this core (as numbered by the kernel).
+        #[arg(long)]
+        core: Option<usize>,
+        /// Gaps at or above this many nanoseconds count as hiccups.
+        #[arg(long, default_value_t = 10_000)]
+        hiccup_threshold_ns: u64,
+        /// Also write the report as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
 }
 
@@ -70,10 +94,38 @@ fn main() -> ExitCode {
             println!("target {}-{}", std::env::consts::ARCH, std::env::consts::OS);
             ExitCode::SUCCESS
         }
+        Command::Tune {
+            action:
+                TuneAction::Jitter {
+                    duration_s,
+                    core,
+                    hiccup_threshold_ns,
+                    json,
+                },
+        } => {
+            let options = tune::jitter::JitterOptions {
+                duration_s,
+                core,
+                hiccup_threshold_ns,
+                json,
+            };
+            exit_with(run_jitter(&options))
+        }
         Command::Journal { action } => exit_with(match action {
             JournalAction::Inspect { dir } => journal_cli::inspect(&dir),
             JournalAction::Verify { dir } => journal_cli::verify(&dir),
             JournalAction::Dump { dir, from, count } => journal_cli::dump(&dir, from, count),
         }),
     }
+}
+
+fn run_jitter(options: &tune::jitter::JitterOptions) -> anyhow::Result<i32> {
+    let report = tune::jitter::run(options)?;
+    report.print();
+    if let Some(path) = &options.json {
+        let text = serde_json::to_string_pretty(&report.to_json())?;
+        std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    }
+    Ok(0)
 }

@@ -39,3 +39,47 @@ fn an_unknown_subcommand_is_refused_with_usage() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Usage"));
 }
+
+#[test]
+fn the_hiccup_meter_reports_gap_percentiles_as_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("jitter.json");
+    let out = crossline(&[
+        "tune",
+        "jitter",
+        "--duration-s",
+        "0.2",
+        "--core",
+        "0",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("core 0") && text.contains("p99.99") && text.contains("hiccups"),
+        "{text}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["mode"], "jitter");
+    assert!(report["clock_reads"].as_u64().unwrap() > 1_000);
+    let gaps = &report["gap_ns"];
+    assert!(gaps["p50"].as_u64().unwrap() <= gaps["p99_99"].as_u64().unwrap());
+    assert!(gaps["p99_99"].as_u64().unwrap() <= gaps["max"].as_u64().unwrap());
+}
+
+#[test]
+fn the_hiccup_meter_refuses_a_core_the_host_does_not_have() {
+    let out = crossline(&["tune", "jitter", "--duration-s", "0.1", "--core", "4096"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("core 4096 does not exist on this host"),
+        "{err}"
+    );
+}
