@@ -6,11 +6,16 @@
 //! panics on bytes from outside: every short, oversized, unknown or malformed input is a typed error. It never
 //! allocates per message: decoders borrow from or copy out of the input slice, encoders write into a buffer the
 //! caller owns, and the buffered helpers (`soupbin::FrameDecoder`, `soupbin::PacketBuffer`,
-//! `moldudp64::PacketBuilder`) allocate once when built. It does no I/O, keeps no session state and reads no
-//! clock; sockets, sessions and sequencing belong to the layers above.
+//! `moldudp64::PacketBuilder`) allocate once when built. The codecs do no I/O, keep no session state and read
+//! no clock.
+//!
+//! Below the codecs, `reactor` moves bytes between TCP sockets and the layers above: a single-threaded event
+//! loop over io_uring (epoll where io_uring is refused) with every connection, buffer and send queue allocated
+//! at start-up and bounded. It knows nothing of protocols; sessions and sequencing belong to the layers above.
 //!
 //! Main types: `soupbin::{FrameDecoder, Packet}`, `ouch::{Inbound, Outbound, Options}`, `itch::Message`,
-//! `moldudp64::{Packet, PacketBuilder, RequestPacket}`, and `Error`, which every protocol error converts into.
+//! `moldudp64::{Packet, PacketBuilder, RequestPacket}`, `reactor::{Reactor, Event}`, and `Error`, which every
+//! protocol error converts into.
 
 #[macro_use]
 mod wire;
