@@ -40,8 +40,6 @@ pub struct Order {
     pub prev: Handle,
     pub next: Handle,
     pub level: u32,
-    /// Priority stamp, owned by the book implementation.
-    pub book_seq: u64,
     /// Links of the account's order list.
     pub account_prev: Handle,
     pub account_next: Handle,
@@ -73,7 +71,6 @@ impl Order {
         prev: NIL,
         next: NIL,
         level: NIL,
-        book_seq: 0,
         account_prev: NIL,
         account_next: NIL,
         heap_pos: NIL,
@@ -149,5 +146,18 @@ impl OrderPool {
             .enumerate()
             .filter(|(_, o)| o.live)
             .map(|(h, o)| (h as Handle, o))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// An order fits two cache lines; the book touches the first (identity, price, quantities, links).
+    #[test]
+    fn an_order_fits_two_cache_lines() {
+        assert!(
+            std::mem::size_of::<super::Order>() <= 128,
+            "{}",
+            std::mem::size_of::<super::Order>()
+        );
     }
 }

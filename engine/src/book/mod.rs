@@ -22,7 +22,7 @@ pub struct LevelView {
 }
 
 /// The contract both books keep. Orders are resting when inserted: their `side`, `price` and `display` are read
-/// from the pool. The book may use the order's `prev`, `next`, `level` and `book_seq` fields.
+/// from the pool. The book may use the order's `prev`, `next` and `level` fields.
 pub trait OrderBook {
     fn with_capacity(max_levels_per_side: u32) -> Self;
 

@@ -7,22 +7,22 @@ use crate::types::{Price, Qty, Side};
 
 #[derive(Debug, Clone)]
 pub struct NaiveBook {
+    /// Each side's handles in arrival order: an order joins at the back and a refilled iceberg rejoins there.
     sides: [Vec<Handle>; 2],
-    next_seq: u64,
     max_levels_per_side: usize,
 }
 
 impl NaiveBook {
-    /// The side's handles sorted by priority: better price first, then earlier arrival.
+    /// The side's handles sorted by priority: better price first, then earlier arrival (the sort is stable and
+    /// the list is in arrival order).
     fn sorted(&self, orders: &OrderPool, side: Side) -> Vec<Handle> {
         let mut handles = self.sides[side.index()].clone();
         handles.sort_by_key(|&h| {
-            let order = orders.get(h);
-            let price_key = match side {
-                Side::Buy => -order.price,
-                Side::Sell => order.price,
-            };
-            (price_key, order.book_seq)
+            let price = orders.get(h).price;
+            match side {
+                Side::Buy => -price,
+                Side::Sell => price,
+            }
         });
         handles
     }
@@ -51,7 +51,6 @@ impl OrderBook for NaiveBook {
     fn with_capacity(max_levels_per_side: u32) -> Self {
         NaiveBook {
             sides: [Vec::new(), Vec::new()],
-            next_seq: 0,
             max_levels_per_side: max_levels_per_side as usize,
         }
     }
@@ -62,10 +61,7 @@ impl OrderBook for NaiveBook {
     }
 
     fn insert(&mut self, orders: &mut OrderPool, handle: Handle) {
-        let order = orders.get_mut(handle);
-        order.book_seq = self.next_seq;
-        self.next_seq += 1;
-        self.sides[order.side.index()].push(handle);
+        self.sides[orders.get(handle).side.index()].push(handle);
     }
 
     fn remove(&mut self, orders: &mut OrderPool, handle: Handle) {
