@@ -12,10 +12,12 @@
 //! Below the codecs, `reactor` moves bytes between TCP sockets and the layers above: a single-threaded event
 //! loop over io_uring (epoll where io_uring is refused) with every connection, buffer and send queue allocated
 //! at start-up and bounded. It knows nothing of protocols; sessions and sequencing belong to the layers above.
+//! Above it, `session` runs SoupBinTCP server sessions: logins against Argon2-hashed users, per-session
+//! outbound sequence numbers with a bounded replay store, heartbeats and timeouts, with time passed in, never read.
 //!
 //! Main types: `soupbin::{FrameDecoder, Packet}`, `ouch::{Inbound, Outbound, Options}`, `itch::Message`,
-//! `moldudp64::{Packet, PacketBuilder, RequestPacket}`, `reactor::{Reactor, Event}`, and `Error`, which every
-//! protocol error converts into.
+//! `moldudp64::{Packet, PacketBuilder, RequestPacket}`, `reactor::{Reactor, Event}`,
+//! `session::{SessionManager, Gateway, Users}`, and `Error`, which every protocol error converts into.
 
 #[macro_use]
 mod wire;
@@ -23,6 +25,7 @@ pub mod itch;
 pub mod moldudp64;
 pub mod ouch;
 pub mod reactor;
+pub mod session;
 pub mod soupbin;
 
 pub use wire::{alpha, alpha_text, EncodeError};

@@ -159,6 +159,12 @@ impl Connections {
         true
     }
 
+    /// Bytes `id` can queue now without being closed as a slow consumer; 0 for a closed connection.
+    pub fn free_send_bytes(&self, id: ConnId) -> usize {
+        self.open_slot(id)
+            .map_or(0, |slot| self.slots[slot].queue.free_bytes())
+    }
+
     /// Whether `id` names an open connection.
     pub fn is_open(&self, id: ConnId) -> bool {
         self.open_slot(id).is_some()
@@ -189,6 +195,46 @@ impl Connections {
         let slot = self.dirty.pop()? as usize;
         self.slots[slot].dirty = false;
         Some(slot)
+    }
+
+    /// Best effort, just before the backend closes `slot`'s socket: hands the kernel the bytes still queued, so
+    /// the last packets an owner sends before closing (a login reject, a Debug packet, End of Session) reach the
+    /// peer. Only for a close the owner asked for, only when no send is in flight (queued bytes must not pass
+    /// it), and without blocking: whatever the socket buffer does not take is dropped with the connection.
+    pub(crate) fn flush_before_close(&mut self, slot: usize) {
+        let entry = &mut self.slots[slot];
+        if !matches!(entry.close_reason, CloseReason::Application { .. })
+            || entry.queue.in_flight > 0
+            || entry.fd < 0
+        {
+            return;
+        }
+        // Two contiguous runs cover the ring; a short send ends the attempt.
+        for _ in 0..2 {
+            let unsent = entry.queue.unsent();
+            if unsent.is_empty() {
+                return;
+            }
+            // SAFETY: the pointer and length describe queued bytes that live across the call, and `fd` is the
+            // connection's open socket (the backend closes it only after this returns).
+            let sent = unsafe {
+                libc::send(
+                    entry.fd,
+                    unsent.as_ptr().cast(),
+                    unsent.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if sent <= 0 {
+                return;
+            }
+            let sent = sent as usize;
+            let whole_run = sent == unsent.len();
+            entry.queue.consume(sent);
+            if !whole_run {
+                return;
+            }
+        }
     }
 
     pub(crate) fn pop_closing(&mut self) -> Option<usize> {

@@ -255,6 +255,7 @@ impl EpollIo {
                 let id = conns.id(slot);
                 let fd = conns.slots[slot].fd;
                 let reason = conns.slots[slot].close_reason;
+                conns.flush_before_close(slot);
                 // Removal fails only if the fd was never added; closing it removes it anyway.
                 let _ = self.control(libc::EPOLL_CTL_DEL, fd, 0, 0);
                 sys::close_fd(fd);

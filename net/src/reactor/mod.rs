@@ -229,6 +229,11 @@ impl Reactor {
         self.conns.send(id, bytes)
     }
 
+    /// Bytes `id` can queue now without being closed as a slow consumer; 0 for a closed connection.
+    pub fn free_send_bytes(&self, id: ConnId) -> usize {
+        self.conns.free_send_bytes(id)
+    }
+
     /// Closes a connection; its `Closed` event with `reason` comes from the next `poll`.
     pub fn close(&mut self, id: ConnId, reason: CloseReason) -> bool {
         self.conns.close(id, reason)

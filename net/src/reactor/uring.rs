@@ -361,6 +361,7 @@ impl UringIo {
                 progressed = true;
                 let id = conns.id(slot);
                 let reason = conns.slots[slot].close_reason;
+                conns.flush_before_close(slot);
                 conns.slots[slot].state = SlotState::Draining;
                 // Shutdown ends the multishot receive and any send with an error or end of file; the cancel
                 // covers a receive that the shutdown did not wake.

@@ -1,0 +1,97 @@
+//! The session layer on the reactor: one loop type that owns both and reads the clock once per iteration.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::{SessionEvent, SessionManager, StoreError, UserId};
+use crate::reactor::{Event, Reactor, ReactorError};
+
+/// A SoupBinTCP server: the reactor's connections driven through a `SessionManager`. Single-threaded, like the
+/// reactor. The application calls `poll` in its loop and `publish` between polls; bytes queued between polls go
+/// out at the start of the next one, before it waits.
+pub struct Gateway {
+    reactor: Reactor,
+    sessions: SessionManager,
+    epoch: Instant,
+    /// The clock as read by the last `poll`, so `publish` between polls needs no clock read of its own.
+    now_ns: u64,
+}
+
+impl Gateway {
+    pub fn new(reactor: Reactor, sessions: SessionManager) -> Gateway {
+        Gateway {
+            reactor,
+            sessions,
+            epoch: Instant::now(),
+            now_ns: 0,
+        }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.reactor.local_addr()
+    }
+
+    pub fn reactor(&self) -> &Reactor {
+        &self.reactor
+    }
+
+    pub fn sessions(&self) -> &SessionManager {
+        &self.sessions
+    }
+
+    /// One loop iteration: waits up to `timeout` for I/O, hands every connection event to the session layer,
+    /// then runs its timers. The clock is read once, after the wait, and that time is used for everything in
+    /// the iteration.
+    pub fn poll<F>(&mut self, timeout: Duration, mut on_event: F) -> Result<(), ReactorError>
+    where
+        F: FnMut(SessionEvent<'_>),
+    {
+        let epoch = self.epoch;
+        let mut now_ns: Option<u64> = None;
+        let sessions = &mut self.sessions;
+        self.reactor.poll(timeout, |conns, event| {
+            let now_ns = *now_ns.get_or_insert_with(|| elapsed_ns(epoch));
+            match event {
+                Event::Accepted(conn, _) => sessions.on_accepted(conn, now_ns, conns),
+                Event::Data(conn, bytes) => {
+                    sessions.on_data(conn, bytes, now_ns, conns, &mut on_event)
+                }
+                Event::Closed(conn, reason) => sessions.on_closed(conn, reason, &mut on_event),
+                Event::Refused(..) => {}
+            }
+        })?;
+        let now_ns = now_ns.unwrap_or_else(|| elapsed_ns(epoch));
+        self.now_ns = now_ns;
+        self.sessions
+            .on_tick(now_ns, &mut self.reactor, &mut on_event);
+        Ok(())
+    }
+
+    /// Appends an outbound OUCH message to `user`'s session (see `SessionManager::publish`).
+    pub fn publish<F>(
+        &mut self,
+        user: UserId,
+        message: &[u8],
+        mut on_event: F,
+    ) -> Result<u64, StoreError>
+    where
+        F: FnMut(SessionEvent<'_>),
+    {
+        self.sessions
+            .publish(user, message, self.now_ns, &mut self.reactor, &mut on_event)
+    }
+
+    /// Sends End of Session to every logged-in client and closes every connection.
+    pub fn end_session<F>(&mut self, mut on_event: F)
+    where
+        F: FnMut(SessionEvent<'_>),
+    {
+        self.sessions
+            .end_session(self.now_ns, &mut self.reactor, &mut on_event);
+    }
+}
+
+fn elapsed_ns(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
