@@ -15,6 +15,9 @@
 //! Above it, `session` runs SoupBinTCP server sessions: logins against Argon2-hashed users, per-session
 //! outbound sequence numbers with a bounded replay store, heartbeats and timeouts, with time passed in, never read.
 //!
+//! `translate` maps OUCH messages to engine command bodies and engine events back to OUCH, with the per-session
+//! UserRefNum rule; pure functions, no I/O.
+//!
 //! Main types: `soupbin::{FrameDecoder, Packet}`, `ouch::{Inbound, Outbound, Options}`, `itch::Message`,
 //! `moldudp64::{Packet, PacketBuilder, RequestPacket}`, `reactor::{Reactor, Event}`,
 //! `session::{SessionManager, Gateway, Users}`, and `Error`, which every protocol error converts into.
@@ -27,6 +30,7 @@ pub mod ouch;
 pub mod reactor;
 pub mod session;
 pub mod soupbin;
+pub mod translate;
 
 pub use wire::{alpha, alpha_text, EncodeError};
 
