@@ -15,6 +15,9 @@
 //! Above it, `session` runs SoupBinTCP server sessions: logins against Argon2-hashed users, per-session
 //! outbound sequence numbers with a bounded replay store, heartbeats and timeouts, with time passed in, never read.
 //!
+//! `client` is the order-entry client: SoupBinTCP login over a list of addresses (to find the leader), OUCH
+//! sends, sequenced receives with resume by sequence number; std sockets, no allocation per message.
+//!
 //! `translate` maps OUCH messages to engine command bodies and engine events back to OUCH, with the per-session
 //! UserRefNum rule; pure functions, no I/O.
 //!
@@ -24,6 +27,7 @@
 
 #[macro_use]
 mod wire;
+pub mod client;
 pub mod itch;
 pub mod moldudp64;
 pub mod ouch;

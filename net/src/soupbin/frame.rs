@@ -163,6 +163,16 @@ impl FrameDecoder {
         }
     }
 
+    /// The next whole frame without consuming it: what `next_frame` would return. Lets a caller decide, with
+    /// nothing borrowed, whether to take the frame now or handle it and look again.
+    pub fn peek_frame(&self) -> Result<Option<Frame<'_>>, SoupError> {
+        let received = self.buffer.get(self.start..self.end).unwrap_or_default();
+        match parse_frame(received, self.max_frame_bytes)? {
+            Parsed::Incomplete { .. } => Ok(None),
+            Parsed::Frame(frame) => Ok(Some(frame)),
+        }
+    }
+
     /// Forgets every buffered byte (a new connection, or after an error).
     pub fn clear(&mut self) {
         self.start = 0;
@@ -247,5 +257,27 @@ mod tests {
             })
         );
         assert_eq!(decoder.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn peek_returns_the_next_frame_without_consuming_it() {
+        let mut decoder = FrameDecoder::new(16, 16);
+        decoder.feed(&[0x00, 0x01, b'H', 0x00, 0x02, b'S', 7]);
+        let heartbeat = Frame {
+            packet_type: b'H',
+            payload: &[],
+        };
+        assert_eq!(decoder.peek_frame().unwrap(), Some(heartbeat));
+        assert_eq!(decoder.peek_frame().unwrap(), Some(heartbeat));
+        assert_eq!(decoder.next_frame().unwrap(), Some(heartbeat));
+        assert_eq!(
+            decoder.peek_frame().unwrap(),
+            Some(Frame {
+                packet_type: b'S',
+                payload: &[7]
+            })
+        );
+        assert!(decoder.next_frame().unwrap().is_some());
+        assert_eq!(decoder.peek_frame().unwrap(), None);
     }
 }
