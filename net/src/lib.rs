@@ -18,6 +18,10 @@
 //! `client` is the order-entry client: SoupBinTCP login over a list of addresses (to find the leader), OUCH
 //! sends, sequenced receives with resume by sequence number; std sockets, no allocation per message.
 //!
+//! `feed` is the ITCH 5.0 market data feed: `FeedEncoder` (engine events to ITCH), `MoldPublisher` (MoldUDP64
+//! packets, heartbeats, bounded retransmission store), `BookBuilder` (subscriber book rebuild with gap
+//! detection) and a std UDP sender and retransmission server.
+//!
 //! `translate` maps OUCH messages to engine command bodies and engine events back to OUCH, with the per-session
 //! UserRefNum rule; pure functions, no I/O.
 //!
@@ -28,6 +32,7 @@
 #[macro_use]
 mod wire;
 pub mod client;
+pub mod feed;
 pub mod itch;
 pub mod moldudp64;
 pub mod ouch;
