@@ -6,6 +6,7 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use crossline_bench::histogram::write_hgrm;
+use crossline_bench::modes::echo::{self, EchoBackend, EchoOptions, EchoServerOptions, Load};
 use crossline_bench::modes::engine::{self, EngineOptions};
 use crossline_bench::modes::journal::{self, FsyncSetting, JournalOptions, DEFAULT_SEGMENT_BYTES};
 use crossline_bench::modes::restart::{self, RestartOptions};
@@ -118,6 +119,34 @@ enum Mode {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// The bare echo baseline: an in-process crossline-net echo server on 127.0.0.1, offered an open-loop load
+    /// (latency from each message's planned send time, so stalls count) or, with --closed-loop, a closed one.
+    Echo {
+        /// Target rate in messages per second; message i is planned at i / rate.
+        #[arg(long, default_value_t = 100_000)]
+        rate: u64,
+        /// Length of the send schedule in seconds: rate * duration messages are sent.
+        #[arg(long, default_value_t = 5.0)]
+        duration_s: f64,
+        /// Bytes per message (16 of them carry the sequence number and planned send time).
+        #[arg(long, default_value_t = 64)]
+        message_bytes: usize,
+        /// The echo server's reactor backend: auto | io_uring | epoll.
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: EchoBackend,
+        /// Send each message only after the previous response and time it from the actual send. For comparison
+        /// only: it hides stalls (coordinated omission).
+        #[arg(long)]
+        closed_loop: bool,
+        /// Seeds the message filler.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Fail when messages are outstanding and no echo arrives for this many seconds.
+        #[arg(long, default_value_t = 5.0)]
+        response_timeout_s: f64,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Prints the exact definition of every workload.
     Workloads,
 }
@@ -148,6 +177,43 @@ fn main() -> anyhow::Result<()> {
         Mode::Workloads => {
             for workload in WorkloadKind::ALL {
                 println!("{}\n", workload.definition());
+            }
+            Ok(())
+        }
+        Mode::Echo {
+            rate,
+            duration_s,
+            message_bytes,
+            backend,
+            closed_loop,
+            seed,
+            response_timeout_s,
+            output,
+        } => {
+            let options = EchoOptions {
+                rate_per_sec: rate,
+                duration: seconds_arg("--duration-s", duration_s)?,
+                message_bytes,
+                backend,
+                load: if closed_loop {
+                    Load::ClosedLoop
+                } else {
+                    Load::OpenLoop
+                },
+                seed,
+                server: EchoServerOptions::default(),
+                response_timeout: seconds_arg("--response-timeout-s", response_timeout_s)?,
+            };
+            let run = echo::run(&options)?;
+            print!("{}", run.report.report.render_table());
+            if let Some(path) = &output.json {
+                write_json_file(&run.report, path)?;
+            }
+            if let Some(path) = &output.hgrm {
+                write_hgrm_file(&run.histogram, path)?;
+            }
+            if !run.report.report.checks_passed() {
+                bail!("checks failed: see the table above");
             }
             Ok(())
         }
@@ -260,6 +326,14 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A positive, finite number of seconds from the command line.
+fn seconds_arg(name: &str, seconds: f64) -> anyhow::Result<Duration> {
+    if !seconds.is_finite() || seconds <= 0.0 {
+        bail!("{name} must be a positive number of seconds, got {seconds}");
+    }
+    Duration::try_from_secs_f64(seconds).with_context(|| format!("{name} {seconds}"))
 }
 
 /// Writes `histogram` in HdrHistogram's percentile distribution format, values in microseconds.
