@@ -1,9 +1,13 @@
 //! The ITCH 5.0 feed: encoder output against the codec, a real engine's book rebuilt from MoldUDP64 packets,
 //! gaps filled from the retransmission store, heartbeats, and the same over real UDP on 127.0.0.1.
 
+mod common;
+
+use common::market;
+
 use crossline_engine::{
-    self as engine, symbol, AccountSpec, BookEvent, Command, CommandBody, Engine, EngineConfig,
-    Event, InstrumentSpec, InstrumentStatus, OrderType, StpMode, TradingActionReason,
+    self as engine, symbol, BookEvent, Command, CommandBody, Engine, EngineConfig, Event,
+    InstrumentStatus, OrderType, TradingActionReason,
 };
 use crossline_net::feed::*;
 use crossline_net::itch::{self, BuySell, EventCode, Message, TradingState};
@@ -258,31 +262,11 @@ impl Market {
             maker_fee_ppm: 0,
             taker_fee_ppm: 0,
         });
-        market.run(CommandBody::AddInstrument(InstrumentSpec {
-            instrument: ACME,
-            symbol: symbol("ACME"),
-            tick: 1,
-            lot_size: 1,
-            quote_per_price_lot: 1,
-            base_asset: 1,
-            quote_asset: 2,
-            reference_price: 10_000,
-            band_bps: 1_000,
-            breaker_move_bps: 0,
-            breaker_window_ns: 0,
-            breaker_halt_ns: 0,
-        }));
+        market.run(CommandBody::AddInstrument(market::acme_spec(ACME)));
         for account in 1..=2 {
-            market.run(CommandBody::SetAccount(AccountSpec {
-                account,
-                fee_tier: 1,
-                stp_group: 0,
-                stp_mode: StpMode::CancelResting,
-                max_order_qty: 1_000_000,
-                max_order_notional: u64::MAX,
-                max_open_orders: 10_000,
-                order_entry_enabled: true,
-            }));
+            market.run(CommandBody::SetAccount(market::trading_account(
+                account, 10_000,
+            )));
             for asset in [1, 2] {
                 market.run(CommandBody::Deposit {
                     account,

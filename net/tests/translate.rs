@@ -1,9 +1,13 @@
 //! OUCH <-> engine translation: every inbound message and option, the UserRefNum rule, typed rejections, every
 //! order-entry event, and a round trip through the codec and a real engine.
 
+mod common;
+
+use common::market;
+
 use crossline_engine::{
-    self as engine, symbol, AccountSpec, Command, CommandBody, Engine, EngineConfig, Event,
-    FastBook, InstrumentSpec, Liquidity, MassCancelReason, OrderType, QuoteSide, StpMode,
+    self as engine, symbol, Command, CommandBody, Engine, EngineConfig, Event, FastBook, Liquidity,
+    MassCancelReason, OrderType, QuoteSide,
 };
 use crossline_net::ouch::{self, *};
 use crossline_net::translate::*;
@@ -1216,31 +1220,11 @@ impl Market {
             maker_fee_ppm: 100,
             taker_fee_ppm: 250,
         });
-        market.run(CommandBody::AddInstrument(InstrumentSpec {
-            instrument: ACME,
-            symbol: symbol("ACME"),
-            tick: 1,
-            lot_size: 1,
-            quote_per_price_lot: 1,
-            base_asset: 1,
-            quote_asset: 2,
-            reference_price: 10_000,
-            band_bps: 1_000,
-            breaker_move_bps: 0,
-            breaker_window_ns: 0,
-            breaker_halt_ns: 0,
-        }));
+        market.run(CommandBody::AddInstrument(market::acme_spec(ACME)));
         for account in 0..=2 {
-            market.run(CommandBody::SetAccount(AccountSpec {
-                account,
-                fee_tier: 1,
-                stp_group: 0,
-                stp_mode: StpMode::CancelResting,
-                max_order_qty: 1_000_000,
-                max_order_notional: u64::MAX,
-                max_open_orders: 1_000,
-                order_entry_enabled: true,
-            }));
+            market.run(CommandBody::SetAccount(market::trading_account(
+                account, 1_000,
+            )));
             for asset in [1, 2] {
                 if account > 0 {
                     market.run(CommandBody::Deposit {

@@ -1,6 +1,8 @@
 //! Shared by the integration tests: hand-written byte vectors and proptest strategies for every message.
 #![allow(dead_code)]
 
+pub mod market;
+
 use crossline_net::itch;
 use crossline_net::ouch::{self, Options, PostOnly};
 use proptest::prelude::*;
