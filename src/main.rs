@@ -1,7 +1,15 @@
 //! `crossline`: the appliance binary. It parses the command line and hands each subcommand to its module; the
 //! matching itself lives in crossline-engine, the journal in crossline-journal.
 
+mod admin;
+mod admin_backend;
+mod config;
+mod config_cli;
+mod demo;
 mod journal_cli;
+mod metrics;
+mod pipeline;
+mod serve;
 mod tune;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +31,19 @@ struct Cli {
 enum Command {
     /// Print the version, the engine's snapshot format and the build's target.
     Version,
+    /// Run the appliance until SIGTERM or Ctrl-C (embedded default configuration unless --config is given).
+    Serve {
+        /// A TOML configuration file (`crossline config example` prints a commented one).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Start the appliance in a temporary directory, trade through the client library, print what happened.
+    Demo,
+    /// Configuration: print the commented example, check a file, hash a password.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Look into a journal directory: inspect, verify, dump.
     Journal {
         #[command(subcommand)]
@@ -51,6 +72,46 @@ enum TuneAction {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Check the host against the latency profile; exit code 0 ready, 1 warnings, 2 failures.
+    Check {
+        /// The appliance's configuration file (its [cores] and [journal] dir); default: gateway 0, engine 1.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Read /proc and /sys under this directory.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Print the findings as a JSON array of {id, status, detail, fix}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Suggest a thread-to-core layout for this host's topology, as a [cores] section and kernel arguments.
+    Plan {
+        /// Read /sys under this directory.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
+    /// Print (--dry-run) or, as root, write the runtime-changeable settings; kernel arguments are only printed.
+    Apply {
+        /// Print the commands without running them.
+        #[arg(long)]
+        dry_run: bool,
+        /// Read and write /proc and /sys under this directory.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// The appliance's configuration file (its [cores]).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigAction {
+    /// Print the embedded default configuration, every field commented.
+    Example,
+    /// Check a configuration file and say what is wrong with it, if anything.
+    Check { file: PathBuf },
+    /// Print the Argon2id hash of a password (read from stdin) for a [[users]] entry.
+    HashPassword,
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,6 +146,15 @@ fn exit_with(result: anyhow::Result<i32>) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve { config } => {
+            exit_with(config_cli::load(config.as_deref()).and_then(|c| serve::serve(&c)))
+        }
+        Command::Demo => exit_with(demo::run()),
+        Command::Config { action } => exit_with(match action {
+            ConfigAction::Example => config_cli::example(),
+            ConfigAction::Check { file } => config_cli::check(&file),
+            ConfigAction::HashPassword => config_cli::hash_password(),
+        }),
         Command::Version => {
             println!("crossline {}", env!("CARGO_PKG_VERSION"));
             println!(
@@ -111,6 +181,20 @@ fn main() -> ExitCode {
             };
             exit_with(run_jitter(&options))
         }
+        Command::Tune {
+            action: TuneAction::Check { config, root, json },
+        } => exit_with(tune::run_check(&root, config.as_deref(), json)),
+        Command::Tune {
+            action: TuneAction::Plan { root },
+        } => exit_with(tune::run_plan(&root)),
+        Command::Tune {
+            action:
+                TuneAction::Apply {
+                    dry_run,
+                    root,
+                    config,
+                },
+        } => exit_with(tune::run_apply(&root, config.as_deref(), dry_run)),
         Command::Journal { action } => exit_with(match action {
             JournalAction::Inspect { dir } => journal_cli::inspect(&dir),
             JournalAction::Verify { dir } => journal_cli::verify(&dir),

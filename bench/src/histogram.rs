@@ -141,6 +141,26 @@ pub fn write_hgrm(
     Ok(())
 }
 
+/// A latency for people: "850 ns", "12.3 us", "4.56 ms", "1.20 s" (three significant digits).
+pub fn human_ns(ns: f64) -> String {
+    let (value, unit) = if ns < 1e3 {
+        (ns, "ns")
+    } else if ns < 1e6 {
+        (ns / 1e3, "us")
+    } else if ns < 1e9 {
+        (ns / 1e6, "ms")
+    } else {
+        (ns / 1e9, "s")
+    };
+    if unit == "ns" || value >= 100.0 {
+        format!("{value:.0} {unit}")
+    } else if value >= 10.0 {
+        format!("{value:.1} {unit}")
+    } else {
+        format!("{value:.2} {unit}")
+    }
+}
+
 /// Sub-buckets per bucket for `SIGNIFICANT_DIGITS`: the smallest power of two above 2 * 10^digits.
 fn sub_bucket_count() -> u64 {
     (2 * 10u64.pow(u32::from(SIGNIFICANT_DIGITS))).next_power_of_two()
@@ -200,6 +220,15 @@ mod tests {
             .windows(2)
             .all(|pair| pair[0].1 <= pair[1].1 && pair[0].2 <= pair[1].2));
         assert!(text.contains("#[Max     ="));
+    }
+
+    #[test]
+    fn latencies_for_people() {
+        assert_eq!(human_ns(850.0), "850 ns");
+        assert_eq!(human_ns(12_345.0), "12.3 us");
+        assert_eq!(human_ns(4_560_000.0), "4.56 ms");
+        assert_eq!(human_ns(183_000.0), "183 us");
+        assert_eq!(human_ns(1.2e9), "1.20 s");
     }
 
     #[test]

@@ -10,14 +10,24 @@
 //! Layout: `workload` (the flow generators, one file each), `modes` (one file per mode: `engine`, `journal`,
 //! `restart`, `echo`), `rundir` (the temporary directories the journal modes write in),
 //! `report` (JSON and table), `histogram` (HdrHistogram shape, percentiles, .hgrm), `sampling` and `timer`
-//! (which ops are timed and with what clock), `env` (environment capture), `rng` (the seeded generator).
+//! (which ops are timed and with what clock), `env` (environment capture), `rng` (the seeded generator);
+//! `live` (hands a running measurement's samples to a side thread every 100 ms) with its two consumers,
+//! `progress` (the progress bar) and `hlog` (interval histogram logs); `plot` (percentile spectrum charts, SVG);
+//! `search` (the step-rate search over any `RateTarget`); `suite` (the standard set and BENCHMARKS.md's
+//! generated section).
 
 pub mod env;
 pub mod histogram;
+pub mod hlog;
+pub mod live;
 pub mod modes;
+pub mod plot;
+pub mod progress;
 pub mod report;
 pub mod rng;
 pub mod rundir;
 pub mod sampling;
+pub mod search;
+pub mod suite;
 pub mod timer;
 pub mod workload;

@@ -5,12 +5,18 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use crossline_bench::env::{command_line, Environment};
 use crossline_bench::histogram::write_hgrm;
+use crossline_bench::live::{HlogOptions, LiveOptions, ProgressOptions};
 use crossline_bench::modes::echo::{self, EchoBackend, EchoOptions, EchoServerOptions, Load};
 use crossline_bench::modes::engine::{self, EngineOptions};
 use crossline_bench::modes::journal::{self, FsyncSetting, JournalOptions, DEFAULT_SEGMENT_BYTES};
 use crossline_bench::modes::restart::{self, RestartOptions};
+use crossline_bench::plot::{self, Series};
+use crossline_bench::progress;
 use crossline_bench::report::write_json_file;
+use crossline_bench::search::{self, Objective, RateTarget, SearchOptions, SearchReport};
+use crossline_bench::suite::{self, SuiteOptions};
 use crossline_bench::timer::Timer;
 use crossline_bench::workload::WorkloadKind;
 use hdrhistogram::Histogram;
@@ -125,30 +131,142 @@ enum Mode {
         /// Target rate in messages per second; message i is planned at i / rate.
         #[arg(long, default_value_t = 100_000)]
         rate: u64,
-        /// Length of the send schedule in seconds: rate * duration messages are sent.
-        #[arg(long, default_value_t = 5.0)]
-        duration_s: f64,
-        /// Bytes per message (16 of them carry the sequence number and planned send time).
-        #[arg(long, default_value_t = 64)]
-        message_bytes: usize,
-        /// The echo server's reactor backend: auto | io_uring | epoll.
-        #[arg(long, value_enum, default_value = "auto")]
-        backend: EchoBackend,
-        /// Send each message only after the previous response and time it from the actual send. For comparison
-        /// only: it hides stalls (coordinated omission).
-        #[arg(long)]
-        closed_loop: bool,
-        /// Seeds the message filler.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Fail when messages are outstanding and no echo arrives for this many seconds.
-        #[arg(long, default_value_t = 5.0)]
-        response_timeout_s: f64,
+        #[command(flatten)]
+        echo: EchoArgs,
+        #[command(flatten)]
+        live: LiveArgs,
         #[command(flatten)]
         output: Output,
     },
+    /// Step-rate search: raise the offered rate step by step until a latency objective breaks; report every step
+    /// and the highest rate that met it.
+    Search {
+        #[command(subcommand)]
+        target: SearchTarget,
+    },
+    /// Draws .hgrm files (percentile distributions) as one percentile spectrum chart, overlaid, in SVG.
+    Plot {
+        /// The SVG file to write.
+        #[arg(long, value_name = "FILE.svg")]
+        out: PathBuf,
+        /// The chart's title.
+        #[arg(long, default_value = "Latency by percentile")]
+        title: String,
+        /// The .hgrm files; each series is named by its file name without the extension.
+        #[arg(required = true, value_name = "HGRM")]
+        inputs: Vec<PathBuf>,
+    },
+    /// The standard set (engine workloads, journal, restart, echo) with fixed seeds and sizes: JSON, .hgrm and
+    /// SVG charts into --out-dir, and the generated section of BENCHMARKS.md.
+    Suite {
+        /// Small sizes (well under a minute): a smoke run, not figures to publish.
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, value_name = "DIR", default_value = "docs/bench")]
+        out_dir: PathBuf,
+        /// The markdown file whose section between <!-- suite:begin --> and <!-- suite:end --> is regenerated.
+        #[arg(long, value_name = "FILE", default_value = "BENCHMARKS.md")]
+        benchmarks_md: PathBuf,
+        /// Parent of the journal and restart runs' scratch directories (default: the system temp dir).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Prints the exact definition of every workload.
     Workloads,
+}
+
+/// The targets of `search`; each takes its own options and the search's.
+#[derive(Debug, Subcommand)]
+enum SearchTarget {
+    /// The in-process echo server, one run per step.
+    Echo {
+        #[command(flatten)]
+        echo: EchoArgs,
+        #[command(flatten)]
+        search: SearchArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct SearchArgs {
+    /// The first rate offered, per second.
+    #[arg(long, default_value_t = 10_000)]
+    start_rate: u64,
+    /// Each step offers the previous rate times this.
+    #[arg(long, default_value_t = 1.5)]
+    step_factor: f64,
+    /// The highest rate offered; the search stops there even if the objective holds.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_rate: u64,
+    /// Comma-separated limits, each pNN<=VALUE or max<=VALUE with ns, us, ms or s.
+    #[arg(long, default_value = "p99<=100us,p50<=10ms")]
+    objective: Objective,
+    /// A step counts only when at least this fraction of the offered rate was achieved.
+    #[arg(long, default_value_t = 0.95)]
+    min_achieved: f64,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Write the search's report (every step) as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// The echo mode's options other than the rate (shared by `echo` and `search echo`).
+#[derive(Debug, clap::Args)]
+struct EchoArgs {
+    /// Length of the send schedule in seconds: rate * duration messages are sent.
+    #[arg(long, default_value_t = 5.0)]
+    duration_s: f64,
+    /// Bytes per message (16 of them carry the sequence number and planned send time).
+    #[arg(long, default_value_t = 64)]
+    message_bytes: usize,
+    /// The echo server's reactor backend: auto | io_uring | epoll.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: EchoBackend,
+    /// Send each message only after the previous response and time it from the actual send. For comparison
+    /// only: it hides stalls (coordinated omission).
+    #[arg(long)]
+    closed_loop: bool,
+    /// Seeds the message filler.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Fail when messages are outstanding and no echo arrives for this many seconds.
+    #[arg(long, default_value_t = 5.0)]
+    response_timeout_s: f64,
+}
+
+impl EchoArgs {
+    fn options(&self, rate_per_sec: u64) -> anyhow::Result<EchoOptions> {
+        Ok(EchoOptions {
+            rate_per_sec,
+            duration: seconds_arg("--duration-s", self.duration_s)?,
+            message_bytes: self.message_bytes,
+            backend: self.backend,
+            load: if self.closed_loop {
+                Load::ClosedLoop
+            } else {
+                Load::OpenLoop
+            },
+            seed: self.seed,
+            server: EchoServerOptions::default(),
+            response_timeout: seconds_arg("--response-timeout-s", self.response_timeout_s)?,
+        })
+    }
+}
+
+/// What a run shows and logs while it runs.
+#[derive(Debug, clap::Args)]
+struct LiveArgs {
+    /// Write an HdrHistogram interval log (values in nanoseconds), one interval per --hlog-interval-ms.
+    #[arg(long, value_name = "FILE")]
+    hlog: Option<PathBuf>,
+    /// Length of one interval of the --hlog log, in milliseconds (whole 100 ms steps).
+    #[arg(long, default_value_t = 1000)]
+    hlog_interval_ms: u64,
+    /// No progress bar (it is drawn only when stderr is a terminal and the run is planned for over a second).
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -169,6 +287,26 @@ struct Output {
     /// Write the latency histogram in HdrHistogram's percentile distribution format (values in microseconds).
     #[arg(long, value_name = "FILE")]
     hgrm: Option<PathBuf>,
+    /// Draw the latency percentile spectrum (log scale of 1 in N) as an SVG chart.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+}
+
+impl Output {
+    /// Writes the --hgrm and --plot files of `histogram` (the run named `name` in the chart).
+    fn write_histogram(&self, histogram: &Histogram<u64>, name: &str) -> anyhow::Result<()> {
+        if let Some(path) = &self.hgrm {
+            write_hgrm_file(histogram, path)?;
+        }
+        if let Some(path) = &self.plot {
+            plot::write_svg(
+                path,
+                &format!("crossline-bench {name}: latency by percentile"),
+                &[Series::from_histogram(name, histogram)],
+            )?;
+        }
+        Ok(())
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -182,39 +320,73 @@ fn main() -> anyhow::Result<()> {
         }
         Mode::Echo {
             rate,
-            duration_s,
-            message_bytes,
-            backend,
-            closed_loop,
-            seed,
-            response_timeout_s,
+            echo,
+            live,
             output,
         } => {
-            let options = EchoOptions {
-                rate_per_sec: rate,
-                duration: seconds_arg("--duration-s", duration_s)?,
-                message_bytes,
-                backend,
-                load: if closed_loop {
-                    Load::ClosedLoop
-                } else {
-                    Load::OpenLoop
-                },
-                seed,
-                server: EchoServerOptions::default(),
-                response_timeout: seconds_arg("--response-timeout-s", response_timeout_s)?,
+            let options = echo.options(rate)?;
+            let live = LiveOptions {
+                progress: progress::wanted(live.quiet, options.duration).then(|| ProgressOptions {
+                    total: echo::planned_messages(rate, options.duration),
+                    unit: "msg".to_string(),
+                }),
+                hlog: live.hlog.map(|path| HlogOptions {
+                    path,
+                    interval: Duration::from_millis(live.hlog_interval_ms),
+                    comments: vec![
+                        format!("crossline-bench {}", env!("CARGO_PKG_VERSION")),
+                        format!("command: {}", command_line(std::env::args())),
+                        "values: message round-trip latency in nanoseconds, from the planned send time"
+                            .to_string(),
+                    ],
+                }),
             };
-            let run = echo::run(&options)?;
+            let run = echo::run_with_live(&options, live)?;
             print!("{}", run.report.report.render_table());
             if let Some(path) = &output.json {
                 write_json_file(&run.report, path)?;
             }
-            if let Some(path) = &output.hgrm {
-                write_hgrm_file(&run.histogram, path)?;
-            }
+            output.write_histogram(&run.histogram, &format!("echo {}", options.load.name()))?;
             if !run.report.report.checks_passed() {
                 bail!("checks failed: see the table above");
             }
+            Ok(())
+        }
+        Mode::Search {
+            target: SearchTarget::Echo { echo, search },
+        } => {
+            let options = echo.options(1)?;
+            let mut target = echo::EchoRateTarget {
+                options,
+                progress: !search.quiet,
+            };
+            run_search(&mut target, &search, echo.seed)
+        }
+        Mode::Plot { out, title, inputs } => {
+            plot::plot_hgrm_files(&out, &title, &inputs)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+        Mode::Suite {
+            quick,
+            out_dir,
+            benchmarks_md,
+            dir,
+        } => {
+            let options = SuiteOptions {
+                quick,
+                out_dir,
+                benchmarks_md,
+                scratch_dir: dir,
+            };
+            let outcome = suite::run(&options, |line| println!("{line}"))?;
+            println!(
+                "suite{} done in {:.1} s: files in {}, section regenerated in {}",
+                if quick { " --quick" } else { "" },
+                outcome.wall.as_secs_f64(),
+                options.out_dir.display(),
+                options.benchmarks_md.display()
+            );
             Ok(())
         }
         Mode::Engine {
@@ -236,9 +408,7 @@ fn main() -> anyhow::Result<()> {
             if let Some(path) = &output.json {
                 run.report.write_json(path)?;
             }
-            if let Some(path) = &output.hgrm {
-                write_hgrm_file(&run.histogram, path)?;
-            }
+            output.write_histogram(&run.histogram, &format!("engine {}", workload.name()))?;
             if !run.report.checks_passed() {
                 bail!("checks failed: see the table above");
             }
@@ -275,9 +445,7 @@ fn main() -> anyhow::Result<()> {
             if let Some(path) = &output.json {
                 write_json_file(&run.report, path)?;
             }
-            if let Some(path) = &output.hgrm {
-                write_hgrm_file(&run.append_histogram, path)?;
-            }
+            output.write_histogram(&run.append_histogram, "journal append")?;
             if let Some(path) = &lag_hgrm {
                 write_hgrm_file(&run.durable_lag_histogram, path)?;
             }
@@ -326,6 +494,33 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Runs a step-rate search against `target`, printing each step as it completes.
+fn run_search(target: &mut dyn RateTarget, args: &SearchArgs, seed: u64) -> anyhow::Result<()> {
+    let options = SearchOptions {
+        start_rate: args.start_rate,
+        step_factor: args.step_factor,
+        max_rate: args.max_rate,
+        objective: args.objective.clone(),
+        min_achieved: args.min_achieved,
+    };
+    options.validate()?;
+    println!(
+        "crossline-bench search · {} · objective {}",
+        target.describe(),
+        options.objective
+    );
+    println!("{}", SearchReport::header(&options.objective.to_string()));
+    let report = search::search(target, &options, Environment::capture(seed), |step| {
+        println!("{}", step.render_row());
+    })?;
+    println!("{}", report.verdict());
+    println!("  env: {}", report.env.summary());
+    if let Some(path) = &args.json {
+        write_json_file(&report, path)?;
+    }
+    Ok(())
 }
 
 /// A positive, finite number of seconds from the command line.

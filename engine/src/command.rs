@@ -62,6 +62,17 @@ pub enum CommandBody {
     Quote(Quote),
     /// Cancels every resting Day order.
     EndOfDay,
+    /// A session switches its account's order entry off or on (OUCH Disable / Enable Order Entry).
+    SetOrderEntry {
+        session: SessionId,
+        account: AccountId,
+        user_ref: UserRef,
+        firm: [u8; 4],
+        enabled: bool,
+    },
+    /// An answer the gateway gave without the engine's help. It changes no state; it is journaled so that each
+    /// session's outbound stream is a function of the journal alone.
+    SessionReply(SessionReply),
 }
 
 /// Static description of an instrument.
@@ -184,4 +195,31 @@ pub struct Quote {
     pub bid_qty: Qty,
     pub ask_price: Price,
     pub ask_qty: Qty,
+}
+
+/// What kind of answer a `SessionReply` carries.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[rkyv(derive(Debug))]
+#[repr(u8)]
+pub enum SessionReplyKind {
+    /// An order message refused before the engine (OUCH Order Rejected with `code`).
+    OrderRejected = 0,
+    /// A Quote refused before the engine (Quote Status `J` with `code`).
+    QuoteRejected = 1,
+    /// Account Query Response; `user_ref` is the next UserRefNum the session may use.
+    AccountQuery = 2,
+}
+
+/// The gateway's own answer to one inbound message, journaled and passed through the engine unchanged so that a
+/// replay, a restart or a standby rebuilds every session's outbound stream message for message.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct SessionReply {
+    pub session: SessionId,
+    pub user_ref: UserRef,
+    pub kind: SessionReplyKind,
+    /// The protocol's reject code (zero for non-rejects).
+    pub code: u16,
+    /// The Quote's symbol for `QuoteRejected`; blank otherwise.
+    pub symbol: Symbol,
 }

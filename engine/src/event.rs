@@ -1,6 +1,7 @@
 //! Events: everything the engine says about a command. The gateway turns them into OUCH replies and the ITCH
 //! feed; the journal never stores them because replaying the commands reproduces them exactly.
 
+use crate::command::SessionReply;
 use crate::types::*;
 
 /// Why a command was refused. Every rule the engine enforces has its own reason.
@@ -138,6 +139,13 @@ pub enum Event {
         user_ref: UserRef,
         reason: RejectReason,
     },
+    /// A Quote command was refused; the previous quote, if any, stays.
+    QuoteRejected {
+        session: SessionId,
+        user_ref: UserRef,
+        instrument: InstrumentId,
+        reason: RejectReason,
+    },
     Executed {
         session: SessionId,
         account: AccountId,
@@ -195,6 +203,8 @@ pub enum Event {
         account: AccountId,
         user_ref: UserRef,
         order_id: OrderId,
+        side: Side,
+        /// Open quantity after the reduction.
         qty: Qty,
     },
     QuoteStatus {
@@ -221,6 +231,16 @@ pub enum Event {
     },
     /// A settings command was applied (fee tier, account, reference price).
     SettingsApplied,
+    /// A session switched its account's order entry off or on (`CommandBody::SetOrderEntry`).
+    OrderEntrySet {
+        session: SessionId,
+        account: AccountId,
+        user_ref: UserRef,
+        firm: [u8; 4],
+        enabled: bool,
+    },
+    /// The gateway's own answer, passed through unchanged (`CommandBody::SessionReply`).
+    SessionReply(SessionReply),
     BalanceChanged {
         account: AccountId,
         asset: AssetId,
@@ -256,7 +276,7 @@ impl EventSink for CountingSink {
         self.events += 1;
         match event {
             Event::Executed { .. } => self.executions += 1,
-            Event::Rejected { .. } => self.rejects += 1,
+            Event::Rejected { .. } | Event::QuoteRejected { .. } => self.rejects += 1,
             _ => {}
         }
     }

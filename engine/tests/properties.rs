@@ -285,7 +285,9 @@ proptest! {
         let mut engine = Engine::<FastBook>::new(config()).unwrap();
         let mut deposited = [0u64; 4];
         run_flow(&mut engine, &steps, |engine, command, events| {
-            let accepted = !events.iter().any(|e| matches!(e, Event::Rejected { .. }));
+            let accepted = !events
+                .iter()
+                .any(|e| matches!(e, Event::Rejected { .. } | Event::QuoteRejected { .. }));
             match command.body {
                 CommandBody::Deposit { asset, amount, .. } if accepted => deposited[asset as usize] += amount,
                 CommandBody::Withdraw { asset, amount, .. } if accepted => deposited[asset as usize] -= amount,
@@ -500,6 +502,7 @@ fn random_flows_reach_every_kind_of_outcome() {
         for event in events {
             let name = match event {
                 Event::Rejected { reason, .. } => format!("Rejected::{reason:?}"),
+                Event::QuoteRejected { reason, .. } => format!("QuoteRejected::{reason:?}"),
                 Event::Canceled { reason, .. } => format!("Canceled::{reason:?}"),
                 Event::TradingAction { reason, .. } => format!("TradingAction::{reason:?}"),
                 Event::Book(book) => format!("{book:?}")

@@ -836,27 +836,8 @@ fn undecodable_bytes_are_rejections_not_panics() {
     assert!(translate_bytes(&mut state, &context(), &table(), RECEIVED_NS, &buf[..len]).is_ok());
 }
 
-/// Reference data that also knows order sides, as a gateway's order cache would.
-struct WithSides;
-
-impl ReferenceData for WithSides {
-    fn instrument_id(&self, symbol: &engine::Symbol) -> Option<engine::InstrumentId> {
-        table().instrument_id(symbol)
-    }
-    fn symbol(&self, instrument: engine::InstrumentId) -> Option<engine::Symbol> {
-        table().symbol(instrument)
-    }
-    fn order_side(
-        &self,
-        _session: engine::SessionId,
-        user_ref: engine::UserRef,
-    ) -> Option<engine::Side> {
-        (user_ref == 4).then_some(engine::Side::Sell)
-    }
-}
-
 fn outbound(event: Event) -> Outbound {
-    let translated = translate_event(&event, &WithSides, TS_NS)
+    let translated = translate_event(&event, &table(), TS_NS)
         .unwrap()
         .expect("a message");
     assert_eq!(translated.session, SESSION);
@@ -1054,6 +1035,7 @@ fn engine_events_map_to_outbound_messages() {
         account: ACCOUNT,
         user_ref: 4,
         order_id: 77,
+        side: engine::Side::Sell,
         qty: 15,
     }) else {
         panic!()
@@ -1062,22 +1044,6 @@ fn engine_events_map_to_outbound_messages() {
         (modified.user_ref_num, modified.side, modified.quantity),
         (4, ouch::Side::Sell, 15)
     );
-    // Without a side cache, Order Modified cannot be written: a typed error.
-    let modified_unknown = Event::Modified {
-        session: SESSION,
-        account: ACCOUNT,
-        user_ref: 4,
-        order_id: 77,
-        qty: 15,
-    };
-    assert_eq!(
-        translate_event(&modified_unknown, &table(), TS_NS),
-        Err(OutboundError::UnknownOrderSide {
-            session: SESSION,
-            user_ref: 4
-        })
-    );
-
     let Outbound::QuoteStatus(status) = outbound(Event::QuoteStatus {
         session: SESSION,
         account: ACCOUNT,

@@ -24,8 +24,10 @@
 
 use crate::env::Environment;
 use crate::histogram::{latency_histogram, LatencyNs};
+use crate::live::{self, LiveOptions, LiveRecorder, LiveThread, ProgressOptions};
 use crate::report::{group_digits, LatencySampling, Named, Report};
 use crate::rng::Rng;
+use crate::search::{RateTarget, StepMeasurement};
 use crate::timer::{Timer, TimerSource};
 use anyhow::{bail, Context};
 use crossline_net::reactor::{Backend, CloseReason, Event, Reactor, ReactorConfig};
@@ -530,6 +532,11 @@ fn validate(options: &EchoOptions) -> anyhow::Result<u64> {
 
 /// Runs the echo baseline: starts the server, offers the load, stops the server, reports.
 pub fn run(options: &EchoOptions) -> anyhow::Result<EchoRun> {
+    run_with_live(options, LiveOptions::default())
+}
+
+/// `run`, with a progress bar and/or an interval log fed from the measuring thread (see `crate::live`).
+pub fn run_with_live(options: &EchoOptions, live: LiveOptions) -> anyhow::Result<EchoRun> {
     let messages = validate(options)?;
     let env = Environment::capture(options.seed);
     let timer = Timer::with_source(TimerSource::Instant, Duration::ZERO);
@@ -559,6 +566,12 @@ pub fn run(options: &EchoOptions) -> anyhow::Result<EchoRun> {
         (options.response_timeout + Duration::from_millis(options.server.pause_ms)).as_nanos(),
     )
     .unwrap_or(u64::MAX);
+    let (mut recorder, live_thread) = if live.is_active() {
+        let (recorder, thread) = live::spawn(live)?;
+        (Some(recorder), Some(thread))
+    } else {
+        (None, None)
+    };
     let outcome = match options.load {
         Load::OpenLoop => open_loop(
             &mut stream,
@@ -567,6 +580,7 @@ pub fn run(options: &EchoOptions) -> anyhow::Result<EchoRun> {
             &timer,
             filler,
             response_timeout_ns,
+            &mut recorder,
         ),
         Load::ClosedLoop => closed_loop(
             &mut stream,
@@ -575,13 +589,20 @@ pub fn run(options: &EchoOptions) -> anyhow::Result<EchoRun> {
             &timer,
             filler,
             response_timeout_ns,
+            &mut recorder,
         ),
     };
     drop(stream);
+    if let (Some(recorder), Ok(outcome)) = (&mut recorder, &outcome) {
+        recorder.finish(outcome.last_receive_ns);
+    }
+    drop(recorder);
+    let live_outcome = live_thread.map_or(Ok(()), LiveThread::join);
     let backend = server.backend();
     let fallback_reason = server.fallback_reason().map(str::to_string);
     let server_stats = server.stop()?;
     let outcome = outcome?;
+    live_outcome?;
     let report = build_report(
         options,
         messages,
@@ -605,6 +626,7 @@ fn open_loop(
     timer: &Timer,
     filler: Vec<u8>,
     response_timeout_ns: u64,
+    live: &mut Option<LiveRecorder>,
 ) -> anyhow::Result<ClientOutcome> {
     let message_bytes = options.message_bytes;
     let batch_messages = SEND_BATCH_MESSAGES_MAX
@@ -622,6 +644,9 @@ fn open_loop(
         send_lag_max_ns: 0,
         late_sends: 0,
     };
+    if let Some(live) = live {
+        live.begin(start_ns);
+    }
     let mut next = 0u64;
     let mut last_progress_ns = start_ns;
     loop {
@@ -652,7 +677,11 @@ fn open_loop(
         let histogram = &mut outcome.histogram;
         let mut last_receive_ns = outcome.last_receive_ns;
         let frames = reader.poll(stream, timer, |planned_ns, receive_ns| {
-            histogram.saturating_record(receive_ns.saturating_sub(planned_ns).max(1));
+            let latency_ns = receive_ns.saturating_sub(planned_ns).max(1);
+            histogram.saturating_record(latency_ns);
+            if let Some(live) = live.as_mut() {
+                live.record(latency_ns);
+            }
             last_receive_ns = receive_ns;
         })?;
         outcome.last_receive_ns = last_receive_ns;
@@ -661,6 +690,9 @@ fn open_loop(
             return Ok(outcome);
         }
         let now = timer.start();
+        if let Some(live) = live.as_mut() {
+            live.tick(now);
+        }
         if frames > 0 || outcome.received == next {
             last_progress_ns = now;
         } else if now.saturating_sub(last_progress_ns) > response_timeout_ns {
@@ -687,6 +719,7 @@ fn closed_loop(
     timer: &Timer,
     filler: Vec<u8>,
     response_timeout_ns: u64,
+    live: &mut Option<LiveRecorder>,
 ) -> anyhow::Result<ClientOutcome> {
     let message_bytes = options.message_bytes;
     let mut out: Vec<u8> = Vec::with_capacity(message_bytes);
@@ -700,6 +733,9 @@ fn closed_loop(
         send_lag_max_ns: 0,
         late_sends: 0,
     };
+    if let Some(live) = live {
+        live.begin(start_ns);
+    }
     for seq in 0..messages {
         let planned_ns = start_ns + planned_offset_ns(seq, options.rate_per_sec);
         wait_until(timer, planned_ns);
@@ -731,7 +767,12 @@ fn closed_loop(
             let histogram = &mut outcome.histogram;
             let mut last_receive_ns = outcome.last_receive_ns;
             frames = reader.poll(stream, timer, |_planned_ns, receive_ns| {
-                histogram.saturating_record(receive_ns.saturating_sub(send_ns).max(1));
+                let latency_ns = receive_ns.saturating_sub(send_ns).max(1);
+                histogram.saturating_record(latency_ns);
+                if let Some(live) = live.as_mut() {
+                    live.record(latency_ns);
+                    live.tick(receive_ns);
+                }
                 last_receive_ns = receive_ns;
             })?;
             outcome.last_receive_ns = last_receive_ns;
@@ -906,6 +947,48 @@ fn build_report(
         send_lag_max_ns: outcome.send_lag_max_ns,
         sends_late_over_10us: outcome.late_sends,
         server_pause_ms: server.paused.then_some(options.server.pause_ms),
+    }
+}
+
+/// The echo mode as a step-rate search target: each step is one open-loop (or closed-loop) run at the offered
+/// rate, with the options given for everything else.
+pub struct EchoRateTarget {
+    pub options: EchoOptions,
+    /// Draw a progress bar for each step (when stderr is a terminal and the step lasts over a second).
+    pub progress: bool,
+}
+
+impl RateTarget for EchoRateTarget {
+    fn describe(&self) -> String {
+        format!(
+            "echo, {}, {} B messages, {:.1} s per step",
+            self.options.load.describe(),
+            self.options.message_bytes,
+            self.options.duration.as_secs_f64()
+        )
+    }
+
+    fn measure(&mut self, rate_per_sec: u64) -> anyhow::Result<StepMeasurement> {
+        let options = EchoOptions {
+            rate_per_sec,
+            ..self.options
+        };
+        let live = LiveOptions {
+            progress: (self.progress && crate::progress::wanted(false, options.duration)).then(
+                || ProgressOptions {
+                    total: planned_messages(rate_per_sec, options.duration),
+                    unit: "msg".to_string(),
+                },
+            ),
+            hlog: None,
+        };
+        let run = run_with_live(&options, live)?;
+        Ok(StepMeasurement {
+            achieved_rate: run.report.achieved_rate_per_sec,
+            checks_passed: run.report.report.checks_passed(),
+            notes: run.report.report.notes.clone(),
+            histogram: run.histogram,
+        })
     }
 }
 

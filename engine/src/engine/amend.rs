@@ -57,6 +57,7 @@ impl<B: OrderBook> Engine<B> {
             account,
             user_ref,
             order_id: order.id,
+            side: order.side,
             qty,
         });
         self.reduce_resting(handle, order.leaves - qty, sink);

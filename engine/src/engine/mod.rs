@@ -150,6 +150,14 @@ impl<B: OrderBook> Engine<B> {
                 amount,
             } => self.withdraw(*account, *asset, *amount, sink),
             CommandBody::EndOfDay => self.end_of_day(sink),
+            CommandBody::SetOrderEntry {
+                session,
+                account,
+                user_ref,
+                firm,
+                enabled,
+            } => self.set_order_entry(*session, *account, *user_ref, *firm, *enabled, sink),
+            CommandBody::SessionReply(reply) => sink.push(Event::SessionReply(*reply)),
         }
     }
 

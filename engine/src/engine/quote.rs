@@ -30,7 +30,17 @@ enum SidePlan {
 
 impl<B: OrderBook> Engine<B> {
     pub(crate) fn quote(&mut self, cmd: &Quote, sink: &mut impl EventSink) {
-        let reject = |sink: &mut _, reason| Self::reject(sink, cmd.session, cmd.user_ref, reason);
+        let reject = |sink: &mut _, reason| {
+            EventSink::push(
+                sink,
+                Event::QuoteRejected {
+                    session: cmd.session,
+                    user_ref: cmd.user_ref,
+                    instrument: cmd.instrument,
+                    reason,
+                },
+            )
+        };
         let Some(instrument) = self.instrument(cmd.instrument).copied() else {
             return reject(sink, RejectReason::UnknownInstrument);
         };

@@ -116,6 +116,28 @@ impl<B: OrderBook> Engine<B> {
         sink.push(Event::SettingsApplied);
     }
 
+    pub(crate) fn set_order_entry(
+        &mut self,
+        session: SessionId,
+        account: AccountId,
+        user_ref: UserRef,
+        firm: [u8; 4],
+        enabled: bool,
+        sink: &mut impl EventSink,
+    ) {
+        let Some(slot) = self.accounts.get_mut(account as usize).filter(|a| a.exists) else {
+            return Self::reject(sink, session, user_ref, RejectReason::UnknownAccount);
+        };
+        slot.spec.order_entry_enabled = enabled;
+        sink.push(Event::OrderEntrySet {
+            session,
+            account,
+            user_ref,
+            firm,
+            enabled,
+        });
+    }
+
     fn checked_account_asset(
         &self,
         account: AccountId,

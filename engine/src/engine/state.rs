@@ -384,6 +384,15 @@ impl<B: OrderBook> Engine<B> {
         Some(RestingOrder::from(self.orders.get(handle)))
     }
 
+    /// Every instrument's specification, by id.
+    pub fn instrument_specs(&self) -> Vec<crate::command::InstrumentSpec> {
+        self.instruments
+            .iter()
+            .flatten()
+            .map(|instrument| instrument.spec)
+            .collect()
+    }
+
     pub fn instrument_status(&self, instrument: InstrumentId) -> Option<InstrumentStatus> {
         self.instrument(instrument).map(|i| i.status)
     }

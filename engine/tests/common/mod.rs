@@ -191,12 +191,9 @@ impl<B: OrderBook> Market<B> {
 pub fn rejects(events: &[Event]) -> Vec<RejectReason> {
     events
         .iter()
-        .filter_map(|e| {
-            if let Event::Rejected { reason, .. } = e {
-                Some(*reason)
-            } else {
-                None
-            }
+        .filter_map(|e| match e {
+            Event::Rejected { reason, .. } | Event::QuoteRejected { reason, .. } => Some(*reason),
+            _ => None,
         })
         .collect()
 }

@@ -230,7 +230,13 @@ pub fn copy_dir(from: &Path, to: &Path) {
         if entry.file_name() == "LOCK" {
             continue;
         }
-        fs::copy(entry.path(), to.join(entry.file_name())).expect("copy file");
+        // The writer's preparer may rename or remove a file it is preparing while we copy: a file that
+        // vanished was not part of the journal a crash would have left.
+        match fs::copy(entry.path(), to.join(entry.file_name())) {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => panic!("copy {}: {error}", entry.path().display()),
+        }
     }
 }
 

@@ -82,6 +82,24 @@ impl Gateway {
             .publish(user, message, self.now_ns, &mut self.reactor, &mut on_event)
     }
 
+    /// Closes `conn` for an application reason; the session layer hears of it as `Closed` on the next poll.
+    pub fn close(
+        &mut self,
+        conn: crate::reactor::ConnId,
+        reason: crate::reactor::CloseReason,
+    ) -> bool {
+        self.reactor.close(conn, reason)
+    }
+
+    /// Restores `user`'s next outbound sequence number (see `SessionManager::start_sequence_at`).
+    pub fn start_sequence_at(
+        &mut self,
+        user: UserId,
+        next_sequence: u64,
+    ) -> Result<(), StoreError> {
+        self.sessions.start_sequence_at(user, next_sequence)
+    }
+
     /// Sends End of Session to every logged-in client and closes every connection.
     pub fn end_session<F>(&mut self, mut on_event: F)
     where

@@ -127,6 +127,21 @@ impl SessionManager {
         Some(self.sessions.get(user.index())?.store.next_sequence())
     }
 
+    /// Restores `user`'s session to number its next message `next_sequence` (messages before it are not held
+    /// and a login asking for them is refused as too old). For start-up from a snapshot, before any login.
+    pub fn start_sequence_at(
+        &mut self,
+        user: UserId,
+        next_sequence: u64,
+    ) -> Result<(), StoreError> {
+        let session = self
+            .sessions
+            .get_mut(user.index())
+            .ok_or(StoreError::UnknownSession)?;
+        session.store.start_at(next_sequence);
+        Ok(())
+    }
+
     /// Connections accepted and not yet closed (awaiting login or logged in).
     pub fn active_connections(&self) -> usize {
         self.links

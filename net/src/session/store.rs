@@ -76,6 +76,17 @@ impl OutboundStore {
         (self.head_position - self.tail_position) as usize
     }
 
+    /// Drops every held message and numbers the next one `next_sequence`: a session restored from a snapshot
+    /// whose earlier messages are no longer held. Numbers never go backwards: a smaller value is ignored.
+    pub fn start_at(&mut self, next_sequence: u64) {
+        if next_sequence <= self.next_sequence {
+            return;
+        }
+        self.first_sequence = next_sequence;
+        self.next_sequence = next_sequence;
+        self.tail_position = self.head_position;
+    }
+
     /// Appends one message and returns its sequence number, evicting the oldest messages as needed.
     pub fn append(&mut self, message: &[u8]) -> Result<u64, StoreError> {
         if message.len() > self.max_message_bytes {

@@ -9,8 +9,7 @@
 //! Outbound: `translate_event` turns one engine `Event` into the OUCH message for the session that owns it;
 //! book, admin and balance events produce nothing (they are for ITCH and operators).
 //!
-//! Reference data (symbol <-> instrument id, and the side of a live order for Order Modified) comes from the
-//! caller through `ReferenceData`. The rules are written out in docs/PROTOCOL.md, section "Translation".
+//! Reference data (symbol <-> instrument id) comes from the caller through `ReferenceData`. The rules are written out in docs/PROTOCOL.md, section "Translation".
 
 mod inbound;
 mod outbound;
@@ -19,9 +18,9 @@ pub use inbound::{
     translate_bytes, GatewayRequest, Rejection, SessionOrderState, TranslateError, Translated,
     MAX_EXPIRE_TIME_S, NANOS_PER_SECOND,
 };
-pub use outbound::{translate_event, OutboundError, SessionMessage, AIQ_STRATEGY};
+pub use outbound::{message_session, translate_event, OutboundError, SessionMessage, AIQ_STRATEGY};
 
-use crossline_engine::{AccountId, InstrumentId, SessionId, Side, Symbol, UserRef};
+use crossline_engine::{AccountId, InstrumentId, SessionId, Symbol};
 
 /// What the translation needs to know that the messages themselves do not carry.
 pub trait ReferenceData {
@@ -29,12 +28,6 @@ pub trait ReferenceData {
     fn instrument_id(&self, symbol: &Symbol) -> Option<InstrumentId>;
     /// The symbol of `instrument`.
     fn symbol(&self, instrument: InstrumentId) -> Option<Symbol>;
-    /// The book side of a session's live order: Order Modified carries a side but the engine's `Modified`
-    /// event does not. A gateway without a per-order cache returns `None`, and that event then fails to
-    /// translate with `OutboundError::UnknownOrderSide`.
-    fn order_side(&self, _session: SessionId, _user_ref: UserRef) -> Option<Side> {
-        None
-    }
 }
 
 /// A fixed instrument table: a slice of (instrument id, symbol) pairs searched linearly (a handful of

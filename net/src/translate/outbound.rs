@@ -6,7 +6,8 @@ use crate::ouch::{
     Outbound, QuoteStatusCode, RejectReason,
 };
 use crossline_engine::{
-    Event, InstrumentId, Liquidity, Price, Qty, SessionId, Symbol, TimeInForce, UserRef,
+    Event, InstrumentId, Liquidity, Price, Qty, SessionId, SessionReply, SessionReplyKind, Symbol,
+    TimeInForce,
 };
 use thiserror::Error;
 
@@ -36,11 +37,6 @@ pub enum OutboundError {
     PriceOutOfRange { price: Price },
     #[error("quantity {qty} lots does not fit OUCH's 4-byte quantity")]
     QuantityOutOfRange { qty: Qty },
-    #[error("side of order {user_ref} of session {session} is unknown")]
-    UnknownOrderSide {
-        session: SessionId,
-        user_ref: UserRef,
-    },
 }
 
 /// Translates one engine event. `timestamp_ns` is the event's command time as nanoseconds since midnight.
@@ -94,6 +90,27 @@ pub fn translate_event(
                 reason: RejectReason::from(reason),
                 cl_ord_id: BLANK_CL_ORD_ID,
                 options: Options::NONE,
+            }),
+        ),
+        Event::QuoteRejected {
+            session,
+            user_ref,
+            instrument,
+            reason,
+        } => (
+            session,
+            Outbound::QuoteStatus(ouch::QuoteStatus {
+                timestamp_ns,
+                user_ref_num: user_ref,
+                symbol: reference.symbol(instrument).unwrap_or(BLANK_SYMBOL),
+                status: QuoteStatusCode::Rejected,
+                reject_reason: RejectReason::from(reason),
+                bid_price: 0,
+                bid_quantity: 0,
+                bid_order_reference_number: 0,
+                ask_price: 0,
+                ask_quantity: 0,
+                ask_order_reference_number: 0,
             }),
         ),
         Event::Executed {
@@ -192,23 +209,44 @@ pub fn translate_event(
         Event::Modified {
             session,
             user_ref,
+            side,
             qty,
             ..
-        } => {
-            let side = reference
-                .order_side(session, user_ref)
-                .ok_or(OutboundError::UnknownOrderSide { session, user_ref })?;
-            (
-                session,
-                Outbound::OrderModified(ouch::OrderModified {
+        } => (
+            session,
+            Outbound::OrderModified(ouch::OrderModified {
+                timestamp_ns,
+                user_ref_num: user_ref,
+                side: ouch::Side::from(side),
+                quantity: wire_quantity(qty)?,
+                options: Options::NONE,
+            }),
+        ),
+        Event::OrderEntrySet {
+            session,
+            user_ref,
+            firm,
+            enabled,
+            ..
+        } => (
+            session,
+            if enabled {
+                Outbound::EnableOrderEntryResponse(ouch::EnableOrderEntryResponse {
                     timestamp_ns,
                     user_ref_num: user_ref,
-                    side: ouch::Side::from(side),
-                    quantity: wire_quantity(qty)?,
+                    firm,
                     options: Options::NONE,
-                }),
-            )
-        }
+                })
+            } else {
+                Outbound::DisableOrderEntryResponse(ouch::DisableOrderEntryResponse {
+                    timestamp_ns,
+                    user_ref_num: user_ref,
+                    firm,
+                    options: Options::NONE,
+                })
+            },
+        ),
+        Event::SessionReply(reply) => (reply.session, session_reply(&reply, timestamp_ns)),
         Event::QuoteStatus {
             session,
             user_ref,
@@ -252,6 +290,63 @@ pub fn translate_event(
         | Event::Book(_) => return Ok(None),
     };
     Ok(Some(SessionMessage { session, message }))
+}
+
+/// The session whose outbound stream `event` adds a message to: `Some` exactly when `translate_event` returns a
+/// message. Cheap (no encoding), for a stage that only counts each session's messages.
+pub fn message_session(event: &Event) -> Option<SessionId> {
+    match *event {
+        Event::Accepted { session, .. }
+        | Event::Rejected { session, .. }
+        | Event::QuoteRejected { session, .. }
+        | Event::Executed { session, .. }
+        | Event::Canceled { session, .. }
+        | Event::SelfTradeCanceled { session, .. }
+        | Event::Replaced { session, .. }
+        | Event::Modified { session, .. }
+        | Event::QuoteStatus { session, .. }
+        | Event::MassCanceled { session, .. }
+        | Event::OrderEntrySet { session, .. } => Some(session),
+        Event::SessionReply(reply) => Some(reply.session),
+        Event::TradingAction { .. }
+        | Event::InstrumentAdded { .. }
+        | Event::SettingsApplied
+        | Event::BalanceChanged { .. }
+        | Event::Book(_) => None,
+    }
+}
+
+/// The gateway's own answers, as the engine passed them through.
+fn session_reply(reply: &SessionReply, timestamp_ns: u64) -> Outbound {
+    match reply.kind {
+        SessionReplyKind::OrderRejected => Outbound::OrderRejected(ouch::OrderRejected {
+            timestamp_ns,
+            user_ref_num: reply.user_ref,
+            reason: RejectReason(reply.code),
+            cl_ord_id: BLANK_CL_ORD_ID,
+            options: Options::NONE,
+        }),
+        SessionReplyKind::QuoteRejected => Outbound::QuoteStatus(ouch::QuoteStatus {
+            timestamp_ns,
+            user_ref_num: reply.user_ref,
+            symbol: reply.symbol,
+            status: QuoteStatusCode::Rejected,
+            reject_reason: RejectReason(reply.code),
+            bid_price: 0,
+            bid_quantity: 0,
+            bid_order_reference_number: 0,
+            ask_price: 0,
+            ask_quantity: 0,
+            ask_order_reference_number: 0,
+        }),
+        SessionReplyKind::AccountQuery => {
+            Outbound::AccountQueryResponse(ouch::AccountQueryResponse {
+                timestamp_ns,
+                next_user_ref_num: reply.user_ref,
+                options: Options::NONE,
+            })
+        }
+    }
 }
 
 fn symbol_of(

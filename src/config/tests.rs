@@ -1,0 +1,113 @@
+use super::*;
+
+fn embedded_text() -> String {
+    DEFAULT_TOML.to_string()
+}
+
+fn refused(text: &str) -> ConfigError {
+    Config::parse(text, "test").expect_err("the configuration should be refused")
+}
+
+#[test]
+fn the_embedded_default_is_valid_and_makes_a_genesis() {
+    let config = Config::embedded().expect("embedded default");
+    assert_eq!(config.instruments.len(), 2);
+    assert_eq!(config.users.len(), 3);
+    let genesis = genesis_commands(&config);
+    assert!(genesis
+        .iter()
+        .any(|c| matches!(c, crossline_engine::CommandBody::AddInstrument(_))));
+    // Every genesis command is accepted by a fresh engine.
+    let mut engine: crossline_engine::Engine =
+        crossline_engine::Engine::new(config.engine_config()).expect("engine");
+    let mut events = Vec::new();
+    for (i, body) in genesis.into_iter().enumerate() {
+        events.clear();
+        let command = crossline_engine::Command {
+            seq: i as u64 + 1,
+            timestamp_ns: 1,
+            body,
+        };
+        engine.apply(&command, &mut events);
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, crossline_engine::Event::Rejected { .. })),
+            "genesis command {command:?} was rejected: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn unknown_fields_are_refused_with_their_place() {
+    let text = embedded_text().replace("[node]\n", "[node]\nbogus = 1\n");
+    let error = refused(&text);
+    assert!(error.why.contains("bogus"), "{error}");
+}
+
+#[test]
+fn durable_acks_need_a_syncing_journal() {
+    let text = embedded_text()
+        .replace("fsync = \"interval\"", "fsync = \"none\"")
+        .replace("policy = \"local\"", "policy = \"durable\"");
+    let error = refused(&text);
+    assert_eq!(error.field, "ack.policy");
+}
+
+#[test]
+fn two_busy_spinners_on_one_core_are_refused() {
+    let text = embedded_text()
+        .replace(
+            "gateway = { core = 0, idle = \"spin-then-yield\" }",
+            "gateway = { core = 1, idle = \"busy-spin\" }",
+        )
+        .replace(
+            "engine = { core = 1, idle = \"spin-then-yield\" }",
+            "engine = { core = 1, idle = \"busy-spin\" }",
+        );
+    let error = refused(&text);
+    assert_eq!(error.field, "cores.gateway.core");
+    assert!(error.why.contains("busy-spins"), "{error}");
+}
+
+#[test]
+fn a_busy_spinner_without_a_core_is_refused() {
+    let text = embedded_text().replace(
+        "admin = { idle = \"backoff-park\" }",
+        "admin = { idle = \"busy-spin\" }",
+    );
+    assert_eq!(refused(&text).field, "cores.admin.idle");
+}
+
+#[test]
+fn bad_reference_data_names_the_field() {
+    let text = embedded_text().replace("reference_price = 1000000", "reference_price = 1000050");
+    let error = refused(&text);
+    assert_eq!(error.field, "instruments[ACME].reference_price");
+    let text = embedded_text().replace("symbol = \"GLOBX\"", "symbol = \"ACME\"");
+    assert_eq!(refused(&text).field, "instruments[ACME].symbol");
+    let text = embedded_text().replace("account = 3\n", "account = 9\n");
+    assert_eq!(refused(&text).field, "users[carol].account");
+}
+
+#[test]
+fn a_plain_text_password_is_refused_without_echoing_it() {
+    let config = Config::embedded().expect("embedded default");
+    let hash = &config.users[0].password_hash;
+    let text = embedded_text().replace(hash.as_str(), "hunter2");
+    let error = refused(&text);
+    assert_eq!(error.field, "users[alice].password_hash");
+    assert!(!error.to_string().contains("hunter2"));
+}
+
+#[test]
+fn a_core_layout_outside_this_machine_is_refused() {
+    let text = embedded_text().replace(
+        "engine = { core = 1, idle = \"spin-then-yield\" }",
+        "engine = { core = 4096, idle = \"spin-then-yield\" }",
+    );
+    let config = Config::parse(&text, "test").expect("valid on paper");
+    let cores = crate::pipeline::cores::CoreList::read();
+    let error = cores.check(&config.cores).expect_err("no core 4096");
+    assert_eq!(error.field, "cores.engine.core");
+}

@@ -1,0 +1,153 @@
+//! The journal follower: a second engine that tails the journal off the hot path. It serves every read-only
+//! view (book depth, trades, candles, state hash) and takes the periodic snapshots, so the matcher never pauses
+//! for either. Standbys and learners run the same loop on a replicated journal.
+
+use super::idle::Idle;
+use super::ledger::SessionLedger;
+use super::state_snapshot;
+use crate::metrics::{self, Metrics};
+use crossline_engine::{Command, Engine, Event};
+use crossline_journal::{JournalReader, SnapshotStore, Watermarks};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Something that wants every applied command and its events (market views, the query side).
+pub trait ApplyObserver: Send {
+    fn on_applied(&mut self, command: &Command, events: &[Event]);
+}
+
+impl ApplyObserver for () {
+    fn on_applied(&mut self, _command: &Command, _events: &[Event]) {}
+}
+
+/// The follower's state, behind one mutex shared with the admin server's readers.
+pub struct FollowerState<O> {
+    pub engine: Engine,
+    pub ledger: SessionLedger,
+    pub observer: O,
+    /// Sequence number of the last command applied.
+    pub applied_seq: u64,
+}
+
+/// Records applied per lock of the state, at most: readers wait no longer than one such batch.
+const APPLY_BATCH_MAX: usize = 1024;
+
+pub struct Follower<O> {
+    pub state: Arc<Mutex<FollowerState<O>>>,
+    pub reader: JournalReader,
+    pub watermarks: Arc<Watermarks>,
+    /// Snapshots only cover records synced to disk, unless the journal never syncs.
+    pub snapshot_needs_durable: bool,
+    pub snapshots: Option<SnapshotStore>,
+    pub snapshot_interval: Option<Duration>,
+    pub snapshots_kept: usize,
+    pub metrics: Arc<Metrics>,
+    /// `engine_done` (the journal is closed) means: catch up, snapshot, stop.
+    pub lifecycle: Arc<super::Lifecycle>,
+    pub idle: Idle,
+    /// Why the follower stopped early (a journal it cannot read).
+    pub error: Option<String>,
+}
+
+impl<O: ApplyObserver> Follower<O> {
+    pub fn run(mut self) -> Self {
+        let mut events = Vec::with_capacity(4096);
+        let mut last_snapshot = Instant::now();
+        loop {
+            let done = self.lifecycle.engine_done.load(Ordering::Acquire);
+            let applied = match self.apply_some(&mut events) {
+                Ok(applied) => applied,
+                Err(error) => {
+                    self.error = Some(error);
+                    break;
+                }
+            };
+            if let Some(interval) = self.snapshot_interval {
+                if last_snapshot.elapsed() >= interval && self.snapshot_now() {
+                    last_snapshot = Instant::now();
+                }
+            }
+            if applied == 0 {
+                if done {
+                    break;
+                }
+                self.idle.idle();
+            } else {
+                self.idle.reset();
+            }
+        }
+        if self.error.is_none() && self.snapshots.is_some() {
+            self.snapshot_now();
+        }
+        self
+    }
+
+    fn apply_some(&mut self, events: &mut Vec<Event>) -> Result<usize, String> {
+        let Ok(mut state) = self.state.lock() else {
+            return Err(String::from("follower state lock poisoned"));
+        };
+        let mut applied = 0;
+        while applied < APPLY_BATCH_MAX {
+            let record = match self.reader.next_record() {
+                Ok(Some(record)) => record,
+                Ok(None) => break,
+                Err(error) => return Err(format!("journal follower: {error}")),
+            };
+            let command = rkyv::deserialize::<Command, rkyv::rancor::Error>(record.command)
+                .map_err(|error| format!("journal follower: record {}: {error}", record.seq))?;
+            events.clear();
+            state.ledger.on_command(&command.body);
+            state.engine.apply(&command, events);
+            for event in events.iter() {
+                state.ledger.on_event(event);
+            }
+            state.observer.on_applied(&command, events);
+            state.applied_seq = command.seq;
+            applied += 1;
+        }
+        if applied > 0 {
+            metrics::set(&self.metrics.follower.applied_seq, state.applied_seq);
+        }
+        Ok(applied)
+    }
+
+    /// Takes a snapshot if the applied state is covered by what is on disk; true when one was written.
+    fn snapshot_now(&mut self) -> bool {
+        let Some(store) = self.snapshots.as_ref() else {
+            return false;
+        };
+        let started = Instant::now();
+        let (seq, payload, hash) = {
+            let Ok(state) = self.state.lock() else {
+                return false;
+            };
+            if state.applied_seq == 0 {
+                return false;
+            }
+            if self.snapshot_needs_durable && state.applied_seq > self.watermarks.durable_seq() {
+                return false;
+            }
+            (
+                state.applied_seq,
+                state_snapshot::encode(&state.engine, &state.ledger),
+                state.engine.state_hash(),
+            )
+        };
+        if store.write(seq, &payload).is_err() {
+            return false;
+        }
+        if let Ok(mut list) = store.list() {
+            list.sort_by_key(|info| std::cmp::Reverse(info.seq));
+            for old in list.iter().skip(self.snapshots_kept) {
+                let _ = std::fs::remove_file(&old.path);
+            }
+        }
+        let m = &self.metrics.follower;
+        metrics::bump(&m.snapshots);
+        metrics::set(&m.last_snapshot_seq, seq);
+        metrics::set(&m.state_hash, hash);
+        metrics::set(&m.last_snapshot_ms, started.elapsed().as_millis() as u64);
+        true
+    }
+}

@@ -1,0 +1,584 @@
+//! The gateway thread: SoupBinTCP sessions on the reactor, OUCH in and out, the ITCH feed.
+//!
+//! Inbound, each OUCH message passes the session's rate limit, is translated against the session's UserRefNum
+//! rule and account, and goes to the sequencer as a command. Everything the gateway answers itself (a refused
+//! message, an account query) also goes to the sequencer, as a `SessionReply`, so that every session's outbound
+//! stream is a function of the journal. The gateway never waits for the engine: when the ring is full, commands
+//! queue in a bounded overflow queue here, and a session that would overflow it is disconnected.
+//!
+//! Outbound, events from the matcher are released once the ack policy's watermark covers their command: OUCH
+//! replies to their session's stream (the session layer sends or stores them for replay), book changes to the
+//! ITCH feed in MoldUDP64 packets.
+
+use super::idle::Idle;
+use super::messages::{since_midnight_ns, wall_clock_ns, InboundCommand, OutboundEvent};
+use super::rate::{RateRule, SessionFlow, Verdict};
+use super::ring::{Consumer, Producer};
+use super::Lifecycle;
+use crate::config::AckPolicy;
+use crate::metrics::{self, GatewayReject, Metrics};
+use crossline_engine::{
+    CommandBody, Event, InstrumentId, MassCancel, MassCancelReason, SessionReply, SessionReplyKind,
+    Symbol,
+};
+use crossline_journal::Watermarks;
+use crossline_net::feed::{FeedEncoder, MoldPublisher, RetransmitServer, UdpFeedSender};
+use crossline_net::itch::EventCode;
+use crossline_net::ouch::{self, RejectReason};
+use crossline_net::reactor::{CloseReason, ConnId};
+use crossline_net::session::{Gateway, SessionEvent, UserId};
+use crossline_net::translate::{
+    translate_bytes, translate_event, GatewayRequest, ReferenceData, SessionContext,
+    SessionOrderState, Translated,
+};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Application close code for a session disconnected by the penalty box (SessionCloseReason codes end at 13).
+pub const CLOSE_PENALTY_BOX: u16 = 100;
+/// Application close code for a session whose commands would overflow the gateway's queue.
+pub const CLOSE_OVERLOADED: u16 = 101;
+/// Application close code for the appliance shutting down.
+pub const CLOSE_SHUTDOWN: u16 = 102;
+
+/// Outbound OUCH messages are encoded here before the session layer frames them.
+const ENCODE_BUFFER_BYTES: usize = 1024;
+/// Outbound events handled per loop iteration at most, so that inbound traffic is not starved.
+const OUTBOUND_BATCH_MAX: u64 = 4096;
+
+/// The instruments the gateway knows: filled from the engine at start-up and from `InstrumentAdded` events.
+#[derive(Debug, Clone, Default)]
+pub struct Instruments {
+    entries: Vec<(InstrumentId, Symbol)>,
+}
+
+impl Instruments {
+    pub fn new(entries: Vec<(InstrumentId, Symbol)>) -> Instruments {
+        Instruments { entries }
+    }
+
+    fn add(&mut self, instrument: InstrumentId, symbol: Symbol) {
+        if self.symbol(instrument).is_none() {
+            self.entries.push((instrument, symbol));
+        }
+    }
+
+    pub fn entries(&self) -> &[(InstrumentId, Symbol)] {
+        &self.entries
+    }
+}
+
+impl ReferenceData for Instruments {
+    fn instrument_id(&self, symbol: &Symbol) -> Option<InstrumentId> {
+        self.entries
+            .iter()
+            .find(|(_, known)| known == symbol)
+            .map(|&(id, _)| id)
+    }
+
+    fn symbol(&self, instrument: InstrumentId) -> Option<Symbol> {
+        self.entries
+            .iter()
+            .find(|(id, _)| *id == instrument)
+            .map(|&(_, symbol)| symbol)
+    }
+}
+
+impl ReferenceData for &Instruments {
+    fn instrument_id(&self, symbol: &Symbol) -> Option<InstrumentId> {
+        (*self).instrument_id(symbol)
+    }
+
+    fn symbol(&self, instrument: InstrumentId) -> Option<Symbol> {
+        (*self).symbol(instrument)
+    }
+}
+
+/// One configured user's order-entry state.
+#[derive(Debug, Clone)]
+pub struct UserSlot {
+    pub context: SessionContext,
+    pub orders: SessionOrderState,
+    pub cancel_on_disconnect: bool,
+    pub flow: SessionFlow,
+    pub conn: Option<ConnId>,
+}
+
+/// When replies may leave.
+pub struct AckGate {
+    pub policy: AckPolicy,
+    pub watermarks: Arc<Watermarks>,
+}
+
+impl AckGate {
+    #[inline]
+    fn released_seq(&self) -> u64 {
+        match self.policy {
+            // The engine thread journals a batch before applying it: every event in the ring is written.
+            AckPolicy::Local => u64::MAX,
+            AckPolicy::Durable => self.watermarks.durable_seq(),
+            // Refused by the configuration check until replication exists; hold nothing back that cannot be
+            // released.
+            AckPolicy::Replicated => self.watermarks.durable_seq(),
+        }
+    }
+}
+
+/// The ITCH feed: encoder state, MoldUDP64 packets, UDP destinations and the retransmission server.
+pub struct Feed {
+    pub publisher: MoldPublisher,
+    pub udp: Option<UdpFeedSender>,
+    pub retransmit: Option<RetransmitServer>,
+}
+
+/// Everything the gateway loop needs besides the session layer itself (split so that the session layer's
+/// callbacks can borrow it).
+pub struct GatewayState {
+    pub users: Vec<UserSlot>,
+    pub instruments: Instruments,
+    pub to_engine: Producer<InboundCommand>,
+    /// Commands waiting for room in the ring, in arrival order.
+    pub overflow: VecDeque<InboundCommand>,
+    pub overflow_max: usize,
+    pub rate: RateRule,
+    pub metrics: Arc<Metrics>,
+    /// Connections to close after the current callback (penalty box, overload).
+    pub to_close: Vec<(ConnId, u16)>,
+    /// The clock for the current iteration: wall-clock ns since the Unix epoch.
+    pub now_ns: u64,
+    pub accepting: bool,
+}
+
+pub struct GatewayStage {
+    pub gateway: Gateway,
+    pub state: GatewayState,
+    pub from_engine: Consumer<OutboundEvent>,
+    pub ack: AckGate,
+    pub feed: Feed,
+    pub lifecycle: Arc<Lifecycle>,
+    pub idle: Idle,
+    pub encode_buffer: Box<[u8]>,
+}
+
+impl GatewayState {
+    /// Handles one session-layer event.
+    fn on_session_event(&mut self, event: SessionEvent<'_>) {
+        match event {
+            SessionEvent::LoggedIn { conn, user, .. } => {
+                let now_ns = self.now_ns;
+                let Some(slot) = self.users.get_mut(user.index()) else {
+                    self.to_close.push((conn, CLOSE_SHUTDOWN));
+                    return;
+                };
+                if !self.accepting || slot.flow.refused(now_ns) {
+                    if self.accepting {
+                        metrics::bump(
+                            &self.metrics.gateway.rejects[GatewayReject::PenaltyBox as usize],
+                        );
+                    }
+                    let code = if self.accepting {
+                        CLOSE_PENALTY_BOX
+                    } else {
+                        CLOSE_SHUTDOWN
+                    };
+                    self.to_close.push((conn, code));
+                    return;
+                }
+                slot.conn = Some(conn);
+                slot.flow.reset_bucket();
+                metrics::bump(&self.metrics.gateway.logins);
+                metrics::bump(&self.metrics.gateway.sessions_logged_in);
+            }
+            SessionEvent::Message { conn, user, ouch } => self.on_message(conn, user, ouch),
+            SessionEvent::Closed { conn, user, .. } => {
+                metrics::bump(&self.metrics.gateway.disconnects);
+                let Some(user) = user else { return };
+                let Some(slot) = self.users.get_mut(user.index()) else {
+                    return;
+                };
+                if slot.conn != Some(conn) {
+                    return;
+                }
+                slot.conn = None;
+                self.metrics
+                    .gateway
+                    .sessions_logged_in
+                    .fetch_sub(1, Ordering::Relaxed);
+                if slot.cancel_on_disconnect {
+                    let context = slot.context;
+                    self.submit(
+                        CommandBody::MassCancel(MassCancel {
+                            session: context.session,
+                            user_ref: 0,
+                            reason: MassCancelReason::Disconnect,
+                            account: Some(context.account),
+                            only_session: Some(context.session),
+                            instrument: None,
+                            side: None,
+                            group: None,
+                        }),
+                        0,
+                        None,
+                    );
+                }
+            }
+        }
+    }
+
+    fn on_message(&mut self, conn: ConnId, user: UserId, bytes: &[u8]) {
+        metrics::bump(&self.metrics.gateway.messages_in);
+        let now_ns = self.now_ns;
+        let Some(slot) = self.users.get_mut(user.index()) else {
+            return;
+        };
+        if slot.conn != Some(conn) || !self.accepting {
+            return;
+        }
+        let context = slot.context;
+        match slot.flow.on_message(&self.rate, now_ns) {
+            Verdict::Pass => {}
+            verdict => {
+                metrics::bump(&self.metrics.gateway.rejects[GatewayReject::RateLimited as usize]);
+                let reply = refused_reply(context.session, bytes, ouch::RejectReason::RATE_LIMITED);
+                self.submit(CommandBody::SessionReply(reply), now_ns, Some(conn));
+                if verdict == Verdict::Disconnect {
+                    metrics::bump(
+                        &self.metrics.gateway.rejects[GatewayReject::PenaltyBox as usize],
+                    );
+                    self.to_close.push((conn, CLOSE_PENALTY_BOX));
+                }
+                return;
+            }
+        }
+        let body =
+            match translate_bytes(&mut slot.orders, &context, &self.instruments, now_ns, bytes) {
+                Ok(Translated::Command(body)) => body,
+                Ok(Translated::Gateway(GatewayRequest::AccountQuery { next_user_ref_num })) => {
+                    CommandBody::SessionReply(SessionReply {
+                        session: context.session,
+                        user_ref: next_user_ref_num,
+                        kind: SessionReplyKind::AccountQuery,
+                        code: 0,
+                        symbol: [b' '; 8],
+                    })
+                }
+                Ok(Translated::Gateway(GatewayRequest::DisableOrderEntry {
+                    user_ref_num,
+                    firm,
+                })) => CommandBody::SetOrderEntry {
+                    session: context.session,
+                    account: context.account,
+                    user_ref: user_ref_num,
+                    firm,
+                    enabled: false,
+                },
+                Ok(Translated::Gateway(GatewayRequest::EnableOrderEntry {
+                    user_ref_num,
+                    firm,
+                })) => CommandBody::SetOrderEntry {
+                    session: context.session,
+                    account: context.account,
+                    user_ref: user_ref_num,
+                    firm,
+                    enabled: true,
+                },
+                Err(rejection) => {
+                    metrics::bump(
+                        &self.metrics.gateway.rejects[GatewayReject::Translation as usize],
+                    );
+                    let kind = if rejection.message_type == ouch::Quote::TYPE {
+                        SessionReplyKind::QuoteRejected
+                    } else {
+                        SessionReplyKind::OrderRejected
+                    };
+                    CommandBody::SessionReply(SessionReply {
+                        session: context.session,
+                        user_ref: rejection.user_ref_num,
+                        kind,
+                        code: rejection.reject_reason().0,
+                        symbol: rejection.symbol,
+                    })
+                }
+            };
+        self.submit(body, now_ns, Some(conn));
+    }
+
+    /// Hands a command to the sequencer, or queues it when the ring is full. A command that fits neither
+    /// disconnects its session (`conn`), rather than waiting or being dropped silently.
+    #[inline]
+    fn submit(&mut self, body: CommandBody, received_ns: u64, conn: Option<ConnId>) {
+        let item = InboundCommand { body, received_ns };
+        metrics::bump(&self.metrics.gateway.commands_out);
+        if self.overflow.is_empty() && self.to_engine.try_write(item) {
+            return;
+        }
+        metrics::bump(&self.metrics.gateway.inbound_ring_full);
+        if self.overflow.len() < self.overflow_max {
+            self.overflow.push_back(item);
+        } else if let Some(conn) = conn {
+            self.to_close.push((conn, CLOSE_OVERLOADED));
+        } else {
+            // A cancel-on-disconnect must not be lost: the queue may pass its soft bound for it (bounded by
+            // the number of sessions).
+            self.overflow.push_back(item);
+        }
+    }
+
+    /// Moves queued commands into the ring and publishes everything written.
+    #[inline]
+    fn flush_to_engine(&mut self) {
+        while let Some(item) = self.overflow.front() {
+            if !self.to_engine.try_write(*item) {
+                break;
+            }
+            self.overflow.pop_front();
+        }
+        self.to_engine.publish();
+        metrics::set(
+            &self.metrics.gateway.inbound_ring_occupancy,
+            self.to_engine.occupancy(),
+        );
+    }
+}
+
+/// The OUCH answer to a refused message, built from its raw bytes (it was never decoded).
+fn refused_reply(session: u32, bytes: &[u8], code: RejectReason) -> SessionReply {
+    let message_type = bytes.first().copied().unwrap_or(0);
+    // Replace Order carries the replacement's UserRefNum after the original's.
+    let offset = if message_type == ouch::ReplaceOrder::TYPE {
+        5
+    } else {
+        1
+    };
+    let user_ref = bytes
+        .get(offset..offset + 4)
+        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let (kind, symbol) = if message_type == ouch::Quote::TYPE {
+        let mut symbol = [b' '; 8];
+        if let Some(s) = bytes.get(5..13) {
+            symbol.copy_from_slice(s);
+        }
+        (SessionReplyKind::QuoteRejected, symbol)
+    } else {
+        (SessionReplyKind::OrderRejected, [b' '; 8])
+    };
+    SessionReply {
+        session,
+        user_ref,
+        kind,
+        code: code.0,
+        symbol,
+    }
+}
+
+impl GatewayStage {
+    /// Publishes the feed's opening messages: start of messages and the directory of every instrument.
+    pub fn open_feed(&mut self) {
+        let now_ns = wall_clock_ns();
+        let encoder = FeedEncoder::new(&self.state.instruments);
+        let mut messages = Vec::new();
+        if let Ok(message) =
+            encoder.system_event(EventCode::StartOfMessages, since_midnight_ns(now_ns))
+        {
+            messages.push(message);
+        }
+        for &(instrument, symbol) in self.state.instruments.entries() {
+            if let Ok(message) =
+                encoder.stock_directory(instrument, symbol, since_midnight_ns(now_ns))
+            {
+                messages.push(message);
+            }
+        }
+        let udp = &self.feed.udp;
+        let metrics = &self.state.metrics;
+        let mut send = |packet: &[u8]| {
+            metrics::bump(&metrics.gateway.feed_packets);
+            if let Some(udp) = udp {
+                let _ = udp.send(packet);
+            }
+        };
+        for message in &messages {
+            let _ = self.feed.publisher.publish(message, now_ns, &mut send);
+        }
+        self.feed.publisher.flush(now_ns, &mut send);
+    }
+
+    /// Replays recovered events into the session stores before any client connects (no feed output: the
+    /// feed starts afresh).
+    pub fn restore_event(&mut self, event: &Event, timestamp_ns: u64) {
+        if let Event::InstrumentAdded { instrument, symbol } = *event {
+            self.state.instruments.add(instrument, symbol);
+        }
+        self.publish_reply(event, timestamp_ns, 0);
+    }
+
+    /// Runs the loop until shut down.
+    pub fn run(mut self) {
+        loop {
+            let busy = self.iterate();
+            if self.state.accepting && self.lifecycle.gateway_stop.load(Ordering::Acquire) {
+                self.begin_shutdown();
+            }
+            if !self.state.accepting
+                && self.state.overflow.is_empty()
+                && self.lifecycle.engine_done.load(Ordering::Acquire)
+                && self.from_engine.available() == 0
+            {
+                break;
+            }
+            if !self.state.accepting && self.state.overflow.is_empty() {
+                self.lifecycle.engine_stop.store(true, Ordering::Release);
+            }
+            if busy {
+                self.idle.reset();
+            } else {
+                self.idle.idle();
+            }
+        }
+        let now_ns = wall_clock_ns();
+        let udp = &self.feed.udp;
+        self.feed.publisher.flush(now_ns, &mut |packet: &[u8]| {
+            if let Some(udp) = udp {
+                let _ = udp.send(packet);
+            }
+        });
+        // Give the session layer one last turn to send what is queued before the process goes.
+        let _ = self
+            .gateway
+            .poll(std::time::Duration::from_millis(10), |_| {});
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.state.accepting = false;
+        for slot in &self.state.users {
+            if let Some(conn) = slot.conn {
+                self.state.to_close.push((conn, CLOSE_SHUTDOWN));
+            }
+        }
+    }
+
+    /// One loop iteration; true when it did something.
+    fn iterate(&mut self) -> bool {
+        self.state.now_ns = wall_clock_ns();
+        let before_in = metrics::get(&self.state.metrics.gateway.messages_in);
+        let state = &mut self.state;
+        let _ = self.gateway.poll(self.idle.wait_budget(), |event| {
+            state.on_session_event(event)
+        });
+        self.close_pending();
+        self.state.flush_to_engine();
+        let outbound = self.drain_outbound();
+        self.close_pending();
+        let now_ns = wall_clock_ns();
+        let udp = &self.feed.udp;
+        let metrics = &self.state.metrics;
+        let mut send = |packet: &[u8]| {
+            metrics::bump(&metrics.gateway.feed_packets);
+            if let Some(udp) = udp {
+                let _ = udp.send(packet);
+            }
+        };
+        self.feed.publisher.flush(now_ns, &mut send);
+        self.feed.publisher.poll_heartbeat(now_ns, &mut send);
+        if let Some(server) = self.feed.retransmit.as_mut() {
+            let _ = server.poll(&self.feed.publisher, 16);
+        }
+        outbound > 0 || metrics::get(&self.state.metrics.gateway.messages_in) != before_in
+    }
+
+    fn close_pending(&mut self) {
+        while let Some((conn, code)) = self.state.to_close.pop() {
+            self.gateway.close(conn, CloseReason::Application { code });
+        }
+    }
+
+    /// Releases matcher events up to the ack watermark: replies to sessions, book changes to the feed.
+    fn drain_outbound(&mut self) -> u64 {
+        let released = self.ack.released_seq();
+        let available = self.from_engine.available().min(OUTBOUND_BATCH_MAX);
+        let mut handled = 0;
+        while handled < available {
+            let Some(item) = self.from_engine.peek(handled) else {
+                break;
+            };
+            if item.seq > released {
+                break;
+            }
+            self.on_outbound(&item);
+            handled += 1;
+        }
+        if handled > 0 {
+            self.from_engine.release(handled);
+        }
+        handled
+    }
+
+    fn on_outbound(&mut self, item: &OutboundEvent) {
+        let timestamp_ns = since_midnight_ns(item.timestamp_ns);
+        if let Event::InstrumentAdded { instrument, symbol } = item.event {
+            self.state.instruments.add(instrument, symbol);
+        }
+        if self.publish_reply(&item.event, timestamp_ns, item.received_ns) {
+            return;
+        }
+        let encoder = FeedEncoder::new(&self.state.instruments);
+        if let Ok(Some(message)) = encoder.encode_event(&item.event, timestamp_ns) {
+            let udp = &self.feed.udp;
+            let metrics = &self.state.metrics;
+            metrics::bump(&metrics.gateway.feed_messages);
+            let _ =
+                self.feed
+                    .publisher
+                    .publish(&message, item.timestamp_ns, &mut |packet: &[u8]| {
+                        metrics::bump(&metrics.gateway.feed_packets);
+                        if let Some(udp) = udp {
+                            let _ = udp.send(packet);
+                        }
+                    });
+        }
+    }
+
+    /// Publishes the OUCH message an event makes, if any; true when the event was an order-entry reply.
+    fn publish_reply(&mut self, event: &Event, timestamp_ns: u64, received_ns: u64) -> bool {
+        let message = match translate_event(event, &self.state.instruments, timestamp_ns) {
+            Ok(Some(message)) => message,
+            Ok(None) => return false,
+            Err(_) => {
+                metrics::bump(&self.state.metrics.gateway.reply_translate_errors);
+                return true;
+            }
+        };
+        if message.session == 0 {
+            return true;
+        }
+        let user = UserId(message.session - 1);
+        let Ok(len) = message.message.encode(&mut self.encode_buffer) else {
+            metrics::bump(&self.state.metrics.gateway.reply_translate_errors);
+            return true;
+        };
+        let state = &mut self.state;
+        if self
+            .gateway
+            .publish(user, &self.encode_buffer[..len], |event| {
+                state.on_session_event(event)
+            })
+            .is_ok()
+        {
+            metrics::bump(&state.metrics.gateway.replies_out);
+        }
+        if received_ns != 0 {
+            state
+                .metrics
+                .gateway
+                .reply_latency
+                .record(state.now_ns.saturating_sub(received_ns));
+        }
+        true
+    }
+}
+
+/// Bytes of the buffer outbound OUCH messages are encoded into.
+pub fn encode_buffer() -> Box<[u8]> {
+    vec![0; ENCODE_BUFFER_BYTES].into_boxed_slice()
+}

@@ -1,0 +1,81 @@
+//! How a pipeline thread waits when it has nothing to do (as Aeron's idle strategies): spin, spin then yield, or
+//! back off to short parks. `idle` is called after an empty poll and `reset` after a useful one.
+
+use crate::config::IdleChoice;
+use std::time::Duration;
+
+const SPINS_BEFORE_YIELD: u32 = 100;
+const YIELDS_BEFORE_PARK: u32 = 100;
+const PARK_MIN_US: u64 = 1;
+const PARK_MAX_US: u64 = 1_000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Idle {
+    choice: IdleChoice,
+    empty_polls: u32,
+    park_us: u64,
+}
+
+impl Idle {
+    pub fn new(choice: IdleChoice) -> Idle {
+        Idle {
+            choice,
+            empty_polls: 0,
+            park_us: PARK_MIN_US,
+        }
+    }
+
+    #[inline]
+    pub fn reset(&mut self) {
+        self.empty_polls = 0;
+        self.park_us = PARK_MIN_US;
+    }
+
+    /// The thread found nothing to do.
+    #[inline]
+    pub fn idle(&mut self) {
+        self.empty_polls = self.empty_polls.saturating_add(1);
+        match self.choice {
+            IdleChoice::BusySpin => std::hint::spin_loop(),
+            IdleChoice::SpinThenYield => {
+                if self.empty_polls < SPINS_BEFORE_YIELD {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            IdleChoice::BackoffPark => {
+                if self.empty_polls < SPINS_BEFORE_YIELD {
+                    std::hint::spin_loop();
+                } else if self.empty_polls < SPINS_BEFORE_YIELD + YIELDS_BEFORE_PARK {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::park_timeout(Duration::from_micros(self.park_us));
+                    self.park_us = (self.park_us * 2).min(PARK_MAX_US);
+                }
+            }
+        }
+    }
+
+    /// How long a thread that can block in a system call (the gateway's reactor) may wait there: zero while
+    /// spinning, a little longer as it backs off.
+    pub fn wait_budget(&self) -> Duration {
+        match self.choice {
+            IdleChoice::BusySpin => Duration::ZERO,
+            IdleChoice::SpinThenYield => {
+                if self.empty_polls < SPINS_BEFORE_YIELD {
+                    Duration::ZERO
+                } else {
+                    Duration::from_micros(50)
+                }
+            }
+            IdleChoice::BackoffPark => {
+                if self.empty_polls < SPINS_BEFORE_YIELD {
+                    Duration::ZERO
+                } else {
+                    Duration::from_micros(self.park_us.max(50))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The appliance's pipeline: the gateway thread and the engine thread (sequencer, journal, matcher) joined by
+//! single-producer single-consumer rings, the journal follower beside them, and start-up recovery.
+
+pub mod admin_ring;
+pub mod cores;
+pub mod engine_stage;
+pub mod follower;
+pub mod gateway_stage;
+pub mod idle;
+pub mod ledger;
+pub mod messages;
+pub mod rate;
+pub mod recovery;
+pub mod ring;
+pub mod state_snapshot;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The shutdown handshake between `serve`, the gateway thread, the engine thread and the follower.
+///
+/// `serve` sets `gateway_stop`; the gateway closes its sessions, hands its queued commands to the engine and
+/// sets `engine_stop`; the engine drains its rings, closes the journal (synced) and sets `engine_done`; the
+/// gateway then releases the last replies and exits, and the follower catches up, snapshots and exits.
+#[derive(Debug, Default)]
+pub struct Lifecycle {
+    pub gateway_stop: AtomicBool,
+    pub engine_stop: AtomicBool,
+    pub engine_done: AtomicBool,
+}
+
+impl Lifecycle {
+    /// The engine cannot go on (its journal failed): stop everything.
+    pub fn fail(&self) {
+        self.engine_stop.store(true, Ordering::Release);
+        self.gateway_stop.store(true, Ordering::Release);
+    }
+}

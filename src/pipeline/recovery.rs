@@ -1,0 +1,179 @@
+//! Start-up: open the journal (its recovery truncates a torn tail), load the newest valid snapshot that the
+//! journal covers, replay the journal after it, and hand every replayed event to the caller so that the
+//! gateway's session stores hold what clients may ask to have replayed.
+
+use super::ledger::SessionLedger;
+use super::state_snapshot;
+use crossline_engine::{Command, Engine, EngineConfig, Event};
+use crossline_journal::{
+    FsyncPolicy, JournalConfig, JournalReader, JournalWriter, RecoveryReport, SnapshotStore,
+};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What start-up found and did.
+#[derive(Debug)]
+pub struct RecoverySummary {
+    pub journal: RecoveryReport,
+    /// The snapshot started from, if any.
+    pub snapshot_seq: Option<u64>,
+    /// Snapshots passed over, and why.
+    pub skipped_snapshots: Vec<String>,
+    pub replayed_commands: u64,
+    pub elapsed: Duration,
+}
+
+pub struct Recovered {
+    pub engine: Engine,
+    pub ledger: SessionLedger,
+    pub journal: JournalWriter,
+    pub summary: RecoverySummary,
+}
+
+pub struct RecoveryInput<'a> {
+    pub journal_dir: &'a Path,
+    pub snapshot_dir: &'a Path,
+    pub journal: JournalConfig,
+    pub engine: EngineConfig,
+    pub sessions: usize,
+    /// Start from a snapshot at least this many commands before the journal's end when the journal allows it,
+    /// so that the replay refills the sessions' replay stores (a restart then serves logins asking for old
+    /// sequence numbers). Zero: the newest snapshot.
+    pub replay_min_commands: u64,
+}
+
+/// Who wants to hear about the recovery as it goes.
+pub trait RecoveryObserver {
+    /// The state the replay starts from: a snapshot's, or an empty engine's.
+    fn on_start(&mut self, engine: &Engine, ledger: &SessionLedger);
+    /// One event of a replayed command.
+    fn on_event(&mut self, command: &Command, event: &Event);
+}
+
+/// Recovers the appliance's state, telling `observer` where the replay starts and every event it produces.
+pub fn recover(
+    input: &RecoveryInput<'_>,
+    observer: &mut impl RecoveryObserver,
+) -> anyhow::Result<Recovered> {
+    use anyhow::Context;
+    let started = Instant::now();
+    std::fs::create_dir_all(input.journal_dir)
+        .with_context(|| format!("creating {}", input.journal_dir.display()))?;
+    std::fs::create_dir_all(input.snapshot_dir)
+        .with_context(|| format!("creating {}", input.snapshot_dir.display()))?;
+    let (journal, report) = JournalWriter::open(input.journal_dir, input.journal)
+        .with_context(|| format!("opening the journal in {}", input.journal_dir.display()))?;
+    let last_seq = report.last_seq.unwrap_or(0);
+
+    let store = SnapshotStore::open(input.snapshot_dir)
+        .with_context(|| format!("opening snapshots in {}", input.snapshot_dir.display()))?;
+    let mut candidates = store.list().context("listing snapshots")?;
+    candidates.sort_by_key(|info| std::cmp::Reverse(info.seq));
+    let first_in_journal = report.first_seq.unwrap_or(1);
+    // A snapshot the journal continues from (its next seq is in the journal or just past its end).
+    let continues = |seq: u64| seq + 1 >= first_in_journal && seq <= last_seq;
+    let horizon = last_seq.saturating_sub(input.replay_min_commands);
+    let full_replay_possible = first_in_journal <= 1;
+    // Preferred: snapshots behind the horizon; when the journal starts at 1, an empty engine beats any newer
+    // snapshot; otherwise the newest snapshot the journal continues from.
+    let preferred: Vec<_> = candidates
+        .iter()
+        .filter(|info| continues(info.seq) && info.seq <= horizon)
+        .cloned()
+        .collect();
+    let fallback: Vec<_> = if full_replay_possible {
+        Vec::new()
+    } else {
+        candidates
+            .iter()
+            .filter(|info| continues(info.seq) && info.seq > horizon)
+            .cloned()
+            .collect()
+    };
+    let mut skipped = Vec::new();
+    let mut start = None;
+    for info in preferred.into_iter().chain(fallback) {
+        if info.seq > last_seq {
+            skipped.push(format!(
+                "{}: seq {} is past the journal's last record {last_seq}",
+                info.path.display(),
+                info.seq
+            ));
+            continue;
+        }
+        match store.load(&info) {
+            Ok(loaded) => {
+                match state_snapshot::decode(loaded.payload(), input.engine, input.sessions) {
+                    Ok((engine, ledger)) => {
+                        start = Some((info.seq, engine, ledger));
+                        break;
+                    }
+                    Err(error) => skipped.push(format!("{}: {error}", info.path.display())),
+                }
+            }
+            Err(error) => skipped.push(format!("{}: {error}", info.path.display())),
+        }
+    }
+    let (snapshot_seq, mut engine, mut ledger) = match start {
+        Some((seq, engine, ledger)) => (Some(seq), engine, ledger),
+        None => (
+            None,
+            Engine::new(input.engine).map_err(|error| anyhow::anyhow!("engine: {error}"))?,
+            SessionLedger::new(input.sessions),
+        ),
+    };
+
+    observer.on_start(&engine, &ledger);
+    let from_seq = snapshot_seq.map_or(1, |seq| seq + 1);
+    if from_seq < first_in_journal && last_seq > 0 {
+        anyhow::bail!(
+            "the journal starts at seq {first_in_journal} but no usable snapshot covers seq {}: \
+             cannot rebuild the state (snapshots skipped: {})",
+            from_seq,
+            if skipped.is_empty() {
+                String::from("none")
+            } else {
+                skipped.join("; ")
+            }
+        );
+    }
+    let mut replayed = 0u64;
+    if last_seq >= from_seq {
+        let mut reader = JournalReader::open(input.journal_dir).context("reading the journal")?;
+        reader.seek(from_seq).context("seeking the journal")?;
+        let mut events = Vec::with_capacity(1024);
+        while let Some(record) = reader.next_record().context("replaying the journal")? {
+            let command = rkyv::deserialize::<Command, rkyv::rancor::Error>(record.command)
+                .with_context(|| format!("journal record {}", record.seq))?;
+            events.clear();
+            ledger.on_command(&command.body);
+            engine.apply(&command, &mut events);
+            for event in &events {
+                ledger.on_event(event);
+                observer.on_event(&command, event);
+            }
+            replayed += 1;
+        }
+    }
+    Ok(Recovered {
+        engine,
+        ledger,
+        journal,
+        summary: RecoverySummary {
+            journal: report,
+            snapshot_seq,
+            skipped_snapshots: skipped,
+            replayed_commands: replayed,
+            elapsed: started.elapsed(),
+        },
+    })
+}
+
+/// The journal configuration for a fsync choice.
+pub fn fsync_policy(choice: crate::config::FsyncChoice, interval_ms: u32) -> FsyncPolicy {
+    match choice {
+        crate::config::FsyncChoice::None => FsyncPolicy::None,
+        crate::config::FsyncChoice::Interval => FsyncPolicy::IntervalMs(interval_ms),
+        crate::config::FsyncChoice::Batch => FsyncPolicy::EveryBatch,
+    }
+}

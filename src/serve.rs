@@ -1,0 +1,630 @@
+//! `crossline serve`: recover, start the threads, wait for a signal, shut down in order.
+
+use crate::config::{BackendChoice, Config};
+use crate::metrics::Metrics;
+use crate::pipeline::admin_ring::AdminSubmitter;
+use crate::pipeline::cores::CoreList;
+use crate::pipeline::engine_stage::{AdminResults, EngineStage, Fatal};
+use crate::pipeline::follower::{Follower, FollowerState};
+use crate::pipeline::gateway_stage::{
+    encode_buffer, AckGate, Feed, GatewayStage, GatewayState, Instruments, UserSlot,
+};
+use crate::pipeline::idle::Idle;
+use crate::pipeline::ledger::SessionLedger;
+use crate::pipeline::messages::{since_midnight_ns, wall_clock_ns};
+use crate::pipeline::rate::{RateRule, SessionFlow};
+use crate::pipeline::recovery::{fsync_policy, recover, RecoveryInput, RecoveryObserver};
+use crate::pipeline::ring::ring;
+use crate::pipeline::{state_snapshot, Lifecycle};
+use anyhow::Context;
+use crossline_engine::{Command, Engine, Event};
+use crossline_journal::{JournalConfig, JournalReader, SnapshotStore};
+use crossline_net::feed::{MoldPublisher, PublisherConfig, RetransmitServer, UdpFeedSender};
+use crossline_net::reactor::{Backend, Reactor, ReactorConfig};
+use crossline_net::session::{Gateway, SessionConfig, SessionManager, UserId, Users};
+use crossline_net::soupbin::SessionId as SoupSessionId;
+use crossline_net::translate::{SessionContext, SessionOrderState};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const NS_PER_MS: u64 = 1_000_000;
+const INBOUND_RING_SLOTS: usize = 65_536;
+const OUTBOUND_RING_SLOTS: usize = 262_144;
+const ADMIN_RING_SLOTS: usize = 64;
+
+/// Set by the signal handler.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_signal: libc::c_int) {
+    SIGNALLED.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: `on_signal` only stores to an atomic, which is async-signal-safe; the handler pointer stays
+        // valid for the life of the process.
+        unsafe {
+            libc::signal(signal, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+/// Where a running appliance listens.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub order_entry: SocketAddr,
+    pub backend: &'static str,
+    pub backend_note: Option<String>,
+    pub feed_retransmit: Option<SocketAddr>,
+    pub feed_destinations: Vec<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+}
+
+/// Rebuilds the gateway's view during recovery: session numbering, instruments, and the replayable replies.
+struct GatewayRestore<'a> {
+    stage: &'a mut GatewayStage,
+    sessions: usize,
+}
+
+impl RecoveryObserver for GatewayRestore<'_> {
+    fn on_start(&mut self, engine: &Engine, ledger: &SessionLedger) {
+        for spec in engine.instrument_specs() {
+            self.stage.restore_event(
+                &Event::InstrumentAdded {
+                    instrument: spec.instrument,
+                    symbol: spec.symbol,
+                },
+                0,
+            );
+        }
+        for index in 0..self.sessions {
+            let session = Config::session_of_user(index);
+            let _ = self
+                .stage
+                .gateway
+                .start_sequence_at(UserId(index as u32), ledger.next_out_seq(session));
+        }
+    }
+
+    fn on_event(&mut self, command: &Command, event: &Event) {
+        self.stage
+            .restore_event(event, since_midnight_ns(command.timestamp_ns));
+    }
+}
+
+fn reactor_config(config: &Config) -> ReactorConfig {
+    let backend = match config.gateway.backend {
+        BackendChoice::Auto => Backend::Auto,
+        BackendChoice::IoUring => Backend::IoUring,
+        BackendChoice::Epoll => Backend::Epoll,
+    };
+    ReactorConfig {
+        backend,
+        max_connections: config.gateway.max_sessions,
+        send_queue_bytes_max: config.gateway.send_queue_bytes,
+        ..ReactorConfig::default()
+    }
+}
+
+fn session_config(config: &Config) -> SessionConfig {
+    let g = &config.gateway;
+    SessionConfig {
+        session_id: SoupSessionId::new(&config.node.session_id),
+        max_sessions: g.max_sessions,
+        max_inbound_frame_bytes: g.max_frame_bytes,
+        max_outbound_message_bytes: 1024,
+        store_bytes_per_session: g.replay_store_bytes,
+        store_messages_per_session: g.replay_store_messages,
+        login_timeout_ms: g.login_timeout_ms,
+        heartbeat_interval_ms: g.heartbeat_interval_ms,
+        client_timeout_ms: g.client_timeout_ms,
+    }
+}
+
+fn feed(config: &Config) -> anyhow::Result<Feed> {
+    let f = &config.feed;
+    let mut session = [b' '; 10];
+    for (slot, byte) in session.iter_mut().zip(f.session.bytes()) {
+        *slot = byte;
+    }
+    let publisher = MoldPublisher::new(
+        PublisherConfig {
+            session,
+            first_sequence_number: 1,
+            max_packet_bytes: f.max_packet_bytes,
+            heartbeat_interval_ns: f.heartbeat_interval_ms * NS_PER_MS,
+            store_messages: f.retransmit_store_messages,
+            max_messages_per_request: 256,
+        },
+        wall_clock_ns(),
+    );
+    let udp = if f.udp_destinations.is_empty() {
+        None
+    } else {
+        let bind: SocketAddr = if f.udp_destinations.iter().all(|d| d.ip().is_loopback()) {
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        } else {
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        };
+        Some(
+            UdpFeedSender::new(bind, &f.udp_destinations, 1)
+                .context("opening the feed's UDP socket")?,
+        )
+    };
+    let retransmit = match f.retransmit_listen {
+        Some(addr) => Some(
+            RetransmitServer::bind(addr, f.max_packet_bytes)
+                .with_context(|| format!("binding the feed's retransmission server on {addr}"))?,
+        ),
+        None => None,
+    };
+    Ok(Feed {
+        publisher,
+        udp,
+        retransmit,
+    })
+}
+
+/// A running appliance: its threads and endpoints. `wait` blocks until it has shut down.
+pub struct Appliance {
+    pub endpoints: Endpoints,
+    pub lifecycle: Arc<Lifecycle>,
+    pub fatal: Arc<Fatal>,
+    pub metrics: Arc<Metrics>,
+    pub follower_state: Arc<Mutex<FollowerState<crate::admin::market::MarketView>>>,
+    threads: Vec<(&'static str, std::thread::JoinHandle<()>)>,
+    admin_stop: Arc<AtomicBool>,
+    pub recovery_note: String,
+}
+
+/// The gateway's ends of the rings and what it shares with the other threads.
+struct GatewayParts {
+    to_engine: crate::pipeline::ring::Producer<crate::pipeline::messages::InboundCommand>,
+    from_engine: crate::pipeline::ring::Consumer<crate::pipeline::messages::OutboundEvent>,
+    metrics: Arc<Metrics>,
+    lifecycle: Arc<Lifecycle>,
+}
+
+/// What the gateway thread hands back after binding and recovering.
+struct StartedGateway {
+    recovered: crate::pipeline::recovery::Recovered,
+    order_entry: SocketAddr,
+    backend: &'static str,
+    backend_note: Option<String>,
+    feed_retransmit: Option<SocketAddr>,
+    recovery_note: String,
+}
+
+/// Binds order entry and the feed, builds the gateway stage, and recovers the state into it. Runs on the
+/// gateway thread: the reactor stays on the thread that created it.
+fn build_gateway(
+    config: &Config,
+    parts: GatewayParts,
+) -> anyhow::Result<(GatewayStage, StartedGateway)> {
+    let mut users = Users::new().context("user table")?;
+    for user in &config.users {
+        users
+            .add(&user.name, &user.password_hash)
+            .with_context(|| format!("users[{}]", user.name))?;
+    }
+    let sessions = SessionManager::new(session_config(config), users)
+        .map_err(|error| anyhow::anyhow!("gateway session settings: {error}"))?;
+    let reactor = Reactor::bind(config.gateway.listen, reactor_config(config))
+        .with_context(|| format!("listening for order entry on {}", config.gateway.listen))?;
+    let backend = match reactor.backend() {
+        Backend::IoUring => "io_uring",
+        _ => "epoll",
+    };
+    let backend_note = reactor.fallback_reason().map(str::to_string);
+    let gateway = Gateway::new(reactor, sessions);
+    let order_entry = gateway.local_addr().context("order entry address")?;
+
+    let user_slots = config
+        .users
+        .iter()
+        .enumerate()
+        .map(|(index, user)| {
+            let mut firm = [b' '; 4];
+            for (slot, byte) in firm.iter_mut().zip(user.firm.bytes()) {
+                *slot = byte;
+            }
+            UserSlot {
+                context: SessionContext {
+                    session: Config::session_of_user(index),
+                    account: user.account,
+                    firm,
+                },
+                orders: SessionOrderState::new(),
+                cancel_on_disconnect: user.cancel_on_disconnect,
+                flow: SessionFlow::default(),
+                conn: None,
+            }
+        })
+        .collect();
+    let feed = feed(config)?;
+    let feed_retransmit = feed
+        .retransmit
+        .as_ref()
+        .and_then(|server| server.local_addr().ok());
+
+    let mut stage = GatewayStage {
+        gateway,
+        state: GatewayState {
+            users: user_slots,
+            instruments: Instruments::default(),
+            to_engine: parts.to_engine,
+            overflow: VecDeque::with_capacity(INBOUND_RING_SLOTS),
+            overflow_max: INBOUND_RING_SLOTS,
+            rate: RateRule {
+                per_s: config.gateway.rate_limit_per_s,
+                burst: config.gateway.rate_limit_burst,
+                breaches: config.gateway.penalty_breaches,
+                window_ns: config.gateway.penalty_window_s * 1_000 * NS_PER_MS,
+                refuse_ns: config.gateway.penalty_refuse_s * 1_000 * NS_PER_MS,
+            },
+            metrics: parts.metrics,
+            to_close: Vec::with_capacity(config.gateway.max_sessions * 2),
+            now_ns: 0,
+            accepting: true,
+        },
+        from_engine: parts.from_engine,
+        ack: AckGate {
+            policy: config.ack.policy,
+            // Replaced below, once the journal is open.
+            watermarks: Arc::default(),
+        },
+        feed,
+        lifecycle: parts.lifecycle,
+        idle: Idle::new(config.cores.gateway.idle),
+        encode_buffer: encode_buffer(),
+    };
+
+    let journal_config = JournalConfig {
+        segment_bytes: config.journal.segment_bytes,
+        fsync: fsync_policy(
+            config.journal.fsync,
+            u32::try_from(config.journal.fsync_interval_ms).unwrap_or(u32::MAX),
+        ),
+        first_seq: 1,
+    };
+    let session_count = config.users.len();
+    let recovered = recover(
+        &RecoveryInput {
+            journal_dir: &config.journal_dir(),
+            snapshot_dir: &config.snapshot_dir(),
+            journal: journal_config,
+            engine: config.engine_config(),
+            sessions: session_count,
+            replay_min_commands: config.snapshot.replay_min_commands,
+        },
+        &mut GatewayRestore {
+            stage: &mut stage,
+            sessions: session_count,
+        },
+    )?;
+    let summary = &recovered.summary;
+    let recovery_note = format!(
+        "recovered: journal seq {}..{}{}, snapshot {}, {} commands replayed in {} ms{}",
+        summary.journal.first_seq.unwrap_or(0),
+        summary.journal.last_seq.unwrap_or(0),
+        summary
+            .journal
+            .torn_tail
+            .as_ref()
+            .map_or(String::new(), |_| String::from(" (torn tail truncated)")),
+        summary
+            .snapshot_seq
+            .map_or(String::from("none"), |seq| format!("at seq {seq}")),
+        summary.replayed_commands,
+        summary.elapsed.as_millis(),
+        if summary.skipped_snapshots.is_empty() {
+            String::new()
+        } else {
+            format!("; skipped: {}", summary.skipped_snapshots.join("; "))
+        }
+    );
+    for (index, slot) in stage.state.users.iter_mut().enumerate() {
+        slot.orders = SessionOrderState::resume(
+            recovered
+                .ledger
+                .last_user_ref(Config::session_of_user(index)),
+        );
+    }
+    stage.ack.watermarks = recovered.journal.watermarks();
+    Ok((
+        stage,
+        StartedGateway {
+            recovered,
+            order_entry,
+            backend,
+            backend_note,
+            feed_retransmit,
+            recovery_note,
+        },
+    ))
+}
+
+/// Recovers and starts every thread.
+pub fn start(config: &Config) -> anyhow::Result<Appliance> {
+    let cores = CoreList::read();
+    cores.check(&config.cores)?;
+
+    let metrics = Arc::new(Metrics::default());
+    let lifecycle = Arc::new(Lifecycle::default());
+    let (to_engine, from_gateway) = ring(INBOUND_RING_SLOTS);
+    let (to_gateway, from_engine) = ring(OUTBOUND_RING_SLOTS);
+    let (admin_producer, from_admin) = ring(ADMIN_RING_SLOTS);
+
+    // The gateway thread binds, recovers, reports back, then waits for the word to run.
+    let (started_tx, started_rx) = std::sync::mpsc::sync_channel(1);
+    let (go_tx, go_rx) = std::sync::mpsc::sync_channel::<bool>(1);
+    let gateway_config = config.clone();
+    let parts = GatewayParts {
+        to_engine,
+        from_engine,
+        metrics: Arc::clone(&metrics),
+        lifecycle: Arc::clone(&lifecycle),
+    };
+    let gateway_cores = cores.clone();
+    let gateway_thread = std::thread::Builder::new()
+        .name(String::from("crossline-gateway"))
+        .spawn(move || {
+            let (mut stage, started) = match build_gateway(&gateway_config, parts) {
+                Ok(built) => built,
+                Err(error) => {
+                    let _ = started_tx.send(Err(error));
+                    return;
+                }
+            };
+            if started_tx.send(Ok(started)).is_err() || !go_rx.recv().unwrap_or(false) {
+                return;
+            }
+            gateway_cores.pin_current(&gateway_config.cores.gateway);
+            stage.open_feed();
+            stage.run();
+        })
+        .context("starting the gateway thread")?;
+    let started = match started_rx.recv() {
+        Ok(Ok(started)) => started,
+        Ok(Err(error)) => {
+            let _ = gateway_thread.join();
+            return Err(error);
+        }
+        Err(_) => {
+            let _ = gateway_thread.join();
+            anyhow::bail!("the gateway thread stopped during start-up");
+        }
+    };
+    let StartedGateway {
+        recovered,
+        order_entry,
+        backend,
+        backend_note,
+        feed_retransmit,
+        recovery_note,
+    } = started;
+
+    let session_count = config.users.len();
+    let watermarks = recovered.journal.watermarks();
+    let fresh = recovered.journal.next_seq() == 1;
+    let genesis = if fresh {
+        crate::config::genesis_commands(config)
+    } else {
+        Vec::new()
+    };
+
+    // The follower starts from a copy of the recovered state.
+    let copy = state_snapshot::encode(&recovered.engine, &recovered.ledger);
+    let (follower_engine, follower_ledger) =
+        state_snapshot::decode(&copy, config.engine_config(), session_count)
+            .map_err(|error| anyhow::anyhow!("copying the recovered state: {error}"))?;
+    drop(copy);
+    let applied_seq = follower_engine.last_seq();
+    let mut market = crate::admin::market::MarketView::default();
+    for spec in follower_engine.instrument_specs() {
+        market.learn_instrument(spec.instrument, spec.symbol);
+        if let Some(status) = follower_engine.instrument_status(spec.instrument) {
+            market.learn_status(spec.instrument, status);
+        }
+    }
+    let follower_state = Arc::new(Mutex::new(FollowerState {
+        engine: follower_engine,
+        ledger: follower_ledger,
+        observer: market,
+        applied_seq,
+    }));
+    let journal_dir = config.journal_dir();
+    let reader =
+        JournalReader::open_tailing(&journal_dir, Arc::clone(&watermarks), applied_seq + 1)
+            .context("opening the journal follower")?;
+    let follower = Follower {
+        state: Arc::clone(&follower_state),
+        reader,
+        watermarks: Arc::clone(&watermarks),
+        snapshot_needs_durable: config.journal.fsync != crate::config::FsyncChoice::None,
+        snapshots: Some(SnapshotStore::open(&config.snapshot_dir()).context("snapshot store")?),
+        snapshot_interval: (config.snapshot.interval_s > 0)
+            .then(|| Duration::from_secs(config.snapshot.interval_s)),
+        snapshots_kept: config.snapshot.keep,
+        metrics: Arc::clone(&metrics),
+        lifecycle: Arc::clone(&lifecycle),
+        idle: Idle::new(config.cores.admin.idle),
+        error: None,
+    };
+
+    let fatal = Arc::new(Fatal::default());
+    let admin_results = Arc::new(AdminResults::default());
+    let submitter = Arc::new(AdminSubmitter::new(
+        admin_producer,
+        Arc::clone(&admin_results),
+    ));
+    let engine_stage = EngineStage {
+        engine: recovered.engine,
+        ledger: recovered.ledger,
+        journal: recovered.journal,
+        from_gateway,
+        from_admin,
+        to_gateway,
+        metrics: Arc::clone(&metrics),
+        admin_results,
+        lifecycle: Arc::clone(&lifecycle),
+        fatal: Arc::clone(&fatal),
+        idle: Idle::new(config.cores.engine.idle),
+        genesis,
+    };
+
+    let mut threads = Vec::new();
+    let engine_cores = cores.clone();
+    let engine_placement = config.cores.engine;
+    let engine_lifecycle = Arc::clone(&lifecycle);
+    threads.push((
+        "engine",
+        std::thread::Builder::new()
+            .name(String::from("crossline-engine"))
+            .spawn(move || {
+                engine_cores.pin_current(&engine_placement);
+                let _ = engine_stage.run();
+                engine_lifecycle.engine_done.store(true, Ordering::Release);
+            })
+            .context("starting the engine thread")?,
+    ));
+    let _ = go_tx.send(true);
+    threads.push(("gateway", gateway_thread));
+    let follower_cores = cores.clone();
+    let follower_placement = config.cores.admin;
+    let follower_fatal = Arc::clone(&fatal);
+    threads.push((
+        "follower",
+        std::thread::Builder::new()
+            .name(String::from("crossline-follow"))
+            .spawn(move || {
+                follower_cores.pin_current(&follower_placement);
+                let follower = follower.run();
+                if let Some(error) = follower.error {
+                    follower_fatal.set(error);
+                }
+            })
+            .context("starting the follower thread")?,
+    ));
+
+    let admin_stop = Arc::new(AtomicBool::new(false));
+    let admin = crate::admin_backend::start(
+        config,
+        Arc::clone(&metrics),
+        Arc::clone(&follower_state),
+        submitter,
+        watermarks,
+        Arc::clone(&admin_stop),
+    );
+    let admin = match admin {
+        Ok(admin) => admin,
+        Err(error) => {
+            lifecycle.gateway_stop.store(true, Ordering::Release);
+            for (_, handle) in threads {
+                let _ = handle.join();
+            }
+            return Err(error);
+        }
+    };
+    let admin_addr = admin.as_ref().map(|(addr, _)| *addr);
+    if let Some((_, handle)) = admin {
+        threads.push(("admin", handle));
+    }
+
+    Ok(Appliance {
+        endpoints: Endpoints {
+            order_entry,
+            backend,
+            backend_note,
+            feed_retransmit,
+            feed_destinations: config.feed.udp_destinations.clone(),
+            admin: admin_addr,
+        },
+        lifecycle,
+        fatal,
+        metrics,
+        follower_state,
+        threads,
+        admin_stop,
+        recovery_note,
+    })
+}
+
+impl Appliance {
+    /// Starts the orderly shutdown: stop accepting, drain, sync, final snapshot.
+    pub fn shutdown(&self) {
+        self.lifecycle.gateway_stop.store(true, Ordering::Release);
+    }
+
+    /// Waits for every thread; the error says why the appliance stopped on its own, if it did.
+    pub fn wait(self) -> anyhow::Result<()> {
+        let mut panicked = Vec::new();
+        for (name, handle) in self.threads {
+            if name == "admin" {
+                // The admin server stops once the pipeline has.
+                self.admin_stop.store(true, Ordering::Release);
+            }
+            if handle.join().is_err() {
+                panicked.push(name);
+            }
+        }
+        if let Some(reason) = self.fatal.get() {
+            anyhow::bail!("{reason}");
+        }
+        if !panicked.is_empty() {
+            anyhow::bail!("thread(s) {} panicked", panicked.join(", "));
+        }
+        Ok(())
+    }
+}
+
+/// `crossline serve`: runs until SIGTERM or SIGINT, then shuts down in order and exits 0.
+pub fn serve(config: &Config) -> anyhow::Result<i32> {
+    install_signal_handlers();
+    let appliance = start(config)?;
+    let e = &appliance.endpoints;
+    println!(
+        "crossline {}: {}",
+        env!("CARGO_PKG_VERSION"),
+        appliance.recovery_note
+    );
+    if let Some(note) = &e.backend_note {
+        println!("crossline: io_uring unavailable, using epoll: {note}");
+    }
+    println!(
+        "crossline: listening order_entry={} backend={} feed_retransmit={} feed_udp={} admin={}",
+        e.order_entry,
+        e.backend,
+        e.feed_retransmit
+            .map_or(String::from("off"), |a| a.to_string()),
+        e.feed_destinations
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        e.admin.map_or(String::from("off"), |a| a.to_string()),
+    );
+    println!("crossline: ready (SIGTERM or Ctrl-C stops it cleanly)");
+    loop {
+        if SIGNALLED.load(Ordering::SeqCst) {
+            println!("crossline: signal received, draining and syncing");
+            break;
+        }
+        if appliance.lifecycle.gateway_stop.load(Ordering::Acquire) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    appliance.shutdown();
+    let metrics = Arc::clone(&appliance.metrics);
+    appliance.wait()?;
+    println!(
+        "crossline: stopped cleanly at seq {} (journal synced, final snapshot at seq {})",
+        crate::metrics::get(&metrics.engine.last_seq),
+        crate::metrics::get(&metrics.follower.last_snapshot_seq),
+    );
+    Ok(0)
+}

@@ -1,0 +1,434 @@
+//! The appliance end to end: the real binary, real sockets on 127.0.0.1, a temporary directory.
+
+mod common;
+
+use common::*;
+use crossline_net::ouch::{
+    AccountQuery, CancelOrder, CancelReason, Inbound, MassCancel, Outbound, Quote, QuoteStatusCode,
+    RejectReason, ReplaceOrder, Side,
+};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+const QUIET: Duration = Duration::from_millis(300);
+
+fn rejected_reason(message: &Outbound) -> RejectReason {
+    match message {
+        Outbound::OrderRejected(r) => r.reason,
+        other => panic!("expected Order Rejected, got {other:?}"),
+    }
+}
+
+#[test]
+fn orders_trade_and_rejects_carry_reasons() {
+    let site = Site::new(|text| text);
+    let appliance = site.start();
+    let addr = appliance.endpoints.order_entry;
+    let mut alice = login(addr, "alice", 1);
+    let mut bob = login(addr, "bob", 1);
+
+    alice
+        .enter_order(&limit(1, Side::Buy, 100, "ACME", 99_9900))
+        .expect("send");
+    let (seq, accepted) = next(&mut alice);
+    assert_eq!(seq, 1);
+    let Outbound::OrderAccepted(accepted) = accepted else {
+        panic!("{accepted:?}")
+    };
+    assert_eq!((accepted.quantity, accepted.price), (100, 99_9900));
+
+    // Bob sells through: both sides hear of the trade at alice's price.
+    bob.enter_order(&limit(1, Side::Sell, 60, "ACME", 99_0000))
+        .expect("send");
+    let replies: Vec<Outbound> = (0..2).map(|_| next(&mut bob).1).collect();
+    assert!(
+        matches!(replies[0], Outbound::OrderAccepted(_)),
+        "{replies:?}"
+    );
+    let Outbound::OrderExecuted(taker) = replies[1] else {
+        panic!("{replies:?}")
+    };
+    assert_eq!((taker.quantity, taker.price), (60, 99_9900));
+    let Outbound::OrderExecuted(maker) = next(&mut alice).1 else {
+        panic!("maker execution")
+    };
+    assert_eq!((maker.user_ref_num, maker.quantity), (1, 60));
+
+    // Replace the rest to a new price and size; then cancel it.
+    alice
+        .replace(&ReplaceOrder {
+            orig_user_ref_num: 1,
+            user_ref_num: 2,
+            quantity: 30,
+            price: 99_9800,
+            time_in_force: crossline_net::ouch::TimeInForce::Day,
+            display: crossline_net::ouch::Display::Visible,
+            intermarket_sweep: crossline_net::ouch::IsoEligibility::NotEligible,
+            cl_ord_id: [b' '; 14],
+            options: Default::default(),
+        })
+        .expect("send");
+    assert!(matches!(next(&mut alice).1, Outbound::OrderReplaced(_)));
+    alice
+        .cancel(&CancelOrder {
+            user_ref_num: 2,
+            quantity: 0,
+            options: Default::default(),
+        })
+        .expect("send");
+    let Outbound::OrderCanceled(canceled) = next(&mut alice).1 else {
+        panic!("cancel")
+    };
+    assert_eq!(canceled.reason, CancelReason::UserRequested);
+
+    // Rejects, each with its reason: UserRefNum not above the last, unknown symbol, outside the price band,
+    // over the account's maximum quantity.
+    alice
+        .enter_order(&limit(2, Side::Buy, 1, "ACME", 99_0000))
+        .expect("send");
+    assert_eq!(rejected_reason(&next(&mut alice).1), RejectReason::OTHER);
+    alice
+        .enter_order(&limit(3, Side::Buy, 1, "NOPE", 99_0000))
+        .expect("send");
+    assert_eq!(
+        rejected_reason(&next(&mut alice).1),
+        RejectReason::INVALID_SYMBOL
+    );
+    alice
+        .enter_order(&limit(4, Side::Buy, 1, "ACME", 50_0000))
+        .expect("send");
+    assert_eq!(
+        rejected_reason(&next(&mut alice).1),
+        RejectReason::PRICE_BAND
+    );
+    alice
+        .enter_order(&limit(5, Side::Buy, 2_000_000, "ACME", 99_0000))
+        .expect("send");
+    assert_eq!(
+        rejected_reason(&next(&mut alice).1),
+        RejectReason::SHARES_EXCEED_THRESHOLD
+    );
+
+    // A quote, a crossed quote (rejected), an account query, a mass cancel.
+    alice
+        .quote(&Quote {
+            user_ref_num: 6,
+            symbol: crossline_engine::symbol("GLOBX"),
+            bid_price: 24_9900,
+            bid_quantity: 100,
+            ask_price: 25_0100,
+            ask_quantity: 100,
+        })
+        .expect("send");
+    let Outbound::QuoteStatus(status) = next(&mut alice).1 else {
+        panic!("quote status")
+    };
+    assert_eq!(status.status, QuoteStatusCode::Accepted);
+    alice
+        .quote(&Quote {
+            user_ref_num: 7,
+            symbol: crossline_engine::symbol("GLOBX"),
+            bid_price: 25_0100,
+            bid_quantity: 100,
+            ask_price: 24_9900,
+            ask_quantity: 100,
+        })
+        .expect("send");
+    let Outbound::QuoteStatus(status) = next(&mut alice).1 else {
+        panic!("quote status")
+    };
+    assert_eq!(status.status, QuoteStatusCode::Rejected);
+    alice
+        .send(&Inbound::AccountQuery(AccountQuery {
+            options: Default::default(),
+        }))
+        .expect("send");
+    let Outbound::AccountQueryResponse(query) = next(&mut alice).1 else {
+        panic!("account query")
+    };
+    assert_eq!(query.next_user_ref_num, 8);
+    alice
+        .mass_cancel(&MassCancel {
+            user_ref_num: 8,
+            firm: *b"ALCE",
+            symbol: [b' '; 8],
+            options: Default::default(),
+        })
+        .expect("send");
+    let replies = drain(&mut alice, QUIET);
+    assert!(
+        replies
+            .iter()
+            .any(|(_, m)| matches!(m, Outbound::MassCancelResponse(_))),
+        "{replies:?}"
+    );
+    // The quote's two sides were cancelled by it.
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|(_, m)| matches!(m, Outbound::OrderCanceled(_)))
+            .count(),
+        2,
+        "{replies:?}"
+    );
+    assert!(appliance.terminate().success());
+}
+
+#[test]
+fn a_dropped_connection_cancels_its_orders_and_replay_shows_it() {
+    let site = Site::new(|text| text);
+    let appliance = site.start();
+    let addr = appliance.endpoints.order_entry;
+    let mut alice = login(addr, "alice", 1);
+    for (i, price) in [99_0000u64, 98_0000].into_iter().enumerate() {
+        alice
+            .enter_order(&limit(i as u32 + 1, Side::Buy, 10, "ACME", price))
+            .expect("send");
+        assert!(matches!(next(&mut alice).1, Outbound::OrderAccepted(_)));
+    }
+    // carol does not cancel on disconnect; alice does.
+    let mut carol = login(addr, "carol", 1);
+    carol
+        .enter_order(&limit(1, Side::Sell, 10, "ACME", 101_0000))
+        .expect("send");
+    assert!(matches!(next(&mut carol).1, Outbound::OrderAccepted(_)));
+    drop(alice);
+    drop(carol);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Logging in again from sequence 1 replays the whole stream: the two acceptances, then the cancels.
+    let mut alice = login(addr, "alice", 1);
+    let replayed = drain(&mut alice, QUIET);
+    let kinds: Vec<u64> = replayed.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(kinds, (1..=kinds.len() as u64).collect::<Vec<_>>());
+    let cancels = replayed
+        .iter()
+        .filter(|(_, m)| matches!(m, Outbound::OrderCanceled(_)))
+        .count();
+    assert_eq!(cancels, 2, "{replayed:?}");
+    // Carol's order is still there: bob can trade with it.
+    let mut bob = login(addr, "bob", 1);
+    bob.enter_order(&limit(1, Side::Buy, 10, "ACME", 101_0000))
+        .expect("send");
+    assert!(matches!(next(&mut bob).1, Outbound::OrderAccepted(_)));
+    let Outbound::OrderExecuted(fill) = next(&mut bob).1 else {
+        panic!("fill against carol")
+    };
+    assert_eq!(fill.quantity, 10);
+    assert!(appliance.terminate().success());
+}
+
+#[test]
+fn restart_resumes_every_session_by_sequence_number() {
+    let site = Site::new(|text| text);
+    let appliance = site.start();
+    let addr = appliance.endpoints.order_entry;
+    let mut carol = login(addr, "carol", 1);
+    let mut before = Vec::new();
+    for i in 1..=20u32 {
+        carol
+            .enter_order(&limit(
+                i,
+                Side::Sell,
+                5,
+                "GLOBX",
+                25_0000 + u64::from(i) * 50,
+            ))
+            .expect("send");
+        before.push(next(&mut carol));
+    }
+    let resume = carol.resume_seq();
+    drop(carol);
+    let status = appliance.terminate();
+    assert!(status.success(), "{status:?}");
+
+    let appliance = site.start();
+    let addr = appliance.endpoints.order_entry;
+    // Everything from 1 is replayed identically, from the journal (carol does not cancel on disconnect).
+    let mut carol = login(addr, "carol", 1);
+    let replayed = drain(&mut carol, QUIET);
+    assert!(
+        replayed == before,
+        "replay after restart differs: {} messages vs {}",
+        replayed.len(),
+        before.len()
+    );
+    drop(carol);
+    // Resuming where the client left off gets only new messages, numbered on.
+    let mut carol = login(addr, "carol", resume);
+    carol
+        .enter_order(&limit(21, Side::Sell, 5, "GLOBX", 26_0000))
+        .expect("send");
+    let (seq, message) = next(&mut carol);
+    assert_eq!(seq, resume);
+    assert!(matches!(message, Outbound::OrderAccepted(_)));
+    // The UserRefNum rule survived the restart too.
+    carol
+        .enter_order(&limit(21, Side::Sell, 5, "GLOBX", 26_0000))
+        .expect("send");
+    assert_eq!(rejected_reason(&next(&mut carol).1), RejectReason::OTHER);
+    assert!(appliance.terminate().success());
+
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_crossline"))
+        .args(["journal", "verify"])
+        .arg(site.journal_dir())
+        .output()
+        .expect("journal verify");
+    assert!(verify.status.success(), "{verify:?}");
+}
+
+#[test]
+fn sigkill_under_durable_acks_loses_no_acknowledged_order() {
+    let site = Site::new(|text| {
+        text.replace("policy = \"local\"", "policy = \"durable\"")
+            .replace("fsync = \"interval\"", "fsync = \"batch\"")
+    });
+    let mut acknowledged: Vec<(u64, Outbound)> = Vec::new();
+    let mut next_ref = 1u32;
+    for round in 0..3 {
+        let appliance = site.start();
+        let addr = appliance.endpoints.order_entry;
+        let mut alice = login(addr, "alice", 1);
+        // Everything acknowledged before the kill comes back, byte for byte and number for number.
+        let replayed = drain(&mut alice, QUIET);
+        assert!(
+            replayed.len() >= acknowledged.len(),
+            "round {round}: {} replayed, {} acknowledged before",
+            replayed.len(),
+            acknowledged.len()
+        );
+        assert_eq!(replayed[..acknowledged.len()], acknowledged[..]);
+        acknowledged = replayed;
+        // Pipeline a burst and kill the process while replies are still coming.
+        for _ in 0..200 {
+            alice
+                .enter_order(&limit(next_ref, Side::Buy, 1, "ACME", 90_0000))
+                .expect("send");
+            next_ref += 1;
+        }
+        for _ in 0..50 {
+            acknowledged.push(next(&mut alice));
+        }
+        appliance.kill();
+        // Whatever else arrived before the kill was acknowledged too.
+        acknowledged.extend(drain(&mut alice, Duration::from_millis(100)));
+    }
+}
+
+#[test]
+fn garbage_and_wrong_logins_do_not_disturb_other_sessions() {
+    let site = Site::new(|text| text);
+    let appliance = site.start();
+    let addr = appliance.endpoints.order_entry;
+    let mut bob = login(addr, "bob", 1);
+
+    // A frame of garbage: the connection is closed (after a Debug packet), nothing else happens.
+    let mut raw = TcpStream::connect(addr).expect("connect");
+    raw.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    raw.write_all(&[0, 3, b'Z', 1, 2]).expect("write");
+    let mut buf = [0u8; 256];
+    let mut closed = false;
+    for _ in 0..20 {
+        match raw.read(&mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    assert!(closed, "garbage should close the connection");
+
+    // An oversized frame length: closed too.
+    let mut raw = TcpStream::connect(addr).expect("connect");
+    raw.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    raw.write_all(&[0xFF, 0xFF, b'L']).expect("write");
+    let mut closed = false;
+    for _ in 0..20 {
+        match raw.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {}
+        }
+    }
+    assert!(closed, "an oversized frame should close the connection");
+
+    // A wrong password is refused.
+    let refused = crossline_net::client::Client::connect(
+        &[addr],
+        crossline_net::client::Credentials::new("alice", "wrong").expect("credentials"),
+        crossline_net::soupbin::SessionId::BLANK,
+        1,
+        crossline_net::client::ClientTimeouts::default(),
+    );
+    assert!(refused.is_err());
+
+    // Bob never noticed.
+    bob.enter_order(&limit(1, Side::Buy, 1, "ACME", 99_0000))
+        .expect("send");
+    assert!(matches!(next(&mut bob).1, Outbound::OrderAccepted(_)));
+    assert!(appliance.terminate().success());
+}
+
+#[test]
+fn an_over_rate_session_is_refused_then_penalized() {
+    let site = Site::new(|text| {
+        text.replace("rate_limit_per_s = 200000", "rate_limit_per_s = 1")
+            .replace("rate_limit_burst = 20000", "rate_limit_burst = 5")
+            .replace("penalty_refuse_s = 10", "penalty_refuse_s = 30")
+    });
+    let appliance = site.start();
+    let addr = appliance.endpoints.order_entry;
+    let mut carol = login(addr, "carol", 1);
+    for i in 1..=7u32 {
+        carol
+            .enter_order(&limit(i, Side::Buy, 1, "ACME", 99_0000))
+            .expect("send");
+    }
+    let replies = drain(&mut carol, QUIET);
+    let accepted = replies
+        .iter()
+        .filter(|(_, m)| matches!(m, Outbound::OrderAccepted(_)))
+        .count();
+    let limited = replies
+        .iter()
+        .filter(|(_, m)| matches!(m, Outbound::OrderRejected(r) if r.reason == RejectReason::RATE_LIMITED))
+        .count();
+    assert_eq!((accepted, limited), (5, 2), "{replies:?}");
+    // The third breach within the window disconnects.
+    let _ = carol.enter_order(&limit(8, Side::Buy, 1, "ACME", 99_0000));
+    let _ = drain(&mut carol, QUIET);
+    assert!(
+        carol
+            .enter_order(&limit(9, Side::Buy, 1, "ACME", 99_0000))
+            .is_err()
+            || !carol.is_open()
+            || carol.poll_message(QUIET).is_err(),
+        "the session should be closed"
+    );
+    // ... and a new login is cut off while the penalty lasts.
+    if let Ok(mut again) = crossline_net::client::Client::connect(
+        &[addr],
+        crossline_net::client::Credentials::new("carol", "carol-pw").expect("credentials"),
+        crossline_net::soupbin::SessionId::BLANK,
+        0,
+        crossline_net::client::ClientTimeouts::default(),
+    ) {
+        assert!(again.poll_message(QUIET).is_err() || !again.is_open());
+    }
+    // Others trade on.
+    let mut bob = login(addr, "bob", 1);
+    bob.enter_order(&limit(1, Side::Buy, 1, "ACME", 99_0000))
+        .expect("send");
+    assert!(matches!(next(&mut bob).1, Outbound::OrderAccepted(_)));
+    assert!(appliance.terminate().success());
+}
