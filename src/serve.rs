@@ -307,9 +307,11 @@ fn build_gateway(
     )?;
     let summary = &recovered.summary;
     let recovery_note = format!(
-        "recovered: journal seq {}..{}{}, snapshot {}, {} commands replayed in {} ms{}",
-        summary.journal.first_seq.unwrap_or(0),
-        summary.journal.last_seq.unwrap_or(0),
+        "recovered: {}{}, snapshot {}, {} commands replayed in {} ms{}",
+        match (summary.journal.first_seq, summary.journal.last_seq) {
+            (Some(first), Some(last)) => format!("journal seq {first}..{last}"),
+            _ => String::from("empty journal (a fresh start: the configuration's opening commands go first)"),
+        },
         summary
             .journal
             .torn_tail

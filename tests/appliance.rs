@@ -432,3 +432,140 @@ fn an_over_rate_session_is_refused_then_penalized() {
     assert!(matches!(next(&mut bob).1, Outbound::OrderAccepted(_)));
     assert!(appliance.terminate().success());
 }
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|error| panic!("not JSON ({error}): {body}"))
+}
+
+/// Waits until the follower has applied everything the engine has (GET /health's lag reaches 0).
+fn settled_health(admin: std::net::SocketAddr) -> serde_json::Value {
+    for _ in 0..200 {
+        let (status, body) = http(admin, "GET", "/health", None, "");
+        assert_eq!(status, 200, "{body}");
+        let health = json(&body);
+        if health["lag"] == 0 {
+            return health;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the follower never caught up");
+}
+
+#[test]
+fn admin_views_match_the_feed_and_operator_commands_are_journaled() {
+    let site = Site::new(|text| text);
+    let appliance = site.start();
+    let addr = appliance.endpoints.order_entry;
+    let admin = appliance.endpoints.admin.expect("admin endpoint");
+    let mut alice = login(addr, "alice", 1);
+    let mut bob = login(addr, "bob", 1);
+    for (i, price) in [99_9900u64, 99_9800, 99_9700].into_iter().enumerate() {
+        alice
+            .enter_order(&limit(i as u32 + 1, Side::Buy, 100, "ACME", price))
+            .expect("send");
+        next(&mut alice);
+        bob.enter_order(&limit(i as u32 + 1, Side::Sell, 100, "ACME", price + 500))
+            .expect("send");
+        next(&mut bob);
+    }
+    bob.enter_order(&limit(10, Side::Sell, 150, "ACME", 99_9800))
+        .expect("send");
+    let _ = drain(&mut bob, QUIET);
+    let _ = drain(&mut alice, QUIET);
+    let health = settled_health(admin);
+
+    // The book as the follower's engine has it...
+    let (status, body) = http(admin, "GET", "/book/ACME?levels=10", None, "");
+    assert_eq!(status, 200, "{body}");
+    let book = json(&body);
+    let levels = |side: &str| -> Vec<(i64, u64)> {
+        book[side]
+            .as_array()
+            .expect("levels")
+            .iter()
+            .map(|l| {
+                (
+                    l["price"].as_i64().expect("price"),
+                    l["qty"].as_u64().expect("qty"),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(levels("bids"), vec![(99_9800, 50), (99_9700, 100)]);
+    assert_eq!(
+        levels("asks"),
+        vec![(100_0200, 100), (100_0300, 100), (100_0400, 100)]
+    );
+    // ... and as the ITCH feed rebuilds it.
+    let mut builder = crossline_net::feed::BookBuilder::new(1);
+    let mut datagram = [0u8; 2048];
+    while let Ok(len) = site.feed.recv(&mut datagram) {
+        builder.apply_packet(&datagram[..len]).expect("feed packet");
+    }
+    let feed = |side| -> Vec<(i64, u64)> {
+        builder
+            .depth(1, side, 10)
+            .iter()
+            .map(|l| (i64::from(l.price), l.shares))
+            .collect()
+    };
+    assert_eq!(feed(crossline_engine::Side::Buy), levels("bids"));
+    assert_eq!(feed(crossline_engine::Side::Sell), levels("asks"));
+
+    let (status, body) = http(admin, "GET", "/trades/ACME", None, "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["trades"].as_array().expect("trades").len(), 2);
+    let (status, body) = http(admin, "GET", "/candles/ACME?interval=1m", None, "");
+    assert_eq!(status, 200, "{body}");
+    assert!(!json(&body)["candles"]
+        .as_array()
+        .expect("candles")
+        .is_empty());
+    let (status, body) = http(admin, "GET", "/metrics", None, "");
+    assert_eq!(status, 200);
+    assert!(body.contains("crossline_"), "{body}");
+
+    // Operator commands need the token, and become sequenced commands the engine applies.
+    let (status, _) = http(admin, "POST", "/admin/halt/ACME", None, "");
+    assert_eq!(status, 401);
+    let (status, body) = http(admin, "POST", "/admin/halt/ACME", Some("change-me"), "");
+    assert_eq!(status, 200, "{body}");
+    alice
+        .enter_order(&limit(20, Side::Buy, 1, "ACME", 99_0000))
+        .expect("send");
+    assert_eq!(
+        rejected_reason(&next(&mut alice).1),
+        RejectReason::INSTRUMENT_HALTED
+    );
+    let (status, body) = http(admin, "POST", "/admin/resume/ACME", Some("change-me"), "");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        admin,
+        "POST",
+        "/admin/deposit",
+        Some("change-me"),
+        r#"{"account": 3, "asset": 0, "amount": 1000}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        admin,
+        "POST",
+        "/admin/withdraw",
+        Some("change-me"),
+        r#"{"account": 3, "asset": 0, "amount": 1000000000000000000000"}"#,
+    );
+    assert!(status == 400 || status == 409, "{status} {body}");
+    drop(alice);
+    drop(bob);
+    let before = settled_health(admin);
+    assert!(before["applied_seq"].as_u64() > health["applied_seq"].as_u64());
+    assert!(appliance.terminate().success());
+
+    // After a restart the state hash at the same sequence number is the same.
+    let appliance = site.start();
+    let admin = appliance.endpoints.admin.expect("admin endpoint");
+    let after = settled_health(admin);
+    assert_eq!(after["applied_seq"], before["applied_seq"]);
+    assert_eq!(after["state_hash"], before["state_hash"]);
+    assert!(appliance.terminate().success());
+}
