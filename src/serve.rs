@@ -310,7 +310,9 @@ fn build_gateway(
         "recovered: {}{}, snapshot {}, {} commands replayed in {} ms{}",
         match (summary.journal.first_seq, summary.journal.last_seq) {
             (Some(first), Some(last)) => format!("journal seq {first}..{last}"),
-            _ => String::from("empty journal (a fresh start: the configuration's opening commands go first)"),
+            _ => String::from(
+                "empty journal (a fresh start: the configuration's opening commands go first)"
+            ),
         },
         summary
             .journal

@@ -569,3 +569,23 @@ fn admin_views_match_the_feed_and_operator_commands_are_journaled() {
     assert_eq!(after["state_hash"], before["state_hash"]);
     assert!(appliance.terminate().success());
 }
+
+#[test]
+fn a_good_till_time_order_expires_on_time_with_no_other_traffic() {
+    let site = Site::new(|text| text);
+    let appliance = site.start();
+    let mut carol = login(appliance.endpoints.order_entry, "carol", 1);
+    let mut order = limit(1, Side::Buy, 10, "ACME", 99_0000);
+    order.time_in_force = crossline_net::ouch::TimeInForce::Gtt;
+    order.options.expire_time_s = Some(1);
+    carol.enter_order(&order).expect("send");
+    assert!(matches!(next(&mut carol).1, Outbound::OrderAccepted(_)));
+    // Nothing else is sent: the sequencer's tick runs the expiry.
+    let started = std::time::Instant::now();
+    let Outbound::OrderCanceled(canceled) = next(&mut carol).1 else {
+        panic!("expected the expiry")
+    };
+    assert_eq!(canceled.reason, CancelReason::Timeout);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(appliance.terminate().success());
+}

@@ -70,6 +70,9 @@ pub enum CommandBody {
         firm: [u8; 4],
         enabled: bool,
     },
+    /// The passage of time and nothing else: the sequencer sends one when a timer (an order's expiry, the end of a
+    /// halt) is due and no other command has come to run it.
+    Tick,
     /// An answer the gateway gave without the engine's help. It changes no state; it is journaled so that each
     /// session's outbound stream is a function of the journal alone.
     SessionReply(SessionReply),

@@ -119,6 +119,12 @@ impl EngineStage {
             let from_gateway = self.from_gateway.available().min(BATCH_MAX);
             let from_admin = self.from_admin.available().min(BATCH_MAX);
             if from_gateway == 0 && from_admin == 0 {
+                if self.engine.next_timer_ns() != u64::MAX
+                    && wall_clock_ns() >= self.engine.next_timer_ns()
+                    && self.sequence_one(CommandBody::Tick, 0, None).is_err()
+                {
+                    break;
+                }
                 if self.lifecycle.engine_stop.load(Ordering::Acquire) {
                     // Drained: both rings were empty after the stop was seen.
                     if self.from_gateway.available() == 0 && self.from_admin.available() == 0 {

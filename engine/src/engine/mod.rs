@@ -95,6 +95,11 @@ impl<B: OrderBook> Engine<B> {
     }
 
     /// Sequence number of the last command applied.
+    /// Command time at which the next timer (an expiry, the end of a halt) is due; `u64::MAX` when none is.
+    pub fn next_timer_ns(&self) -> TimestampNs {
+        self.next_timer_ns
+    }
+
     pub fn last_seq(&self) -> u64 {
         self.last_seq
     }
@@ -158,6 +163,8 @@ impl<B: OrderBook> Engine<B> {
                 enabled,
             } => self.set_order_entry(*session, *account, *user_ref, *firm, *enabled, sink),
             CommandBody::SessionReply(reply) => sink.push(Event::SessionReply(*reply)),
+            // The timers due ran above.
+            CommandBody::Tick => {}
         }
     }
 
