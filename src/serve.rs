@@ -219,7 +219,10 @@ fn build_gateway(
         _ => "epoll",
     };
     let backend_note = reactor.fallback_reason().map(str::to_string);
-    let gateway = Gateway::new(reactor, sessions);
+    let mut gateway = Gateway::new(reactor, sessions);
+    gateway
+        .verify_off_thread()
+        .context("starting the login verifier thread")?;
     let order_entry = gateway.local_addr().context("order entry address")?;
 
     let user_slots = config

@@ -36,6 +36,11 @@ impl Gateway {
         &self.reactor
     }
 
+    /// Moves password verification off this thread (see `SessionManager::verify_off_thread`).
+    pub fn verify_off_thread(&mut self) -> io::Result<()> {
+        self.sessions.verify_off_thread()
+    }
+
     pub fn sessions(&self) -> &SessionManager {
         &self.sessions
     }
@@ -63,6 +68,8 @@ impl Gateway {
         })?;
         let now_ns = now_ns.unwrap_or_else(|| elapsed_ns(epoch));
         self.now_ns = now_ns;
+        self.sessions
+            .poll_verified(now_ns, &mut self.reactor, &mut on_event);
         self.sessions
             .on_tick(now_ns, &mut self.reactor, &mut on_event);
         Ok(())

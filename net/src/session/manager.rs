@@ -2,12 +2,14 @@
 
 use super::store::{OutboundStore, StoreError};
 use super::users::{UserId, Users};
+use super::verifier::{Handoff, Verifier};
 use super::{SessionCloseReason, SessionConfig, SessionConfigError, SessionEvent, Transport};
 use crate::reactor::{CloseReason, ConnId};
 use crate::soupbin::{
     FrameDecoder, LoginAccepted, LoginRejectReason, LoginRequest, Packet, SessionId,
     FRAME_HEADER_BYTES,
 };
+use std::sync::Arc;
 
 const NS_PER_MS: u64 = 1_000_000;
 /// Bytes of the scratch buffer replayed and live Sequenced Data packets are assembled in before one send.
@@ -18,6 +20,8 @@ enum LinkState {
     Free,
     /// Accepted; the first Login Request must arrive by `login_deadline_ns`.
     AwaitingLogin,
+    /// Its Login Request is with the verifier thread; frames after it wait in the receive buffer.
+    Verifying,
     /// Logged in as `user`; `cursor` is the sequence number of the next Sequenced Data packet it will be sent.
     LoggedIn {
         user: UserId,
@@ -65,7 +69,9 @@ enum Action {
 /// allocated at start-up too. After `new`, only logins allocate (password verification).
 pub struct SessionManager {
     config: SessionConfig,
-    users: Users,
+    users: Arc<Users>,
+    /// Verifies passwords off this thread once `verify_off_thread` started it.
+    verifier: Option<Verifier>,
     links: Box<[Link]>,
     decoders: Box<[FrameDecoder]>,
     sessions: Box<[Session]>,
@@ -100,7 +106,8 @@ impl SessionManager {
             sessions,
             scratch: vec![0; scratch_bytes].into_boxed_slice(),
             config,
-            users,
+            users: Arc::new(users),
+            verifier: None,
         })
     }
 
@@ -111,6 +118,53 @@ impl SessionManager {
     /// The session id a login must name when not blank.
     pub fn session_id(&self) -> SessionId {
         self.config.session_id
+    }
+
+    /// Moves password verification to a thread of its own, so that a login (an Argon2 verification, tens of
+    /// milliseconds) never stalls other sessions. Answers are picked up by `poll_verified`.
+    pub fn verify_off_thread(&mut self) -> std::io::Result<()> {
+        if self.verifier.is_none() {
+            self.verifier = Some(Verifier::spawn(
+                Arc::clone(&self.users),
+                self.config.max_sessions,
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Completes the logins the verifier thread has answered; then handles any frames those clients sent after
+    /// their Login Request.
+    pub fn poll_verified<T, F>(&mut self, now_ns: u64, out: &mut T, on_event: &mut F)
+    where
+        T: Transport,
+        F: FnMut(SessionEvent<'_>),
+    {
+        // Bounded: at most one verification is outstanding per connection slot.
+        for _ in 0..self.links.len() {
+            let Some(verified) = self.verifier.as_ref().and_then(Verifier::try_next) else {
+                return;
+            };
+            let slot = verified.conn.slot();
+            let current = self.links.get(slot).copied();
+            let Some(link) = current else { continue };
+            if link.conn != Some(verified.conn) || link.state != LinkState::Verifying {
+                // Closed (timed out, or the peer left) while it was being verified.
+                continue;
+            }
+            self.links[slot].state = LinkState::AwaitingLogin;
+            self.finish_login(
+                slot,
+                verified.conn,
+                verified.user,
+                &verified.request,
+                now_ns,
+                out,
+                on_event,
+            );
+            if self.active_slot(verified.conn).is_some() {
+                self.on_data(verified.conn, &[], now_ns, out, on_event);
+            }
+        }
     }
 
     pub fn users(&self) -> &Users {
@@ -252,7 +306,7 @@ impl SessionManager {
         *link = FREE_LINK;
         let user = match state {
             LinkState::Free | LinkState::Closed => return,
-            LinkState::AwaitingLogin => None,
+            LinkState::AwaitingLogin | LinkState::Verifying => None,
             LinkState::LoggedIn { user, .. } => {
                 self.release_session(user, conn);
                 Some(user)
@@ -279,7 +333,7 @@ impl SessionManager {
             let link = self.links[slot];
             match link.state {
                 LinkState::Free | LinkState::Closed => {}
-                LinkState::AwaitingLogin => {
+                LinkState::AwaitingLogin | LinkState::Verifying => {
                     if now_ns >= link.login_deadline_ns {
                         self.close_link(slot, SessionCloseReason::LoginTimeout, out, on_event);
                     }
@@ -343,7 +397,7 @@ impl SessionManager {
         for slot in 0..self.links.len() {
             match self.links[slot].state {
                 LinkState::Free | LinkState::Closed => {}
-                LinkState::AwaitingLogin => {
+                LinkState::AwaitingLogin | LinkState::Verifying => {
                     self.close_link(slot, SessionCloseReason::EndOfSession, out, on_event)
                 }
                 LinkState::LoggedIn { .. } => {
@@ -359,7 +413,7 @@ impl SessionManager {
         (link.conn == Some(conn)
             && matches!(
                 link.state,
-                LinkState::AwaitingLogin | LinkState::LoggedIn { .. }
+                LinkState::AwaitingLogin | LinkState::Verifying | LinkState::LoggedIn { .. }
             ))
         .then_some(conn.slot())
     }
@@ -371,6 +425,10 @@ impl SessionManager {
         F: FnMut(SessionEvent<'_>),
     {
         let state = self.links[slot].state;
+        if state == LinkState::Verifying {
+            // The client's next frames wait until its login is answered.
+            return Action::NeedBytes;
+        }
         let frame = match self.decoders[slot].next_frame() {
             Ok(Some(frame)) => frame,
             Ok(None) => return Action::NeedBytes,
@@ -411,7 +469,34 @@ impl SessionManager {
         T: Transport,
         F: FnMut(SessionEvent<'_>),
     {
-        let Some(user) = self.users.verify(&request.username, &request.password) else {
+        let request = match self.verifier.as_ref().map(|v| v.hand_off(conn, *request)) {
+            Some(Handoff::Queued) => {
+                self.links[slot].state = LinkState::Verifying;
+                return;
+            }
+            Some(Handoff::Refused(request)) => request,
+            None => *request,
+        };
+        let user = self.users.verify(&request.username, &request.password);
+        self.finish_login(slot, conn, user, &request, now_ns, out, on_event);
+    }
+
+    /// The rest of a login once the password has been checked (`user` is `None` when it did not match).
+    #[allow(clippy::too_many_arguments)]
+    fn finish_login<T, F>(
+        &mut self,
+        slot: usize,
+        conn: ConnId,
+        user: Option<UserId>,
+        request: &LoginRequest,
+        now_ns: u64,
+        out: &mut T,
+        on_event: &mut F,
+    ) where
+        T: Transport,
+        F: FnMut(SessionEvent<'_>),
+    {
+        let Some(user) = user else {
             self.reject(
                 slot,
                 LoginRejectReason::NotAuthorized,
@@ -606,7 +691,7 @@ impl SessionManager {
         };
         let user = match link.state {
             LinkState::Free | LinkState::Closed => return,
-            LinkState::AwaitingLogin => None,
+            LinkState::AwaitingLogin | LinkState::Verifying => None,
             LinkState::LoggedIn { user, .. } => {
                 self.release_session(user, conn);
                 Some(user)

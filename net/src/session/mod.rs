@@ -16,6 +16,7 @@ mod gateway;
 mod manager;
 mod store;
 mod users;
+mod verifier;
 
 pub use gateway::Gateway;
 pub use manager::SessionManager;

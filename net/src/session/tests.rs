@@ -642,3 +642,78 @@ fn a_message_larger_than_the_configured_maximum_is_refused_and_not_numbered() {
     );
     assert_eq!(h.manager.next_sequence(h.alice), Some(1));
 }
+
+impl Harness {
+    /// Polls the verifier thread until it has answered (bounded: 5 s of 1 ms waits).
+    fn wait_verified(&mut self, now_ns: u64) {
+        for _ in 0..5_000 {
+            let before = (self.seen.len(), self.out.sent.len(), self.out.closed.len());
+            let seen = &mut self.seen;
+            self.manager
+                .poll_verified(now_ns, &mut self.out, &mut |event| seen.push(own(event)));
+            if (self.seen.len(), self.out.sent.len(), self.out.closed.len()) != before {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        panic!("the verifier thread never answered");
+    }
+}
+
+#[test]
+fn logins_verified_off_thread_hold_later_frames_until_accepted() {
+    let mut h = harness();
+    h.manager.verify_off_thread().unwrap();
+    let c = conn(0);
+    h.accept(c, 0);
+    // The Login Request and an order right behind it, in one read.
+    let mut bytes = login_bytes("alice", "pw1", SessionId::BLANK, 1);
+    bytes.extend(encode(&Packet::UnsequencedData(b"O-order")));
+    h.receive(c, &bytes, MS);
+    // Nothing is answered and nothing delivered while the password is being checked.
+    assert!(h.out.take(c).is_empty());
+    assert!(h.seen.is_empty());
+    h.wait_verified(2 * MS);
+    assert_eq!(h.out.take(c), vec![accepted(1)]);
+    assert_eq!(
+        h.seen,
+        vec![
+            Seen::LoggedIn(c, h.alice, 1),
+            Seen::Message(c, h.alice, b"O-order".to_vec())
+        ]
+    );
+}
+
+#[test]
+fn a_wrong_password_verified_off_thread_is_rejected_and_a_vanished_client_is_forgotten() {
+    let mut h = harness();
+    h.manager.verify_off_thread().unwrap();
+    let (bad, gone) = (conn(0), conn(1));
+    h.accept(bad, 0);
+    h.accept(gone, 0);
+    h.receive(bad, &login_bytes("alice", "nope", SessionId::BLANK, 1), MS);
+    h.receive(gone, &login_bytes("bob", "pw2", SessionId::BLANK, 1), MS);
+    // The second client leaves before its answer comes back.
+    h.transport_closed(gone);
+    h.wait_verified(2 * MS);
+    // Give the second answer time to arrive too, then poll once more.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let seen = &mut h.seen;
+    h.manager
+        .poll_verified(3 * MS, &mut h.out, &mut |event| seen.push(own(event)));
+    assert_eq!(h.out.take(bad)[0].0, b'J');
+    assert!(h.out.take(gone).is_empty());
+    assert!(!h.seen.iter().any(|s| matches!(s, Seen::LoggedIn(..))));
+    // A verification still pending at the login deadline times the connection out as usual.
+    let late = conn(2);
+    h.accept(late, 10 * MS);
+    h.receive(
+        late,
+        &login_bytes("bob", "pw2", SessionId::BLANK, 1),
+        11 * MS,
+    );
+    h.tick(10 * MS + 2_000 * MS);
+    assert!(h.seen.iter().any(
+        |s| matches!(s, Seen::Closed(c, None, SessionCloseReason::LoginTimeout) if *c == late)
+    ));
+}
