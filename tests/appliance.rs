@@ -284,35 +284,62 @@ fn sigkill_under_durable_acks_loses_no_acknowledged_order() {
         text.replace("policy = \"local\"", "policy = \"durable\"")
             .replace("fsync = \"interval\"", "fsync = \"batch\"")
     });
-    let mut acknowledged: Vec<(u64, Outbound)> = Vec::new();
-    let mut next_ref = 1u32;
+    // Alice buys and carol sells at one price, so the streams carry fills as well as acceptances.
+    let users = ["alice", "carol"];
+    let mut acknowledged: [Vec<(u64, Outbound)>; 2] = [Vec::new(), Vec::new()];
+    let mut next_ref = [1u32, 1u32];
     for round in 0..3 {
         let appliance = site.start();
         let addr = appliance.endpoints.order_entry;
-        let mut alice = login(addr, "alice", 1);
-        // Everything acknowledged before the kill comes back, byte for byte and number for number.
-        let replayed = drain(&mut alice, QUIET);
-        assert!(
-            replayed.len() >= acknowledged.len(),
-            "round {round}: {} replayed, {} acknowledged before",
-            replayed.len(),
-            acknowledged.len()
-        );
-        assert_eq!(replayed[..acknowledged.len()], acknowledged[..]);
-        acknowledged = replayed;
-        // Pipeline a burst and kill the process while replies are still coming.
-        for _ in 0..200 {
-            alice
-                .enter_order(&limit(next_ref, Side::Buy, 1, "ACME", 90_0000))
-                .expect("send");
-            next_ref += 1;
+        let mut clients = users.map(|user| login(addr, user, 1));
+        for (i, client) in clients.iter_mut().enumerate() {
+            // Everything acknowledged before the kill comes back, byte for byte and number for number.
+            let replayed = drain(client, QUIET);
+            assert!(
+                replayed.len() >= acknowledged[i].len(),
+                "round {round}, {}: {} replayed, {} acknowledged before",
+                users[i],
+                replayed.len(),
+                acknowledged[i].len()
+            );
+            assert!(
+                replayed[..acknowledged[i].len()] == acknowledged[i][..],
+                "round {round}, {}: an acknowledged message changed or went missing",
+                users[i]
+            );
+            // No fill is reported twice.
+            let mut matches: Vec<u64> = replayed
+                .iter()
+                .filter_map(|(_, m)| match m {
+                    Outbound::OrderExecuted(e) => Some(e.match_number),
+                    _ => None,
+                })
+                .collect();
+            let fills = matches.len();
+            matches.sort_unstable();
+            matches.dedup();
+            assert_eq!(matches.len(), fills, "round {round}: a duplicate fill");
+            acknowledged[i] = replayed;
         }
-        for _ in 0..50 {
-            acknowledged.push(next(&mut alice));
+        // Pipeline a burst and kill the process while replies are still coming.
+        for _ in 0..100 {
+            for (i, (client, side)) in clients.iter_mut().zip([Side::Buy, Side::Sell]).enumerate() {
+                client
+                    .enter_order(&limit(next_ref[i], side, 1, "ACME", 90_0000))
+                    .expect("send");
+                next_ref[i] += 1;
+            }
+        }
+        for (i, client) in clients.iter_mut().enumerate() {
+            for _ in 0..25 {
+                acknowledged[i].push(next(client));
+            }
         }
         appliance.kill();
         // Whatever else arrived before the kill was acknowledged too.
-        acknowledged.extend(drain(&mut alice, Duration::from_millis(100)));
+        for (i, client) in clients.iter_mut().enumerate() {
+            acknowledged[i].extend(drain(client, Duration::from_millis(100)));
+        }
     }
 }
 
