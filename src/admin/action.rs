@@ -1,32 +1,12 @@
 //! Operator actions and their engine commands.
 
 use crossline_engine::{
-    symbol, AccountId, AssetId, CommandBody, InstrumentId, InstrumentSpec, InstrumentStatus,
+    AccountId, AssetId, CommandBody, InstrumentId, InstrumentSpec, InstrumentStatus,
 };
 use serde::Deserialize;
 
-const NS_PER_MS: u64 = 1_000_000;
-
-/// An instrument to add, with the fields of the appliance configuration's `[[instruments]]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InstrumentRequest {
-    pub id: u32,
-    pub symbol: String,
-    pub base_asset: u32,
-    pub quote_asset: u32,
-    pub tick: i64,
-    pub lot_size: u64,
-    pub quote_per_price_lot: u64,
-    pub reference_price: i64,
-    pub band_bps: u32,
-    #[serde(default)]
-    pub breaker_move_bps: u32,
-    #[serde(default)]
-    pub breaker_window_ms: u64,
-    #[serde(default)]
-    pub breaker_halt_ms: u64,
-}
+/// An instrument to add: the same fields as the appliance configuration's `[[instruments]]`.
+pub type InstrumentRequest = crate::config::InstrumentConfig;
 
 /// Checks that `text` can be a wire symbol: 1 to 8 printable ASCII characters without spaces.
 pub fn check_symbol(text: &str) -> Result<(), String> {
@@ -41,25 +21,11 @@ pub fn check_symbol(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-impl InstrumentRequest {
-    /// The engine's spec; the engine itself checks the values (a bad one is rejected with a reason).
-    pub fn to_spec(&self) -> Result<InstrumentSpec, String> {
-        check_symbol(&self.symbol)?;
-        Ok(InstrumentSpec {
-            instrument: self.id,
-            symbol: symbol(&self.symbol),
-            tick: self.tick,
-            lot_size: self.lot_size,
-            quote_per_price_lot: self.quote_per_price_lot,
-            base_asset: self.base_asset,
-            quote_asset: self.quote_asset,
-            reference_price: self.reference_price,
-            band_bps: self.band_bps,
-            breaker_move_bps: self.breaker_move_bps,
-            breaker_window_ns: self.breaker_window_ms.saturating_mul(NS_PER_MS),
-            breaker_halt_ns: self.breaker_halt_ms.saturating_mul(NS_PER_MS),
-        })
-    }
+/// The engine's spec for an instrument request; the engine itself checks the values (a bad one is rejected with
+/// a reason).
+pub fn instrument_spec(request: &InstrumentRequest) -> Result<InstrumentSpec, String> {
+    check_symbol(&request.symbol)?;
+    Ok(crate::config::instrument_spec(request))
 }
 
 /// A body of POST /admin/deposit and /admin/withdraw.
@@ -118,8 +84,7 @@ impl AdminAction {
             AdminAction::Halt { symbol } => status(symbol, InstrumentStatus::Halted),
             AdminAction::Resume { symbol } => status(symbol, InstrumentStatus::Trading),
             AdminAction::CancelOnly { symbol } => status(symbol, InstrumentStatus::CancelOnly),
-            AdminAction::AddInstrument(request) => request
-                .to_spec()
+            AdminAction::AddInstrument(request) => instrument_spec(request)
                 .map(CommandBody::AddInstrument)
                 .map_err(ActionError::Invalid),
             &AdminAction::Deposit {
@@ -204,7 +169,7 @@ mod tests {
             panic!("{command:?}");
         };
         assert_eq!(spec.instrument, 9);
-        assert_eq!(spec.symbol, symbol("ETHUSD"));
+        assert_eq!(spec.symbol, crossline_engine::symbol("ETHUSD"));
         assert_eq!(spec.breaker_window_ns, 5_000_000);
         assert_eq!(spec.breaker_move_bps, 0);
         for bad in ["", "NINECHARS", "A B", "É"] {

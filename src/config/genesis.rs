@@ -7,7 +7,8 @@ use crossline_engine::{symbol, AccountSpec, CommandBody, InstrumentSpec, StpMode
 
 const NS_PER_MS: u64 = 1_000_000;
 
-pub(super) fn instrument_spec(instrument: &InstrumentConfig) -> InstrumentSpec {
+/// The engine's specification of a configured instrument.
+pub fn instrument_spec(instrument: &InstrumentConfig) -> InstrumentSpec {
     InstrumentSpec {
         instrument: instrument.id,
         symbol: symbol(&instrument.symbol),

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use check::ConfigError;
-pub use genesis::genesis_commands;
+pub use genesis::{genesis_commands, instrument_spec};
 
 /// The embedded default configuration, comments included.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
@@ -187,7 +187,7 @@ pub struct AssetConfig {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstrumentConfig {
     pub id: u32,

@@ -3,7 +3,7 @@
 use super::{ReferenceData, SessionContext};
 use crate::ouch::{
     self, CrossType, Display, Inbound, IsoEligibility, Options, OuchError, Outbound, PostOnly,
-    QuoteStatus, QuoteStatusCode, RejectReason, MARKET_PRICE, MAX_PRICE,
+    RejectReason, MARKET_PRICE, MAX_PRICE,
 };
 use crossline_engine::{
     CommandBody, MassCancel, MassCancelReason, NewOrder, OrderType, Price, Qty, Quote, Replace,
@@ -123,19 +123,12 @@ impl Rejection {
     /// nanoseconds since midnight.
     pub fn to_outbound(&self, timestamp_ns: u64) -> Outbound {
         if self.message_type == ouch::Quote::TYPE {
-            return Outbound::QuoteStatus(QuoteStatus {
+            return super::outbound::rejected_quote(
                 timestamp_ns,
-                user_ref_num: self.user_ref_num,
-                symbol: self.symbol,
-                status: QuoteStatusCode::Rejected,
-                reject_reason: self.reject_reason(),
-                bid_price: 0,
-                bid_quantity: 0,
-                bid_order_reference_number: 0,
-                ask_price: 0,
-                ask_quantity: 0,
-                ask_order_reference_number: 0,
-            });
+                self.user_ref_num,
+                self.symbol,
+                self.reject_reason(),
+            );
         }
         Outbound::OrderRejected(ouch::OrderRejected {
             timestamp_ns,

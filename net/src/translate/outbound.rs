@@ -99,19 +99,12 @@ pub fn translate_event(
             reason,
         } => (
             session,
-            Outbound::QuoteStatus(ouch::QuoteStatus {
+            rejected_quote(
                 timestamp_ns,
-                user_ref_num: user_ref,
-                symbol: reference.symbol(instrument).unwrap_or(BLANK_SYMBOL),
-                status: QuoteStatusCode::Rejected,
-                reject_reason: RejectReason::from(reason),
-                bid_price: 0,
-                bid_quantity: 0,
-                bid_order_reference_number: 0,
-                ask_price: 0,
-                ask_quantity: 0,
-                ask_order_reference_number: 0,
-            }),
+                user_ref,
+                reference.symbol(instrument).unwrap_or(BLANK_SYMBOL),
+                RejectReason::from(reason),
+            ),
         ),
         Event::Executed {
             session,
@@ -316,6 +309,28 @@ pub fn message_session(event: &Event) -> Option<SessionId> {
     }
 }
 
+/// Quote Status `J`: a refused quote, sizes and prices zero.
+pub fn rejected_quote(
+    timestamp_ns: u64,
+    user_ref_num: u32,
+    symbol: Symbol,
+    reason: RejectReason,
+) -> Outbound {
+    Outbound::QuoteStatus(ouch::QuoteStatus {
+        timestamp_ns,
+        user_ref_num,
+        symbol,
+        status: QuoteStatusCode::Rejected,
+        reject_reason: reason,
+        bid_price: 0,
+        bid_quantity: 0,
+        bid_order_reference_number: 0,
+        ask_price: 0,
+        ask_quantity: 0,
+        ask_order_reference_number: 0,
+    })
+}
+
 /// The gateway's own answers, as the engine passed them through.
 fn session_reply(reply: &SessionReply, timestamp_ns: u64) -> Outbound {
     match reply.kind {
@@ -326,19 +341,12 @@ fn session_reply(reply: &SessionReply, timestamp_ns: u64) -> Outbound {
             cl_ord_id: BLANK_CL_ORD_ID,
             options: Options::NONE,
         }),
-        SessionReplyKind::QuoteRejected => Outbound::QuoteStatus(ouch::QuoteStatus {
+        SessionReplyKind::QuoteRejected => rejected_quote(
             timestamp_ns,
-            user_ref_num: reply.user_ref,
-            symbol: reply.symbol,
-            status: QuoteStatusCode::Rejected,
-            reject_reason: RejectReason(reply.code),
-            bid_price: 0,
-            bid_quantity: 0,
-            bid_order_reference_number: 0,
-            ask_price: 0,
-            ask_quantity: 0,
-            ask_order_reference_number: 0,
-        }),
+            reply.user_ref,
+            reply.symbol,
+            RejectReason(reply.code),
+        ),
         SessionReplyKind::AccountQuery => {
             Outbound::AccountQueryResponse(ouch::AccountQueryResponse {
                 timestamp_ns,
