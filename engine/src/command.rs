@@ -58,6 +58,14 @@ pub enum CommandBody {
         user_ref: UserRef,
         qty: Qty,
     },
+    /// Reduces an order to `qty` open lots, answered as a cancellation of the difference (OUCH Cancel Order with
+    /// a quantity) where `Modify` is answered as a modification (OUCH Modify Order). `qty` 0 cancels it.
+    CancelTo {
+        session: SessionId,
+        account: AccountId,
+        user_ref: UserRef,
+        qty: Qty,
+    },
     MassCancel(MassCancel),
     Quote(Quote),
     /// Cancels every resting Day order.

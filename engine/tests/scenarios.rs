@@ -382,6 +382,39 @@ fn modify_reduces_and_keeps_priority<B: OrderBook>() {
     assert_eq!(rejects(&events), vec![RejectReason::NotAReduction]);
 }
 
+fn cancel_to_a_quantity_reports_the_decrement_and_keeps_priority<B: OrderBook>() {
+    let mut m = new_market::<B>();
+    let first = m.order(1, Side::Sell, 10_000, 5);
+    let user_ref = first.user_ref;
+    m.submit(first);
+    m.sell(2, 10_000, 5);
+    let events = m.ok(CommandBody::CancelTo {
+        session: session(1),
+        account: 1,
+        user_ref,
+        qty: 2,
+    });
+    // Answered as a cancellation of the 3 lots taken off, not as a modification.
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Canceled {
+            qty: 3,
+            reason: CancelReason::UserRequested,
+            ..
+        }
+    )));
+    assert!(!events.iter().any(|e| matches!(e, Event::Modified { .. })));
+    assert_eq!(m.resting(Side::Sell)[0].account, 1);
+    assert_eq!(m.balance(1, BASE).reserved, 2);
+    let events = m.run(CommandBody::CancelTo {
+        session: session(1),
+        account: 1,
+        user_ref,
+        qty: 2,
+    });
+    assert_eq!(rejects(&events), vec![RejectReason::NotAReduction]);
+}
+
 fn replace_to_a_new_price_loses_priority<B: OrderBook>() {
     let mut m = new_market::<B>();
     let first = m.order(1, Side::Buy, 9_990, 5);
@@ -1215,6 +1248,7 @@ for_both_books!(
     cancel_removes_the_order_and_releases_funds,
     a_session_cannot_touch_another_sessions_orders,
     modify_reduces_and_keeps_priority,
+    cancel_to_a_quantity_reports_the_decrement_and_keeps_priority,
     replace_to_a_new_price_loses_priority,
     replace_to_a_smaller_size_keeps_priority_and_a_larger_loses_it,
     a_replace_that_crosses_trades,

@@ -272,7 +272,7 @@ fn inbound_messages_map_to_command_bodies() {
                 options: Options::NONE,
             }
             .into(),
-            CommandBody::Modify {
+            CommandBody::CancelTo {
                 session: SESSION,
                 account: ACCOUNT,
                 user_ref: 4,

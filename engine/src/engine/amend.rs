@@ -40,6 +40,7 @@ impl<B: OrderBook> Engine<B> {
         account: AccountId,
         user_ref: UserRef,
         qty: Qty,
+        as_cancel: bool,
         sink: &mut impl EventSink,
     ) {
         let Some(handle) = self.own_order(session, account, user_ref) else {
@@ -51,6 +52,18 @@ impl<B: OrderBook> Engine<B> {
         }
         if qty == 0 {
             return self.cancel_resting(handle, CancelReason::UserRequested, sink);
+        }
+        if as_cancel {
+            sink.push(Event::Canceled {
+                session,
+                account,
+                user_ref,
+                order_id: order.id,
+                instrument: order.instrument,
+                qty: order.leaves - qty,
+                reason: CancelReason::UserRequested,
+            });
+            return self.reduce_resting(handle, order.leaves - qty, sink);
         }
         sink.push(Event::Modified {
             session,

@@ -218,12 +218,14 @@ impl SessionOrderState {
                 context,
                 cancel.user_ref_num,
                 cancel.quantity,
+                true,
             ))),
             // Side is not forwarded: the engine has one sell side, so a change among sell types changes nothing.
             Inbound::ModifyOrder(modify) => Ok(Translated::Command(reduce(
                 context,
                 modify.user_ref_num,
                 modify.quantity,
+                false,
             ))),
             Inbound::MassCancel(mass) => {
                 let user_ref_num = mass.user_ref_num;
@@ -398,13 +400,26 @@ fn replace_order(
     })
 }
 
-/// Cancel Order and Modify Order: zero cancels, more reduces the open quantity to that.
-fn reduce(context: &SessionContext, user_ref_num: u32, quantity: u32) -> CommandBody {
+/// Cancel Order and Modify Order: zero cancels, more reduces the open quantity to that. A Cancel Order that
+/// reduces is answered as Order Canceled with the decrement (`CancelTo`), a Modify Order as Order Modified.
+fn reduce(
+    context: &SessionContext,
+    user_ref_num: u32,
+    quantity: u32,
+    answer_as_cancel: bool,
+) -> CommandBody {
     if quantity == 0 {
         CommandBody::Cancel {
             session: context.session,
             account: context.account,
             user_ref: user_ref_num,
+        }
+    } else if answer_as_cancel {
+        CommandBody::CancelTo {
+            session: context.session,
+            account: context.account,
+            user_ref: user_ref_num,
+            qty: Qty::from(quantity),
         }
     } else {
         CommandBody::Modify {
