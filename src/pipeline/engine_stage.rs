@@ -13,7 +13,7 @@ use super::ring::{Consumer, Producer};
 use super::Lifecycle;
 use crate::metrics::{self, Metrics};
 use crossline_engine::{Command, CommandBody, Engine, Event, EventSink};
-use crossline_journal::JournalWriter;
+use crossline_journal::{JournalWriter, FRAME_BYTES};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -279,6 +279,7 @@ impl EngineStage {
         self.to_gateway.publish();
         let m = &self.metrics.engine;
         metrics::add(&m.commands, commands);
+        metrics::add(&m.journal_bytes, commands * FRAME_BYTES as u64);
         metrics::bump(&m.batches);
         metrics::set(&m.last_seq, last_seq);
         metrics::set(&m.outbound_ring_occupancy, self.to_gateway.occupancy());
