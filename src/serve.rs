@@ -566,6 +566,14 @@ impl Appliance {
         self.lifecycle.gateway_stop.store(true, Ordering::Release);
     }
 
+    /// A thread that has ended while the appliance runs (they end only when shut down).
+    pub fn stopped_thread(&self) -> Option<&'static str> {
+        self.threads
+            .iter()
+            .find(|(_, handle)| handle.is_finished())
+            .map(|(name, _)| *name)
+    }
+
     /// Waits for every thread; the error says why the appliance stopped on its own, if it did.
     pub fn wait(self) -> anyhow::Result<()> {
         let mut panicked = Vec::new();
@@ -622,6 +630,12 @@ pub fn serve(config: &Config) -> anyhow::Result<i32> {
         }
         if appliance.lifecycle.gateway_stop.load(Ordering::Acquire) {
             break;
+        }
+        if let Some(name) = appliance.stopped_thread() {
+            // A thread that panicked cannot be waited for in order (the others may wait on it). The journal
+            // holds every acknowledged command, as after a SIGKILL: a restart recovers.
+            eprintln!("crossline: the {name} thread stopped unexpectedly; exiting so that a restart recovers");
+            std::process::exit(3);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
