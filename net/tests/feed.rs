@@ -257,23 +257,8 @@ impl Market {
             .publisher
             .publish(&start, TS_NS, &mut |p: &[u8]| packets.push(p.to_vec()))
             .unwrap();
-        market.run(CommandBody::SetFeeTier {
-            tier: 1,
-            maker_fee_ppm: 0,
-            taker_fee_ppm: 0,
-        });
-        market.run(CommandBody::AddInstrument(market::acme_spec(ACME)));
-        for account in 1..=2 {
-            market.run(CommandBody::SetAccount(market::trading_account(
-                account, 10_000,
-            )));
-            for asset in [1, 2] {
-                market.run(CommandBody::Deposit {
-                    account,
-                    asset,
-                    amount: 1_000_000_000_000,
-                });
-            }
+        for body in market::setup_commands(ACME) {
+            market.run(body);
         }
         market
     }

@@ -33,3 +33,28 @@ pub fn trading_account(account: AccountId, max_open_orders: u32) -> AccountSpec 
         order_entry_enabled: true,
     }
 }
+
+/// The commands that set up a market to trade ACME in: fee tier 1 without fees, the instrument, accounts 1 and 2
+/// funded in both assets.
+pub fn setup_commands(instrument: InstrumentId) -> Vec<crossline_engine::CommandBody> {
+    use crossline_engine::CommandBody;
+    let mut commands = vec![
+        CommandBody::SetFeeTier {
+            tier: 1,
+            maker_fee_ppm: 0,
+            taker_fee_ppm: 0,
+        },
+        CommandBody::AddInstrument(acme_spec(instrument)),
+    ];
+    for account in 1..=2 {
+        commands.push(CommandBody::SetAccount(trading_account(account, 10_000)));
+        for asset in [1, 2] {
+            commands.push(CommandBody::Deposit {
+                account,
+                asset,
+                amount: 1_000_000_000_000,
+            });
+        }
+    }
+    commands
+}
