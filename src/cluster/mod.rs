@@ -1,0 +1,397 @@
+//! Asynchronous journal replication through Raft (openraft 0.9, storage v2) to hot standbys and learners.
+//!
+//! **What travels.** One Raft entry carries one contiguous batch of journal records (`Batch`): its first seq and
+//! the records' rkyv archives, the very bytes of the journal frames' payloads, in one `Arc<[u8]>` that every
+//! replication stream and log read shares. The leader's replicator (`Replicator`) tails the local journal off the
+//! hot path and proposes batches; a committed batch is applied by each node's state machine, which appends the
+//! same commands at the same seqs to its own journal (the journal writer is deterministic, so a standby's
+//! journal is a byte-identical prefix of the leader's, checkpoint blocks aside) and hands them to
+//! `ClusterApp::on_replicated` (the standby's engine). On the leader the records are already in its journal (the
+//! engine wrote them first: replication is asynchronous) and applying only reads them back and compares.
+//!
+//! **Raft's log is a separate, small, short-lived file, not the journal** (`log_store.rs`). The journal cannot be
+//! Raft's log as things stand: (1) the leader writes its journal before consensus, so the journal holds records
+//! Raft may still discard, and Raft's log must be truncatable where the journal has no truncate operation (it only
+//! cuts torn tails at recovery); (2) a follower must persist an entry before acknowledging it, but must not put
+//! it into its journal before it is committed, or a leader change would leave it a divergent journal suffix to
+//! cut. So the log file holds each entry from acceptance until it is covered by a Raft snapshot and purged; a
+//! record is written twice on a standby (log file, then journal at commit) and twice on the leader (journal, then
+//! log file, by the Raft task, off the hot path). The cost is measured in the tests
+//! (`log_store_append_cost`). Once crossline-journal has `truncate_after(seq)`, the log becomes a thin index over
+//! the journal (term, index -> seq range, ~32 bytes an entry) and followers append at acceptance.
+//!
+//! **Persistent state.** `raft-meta` (vote, committed log id, purge point; temp file + fsync + rename),
+//! `raft-log` (entries), `raft-snapshot` (the last Raft snapshot: the appliance's payload plus the seq it covers).
+//! The state machine keeps nothing else: after a restart openraft re-applies the log after the snapshot, and
+//! applying records the journal already holds only verifies them.
+//!
+//! **Divergence.** A former leader's journal may hold records it wrote but never got committed; when it rejoins,
+//! applying the new leader's different records at those seqs fails loudly (`divergent journal at seq N`) rather
+//! than let it follow with a different history. Cutting that suffix and rebuilding the engine is left to serve's
+//! recovery (it needs a journal truncate).
+//!
+//! **Network** (`network.rs`): TCP, length-prefixed bincode frames, the cluster token first on every connection
+//! (constant-time comparison; refused otherwise). **Health** (`health.rs`): active pings and passive RPC failure
+//! counting per peer, as Kraken does. **Timing** (`config.rs`): heartbeat 50 ms, election timeout 150-300 ms.
+//!
+//! Bootstrap: on first start the lowest-id voter initializes the cluster with every configured voter; the leader
+//! adds configured learners.
+
+// serve wires this in with the replication change; until then the API has no caller outside the tests.
+#![allow(dead_code, unused_imports)]
+
+mod config;
+mod health;
+mod log_store;
+mod network;
+mod replicator;
+mod state_machine;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{ClusterConfig, HealthConfig, PeerConfig};
+pub use health::{ClusterStatus, PeerHealth, PeerStatus};
+pub use log_store::LogStore;
+pub use network::{token_matches, CallError, PeerClient};
+pub use replicator::{Replicator, ReplicatorConfig, ReplicatorExit};
+pub use state_machine::{ClusterApp, JournalSlot};
+pub use types::{Batch, BatchBuilder, BatchError, TypeConfig};
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossline_journal::JournalWriter;
+use openraft::{BasicNode, ServerState, SnapshotPolicy};
+
+use network::Network;
+use state_machine::{SmShared, StateMachine};
+use types::Raft;
+
+/// One node of the cluster: its Raft, its Raft listener, its peers' health checkers, on a runtime of its own.
+pub struct ClusterNode {
+    config: ClusterConfig,
+    runtime: Option<tokio::runtime::Runtime>,
+    raft: Raft,
+    sm: Arc<SmShared>,
+    log: LogStore,
+    peers: Vec<Arc<PeerHealth>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for ClusterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterNode")
+            .field("node_id", &self.config.node_id)
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// openraft's settings from ours.
+fn raft_config(config: &ClusterConfig) -> Result<openraft::Config, String> {
+    openraft::Config {
+        cluster_name: "crossline".into(),
+        heartbeat_interval: config.heartbeat_ms,
+        election_timeout_min: config.election_min_ms,
+        election_timeout_max: config.election_max_ms,
+        install_snapshot_timeout: 1_000,
+        // A batch is up to batch_max_records records; this bounds one AppendEntries message.
+        max_payload_entries: 64,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_entries),
+        max_in_snapshot_log_to_keep: config.snapshot_keep_entries,
+        ..openraft::Config::default()
+    }
+    .validate()
+    .map_err(|err| format!("cluster: {err}"))
+}
+
+impl ClusterNode {
+    /// Opens the Raft state in `raft_dir`, binds `config.listen` and starts Raft. `journal` is this node's journal
+    /// (its writer is replication's until `take_journal_writer`).
+    pub fn start(
+        config: ClusterConfig,
+        raft_dir: &Path,
+        journal: JournalSlot,
+        app: Arc<dyn ClusterApp>,
+    ) -> Result<ClusterNode, String> {
+        config.validate()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(format!("raft-{}", config.node_id))
+            .enable_all()
+            .build()
+            .map_err(|err| format!("cluster runtime: {err}"))?;
+        let log = LogStore::open(raft_dir, config.log_fsync)
+            .map_err(|err| format!("cluster log {}: {err}", raft_dir.display()))?;
+        let sm = SmShared::new(raft_dir, journal, app)
+            .map_err(|err| format!("cluster state {}: {err}", raft_dir.display()))?;
+        let peers: Vec<Arc<PeerHealth>> = config
+            .peers
+            .iter()
+            .map(|peer| PeerHealth::new(peer.id, peer.addr.clone(), config.health.clone()))
+            .collect();
+        let token: Arc<str> = Arc::from(config.token.as_str());
+        let network = Network {
+            token: Arc::clone(&token),
+            peers: peers.clone(),
+            backoff: Duration::from_millis(config.heartbeat_ms.max(20)),
+        };
+        let raft_config = Arc::new(raft_config(&config)?);
+        let (raft, listener) = runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind(&config.listen)
+                .await
+                .map_err(|err| format!("cluster listen {}: {err}", config.listen))?;
+            let raft = Raft::new(
+                config.node_id,
+                raft_config,
+                network,
+                log.clone(),
+                StateMachine::new(Arc::clone(&sm)),
+            )
+            .await
+            .map_err(|err| format!("cluster raft: {err}"))?;
+            Ok::<_, String>((raft, listener))
+        })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|err| format!("cluster listen: {err}"))?;
+        let mut tasks = vec![runtime.spawn(network::serve(
+            listener,
+            raft.clone(),
+            Arc::clone(&token),
+            config.node_id,
+        ))];
+        for peer in &peers {
+            tasks.push(runtime.spawn(check_peer(
+                Arc::clone(peer),
+                Arc::clone(&token),
+                config.health.clone(),
+            )));
+        }
+        tasks.push(runtime.spawn(add_learners(raft.clone(), config.clone())));
+        let node = ClusterNode {
+            config,
+            runtime: Some(runtime),
+            raft,
+            sm,
+            log,
+            peers,
+            tasks,
+            local_addr,
+        };
+        node.bootstrap()?;
+        Ok(node)
+    }
+
+    /// The lowest-id voter initializes a pristine cluster with every configured voter.
+    fn bootstrap(&self) -> Result<(), String> {
+        let voters = self.config.voters();
+        if voters.first().map(|(id, _)| *id) != Some(self.config.node_id) {
+            return Ok(());
+        }
+        self.block_on(async {
+            if self
+                .raft
+                .is_initialized()
+                .await
+                .map_err(|err| err.to_string())?
+            {
+                return Ok(());
+            }
+            let members: BTreeMap<u64, BasicNode> = voters
+                .into_iter()
+                .map(|(id, addr)| (id, BasicNode { addr }))
+                .collect();
+            match self.raft.initialize(members).await {
+                Ok(()) => Ok(()),
+                Err(openraft::error::RaftError::APIError(
+                    openraft::error::InitializeError::NotAllowed(_),
+                )) => Ok(()),
+                Err(err) => Err(format!("cluster initialize: {err}")),
+            }
+        })
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime
+            .as_ref()
+            .expect("runtime lives until shutdown")
+            .block_on(future)
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.config.node_id
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// Seq of the last record committed by the cluster and applied here (ack policy `replicated` on the leader).
+    pub fn committed_seq(&self) -> Arc<AtomicU64> {
+        self.sm.applied_seq()
+    }
+
+    /// Seq of the last record in this node's Raft log (committed or not).
+    pub fn log_last_seq(&self) -> u64 {
+        self.log.last_seq()
+    }
+
+    pub fn log_appended_bytes(&self) -> u64 {
+        self.log.appended_bytes()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.state == ServerState::Leader && metrics.current_leader == Some(self.config.node_id)
+    }
+
+    pub fn current_leader(&self) -> Option<u64> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// A leader that has applied every entry of its log (its own term's first entry included): its journal holds
+    /// everything the cluster has, so the engine may take the journal writer and the gateway may open.
+    pub fn ready_to_serve(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.state == ServerState::Leader
+            && metrics.current_leader == Some(self.config.node_id)
+            && metrics.last_applied.map(|id| id.index) == metrics.last_log_index
+            && metrics
+                .last_applied
+                .is_some_and(|id| id.leader_id.term == metrics.current_term)
+    }
+
+    /// Promotion: the engine takes the journal writer (after `ready_to_serve`).
+    pub fn take_journal_writer(&self) -> Option<JournalWriter> {
+        self.sm.take_writer()
+    }
+
+    /// Demotion: replication takes the journal writer back.
+    pub fn return_journal_writer(&self, writer: JournalWriter) {
+        self.sm.return_writer(writer);
+    }
+
+    /// Starts the leader's replicator from `from_seq` (normally the journal's written seq + 1 at promotion).
+    pub fn start_replicator(&self, from_seq: u64) -> Result<Replicator, String> {
+        let handle = self
+            .runtime
+            .as_ref()
+            .expect("runtime lives until shutdown")
+            .handle()
+            .clone();
+        Replicator::start(
+            self.raft.clone(),
+            handle,
+            self.sm.journal_dir(),
+            self.sm.journal_watermarks(),
+            from_seq,
+            ReplicatorConfig {
+                max_records: self.config.batch_max_records,
+                max_delay: Duration::from_micros(self.config.batch_max_us),
+                max_in_flight: 64,
+            },
+        )
+        .map_err(|err| format!("replicator thread: {err}"))
+    }
+
+    /// This node's view, for GET /health and `crossline cluster status`.
+    pub fn status(&self) -> ClusterStatus {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        ClusterStatus {
+            node_id: self.config.node_id,
+            state: format!("{:?}", metrics.state),
+            leader: metrics.current_leader,
+            term: metrics.current_term,
+            last_log_index: metrics.last_log_index,
+            last_applied_index: metrics.last_applied.map(|id| id.index),
+            committed_seq: self.sm.applied_seq().load(Ordering::Acquire),
+            journal_written_seq: self.sm.journal_written_seq(),
+            voters: membership.voter_ids().collect(),
+            learners: membership.learner_ids().collect(),
+            peers: self.peers.iter().map(|peer| peer.status()).collect(),
+        }
+    }
+
+    /// Stops Raft, the listener (every accepted connection with it) and the health checkers, then closes the
+    /// journal if replication holds its writer.
+    pub fn shutdown(mut self) -> Result<(), String> {
+        let runtime = self.runtime.take().expect("runtime lives until shutdown");
+        let raft = self.raft.clone();
+        let stopped = runtime.block_on(async move { raft.shutdown().await });
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        self.sm.close_writer()?;
+        stopped.map_err(|err| format!("cluster shutdown: {err}"))
+    }
+}
+
+/// Active health checks of one peer, forever (aborted at shutdown).
+async fn check_peer(peer: Arc<PeerHealth>, token: Arc<str>, config: HealthConfig) {
+    let mut client = PeerClient::new(peer.id, peer.addr.clone(), token, None);
+    let timeout = Duration::from_millis(config.timeout_ms.max(1));
+    let mut interval = tokio::time::interval(Duration::from_millis(config.interval_ms.max(1)));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let outcome = client.ping(timeout).await.map_err(|err| err.to_string());
+        peer.record_check(outcome);
+    }
+}
+
+/// While this node leads, makes every configured learner a member.
+async fn add_learners(raft: Raft, config: ClusterConfig) {
+    let learners: Vec<(u64, String)> = config
+        .members()
+        .into_iter()
+        .filter(|(_, _, learner)| *learner)
+        .map(|(id, addr, _)| (id, addr))
+        .collect();
+    if learners.is_empty() {
+        return;
+    }
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (leading, known) = {
+            let metrics = raft.metrics();
+            let metrics = metrics.borrow();
+            let known: Vec<u64> = metrics
+                .membership_config
+                .membership()
+                .nodes()
+                .map(|(id, _)| *id)
+                .collect();
+            (
+                metrics.state == ServerState::Leader
+                    && metrics.current_leader == Some(config.node_id),
+                known,
+            )
+        };
+        if !leading {
+            continue;
+        }
+        for (id, addr) in &learners {
+            if !known.contains(id) {
+                let _ = raft
+                    .add_learner(*id, BasicNode { addr: addr.clone() }, false)
+                    .await;
+            }
+        }
+    }
+}
