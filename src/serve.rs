@@ -20,7 +20,7 @@ use anyhow::Context;
 use crossline_engine::{Command, Engine, Event};
 use crossline_journal::{JournalConfig, JournalReader, SnapshotStore};
 use crossline_net::feed::{MoldPublisher, PublisherConfig, RetransmitServer, UdpFeedSender};
-use crossline_net::reactor::{Backend, Reactor, ReactorConfig};
+use crossline_net::reactor::{Backend, Reactor, ReactorConfig, SqPoll};
 use crossline_net::session::{Gateway, SessionConfig, SessionManager, UserId, Users};
 use crossline_net::soupbin::SessionId as SoupSessionId;
 use crossline_net::translate::{SessionContext, SessionOrderState};
@@ -105,6 +105,11 @@ fn reactor_config(config: &Config) -> ReactorConfig {
         backend,
         max_connections: config.gateway.max_sessions,
         send_queue_bytes_max: config.gateway.send_queue_bytes,
+        sqpoll: config.gateway.sqpoll_core.map(|core| SqPoll {
+            cpu: u32::try_from(core).ok(),
+            idle_ms: config.gateway.sqpoll_idle_ms,
+        }),
+        napi_busy_poll_us: config.gateway.napi_busy_poll_us,
         ..ReactorConfig::default()
     }
 }
@@ -357,7 +362,7 @@ fn build_gateway(
 /// Recovers and starts every thread.
 pub fn start(config: &Config) -> anyhow::Result<Appliance> {
     let cores = CoreList::read();
-    cores.check(&config.cores)?;
+    cores.check(&config.cores, config.gateway.sqpoll_core)?;
 
     let metrics = Arc::new(Metrics::default());
     let lifecycle = Arc::new(Lifecycle::default());

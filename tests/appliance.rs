@@ -616,3 +616,16 @@ fn a_good_till_time_order_expires_on_time_with_no_other_traffic() {
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(appliance.terminate().success());
 }
+
+#[test]
+fn the_gateway_trades_on_a_submission_polling_ring() {
+    let site = Site::new(|text| text.replace("# sqpoll_core = 3", "sqpoll_core = 0"));
+    let appliance = site.start();
+    let mut bob = login(appliance.endpoints.order_entry, "bob", 1);
+    for i in 1..=20u32 {
+        bob.enter_order(&limit(i, Side::Buy, 1, "ACME", 99_0000))
+            .expect("send");
+        assert!(matches!(next(&mut bob).1, Outbound::OrderAccepted(_)));
+    }
+    assert!(appliance.terminate().success());
+}

@@ -11,7 +11,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossline_net::reactor::{
-    Backend, CloseReason, ConnId, Event, Reactor, ReactorConfig, ReactorError, SendError,
+    Backend, CloseReason, ConnId, Event, Reactor, ReactorConfig, ReactorError, SendError, SqPoll,
 };
 use crossline_net::soupbin::{FrameDecoder, Packet, PacketBuffer};
 
@@ -88,6 +88,8 @@ fn config(backend: Backend) -> ReactorConfig {
         send_queue_bytes_max: 256 * 1024,
         socket_send_buffer_bytes: None,
         ring_entries: 256,
+        sqpoll: None,
+        napi_busy_poll_us: None,
     }
 }
 
@@ -452,5 +454,61 @@ fn a_tiny_receive_pool_still_serves_every_connection() {
         for client in clients {
             client.join().expect("client failed");
         }
+    }
+}
+
+#[test]
+fn a_submission_polling_ring_echoes_like_the_others() {
+    let config = ReactorConfig {
+        sqpoll: Some(SqPoll {
+            cpu: None,
+            idle_ms: 10,
+        }),
+        ..config(Backend::IoUring)
+    };
+    let any_port = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    match Reactor::bind(any_port, config) {
+        Err(ReactorError::SqPollRefused(why)) | Err(ReactorError::IoUringUnavailable(why)) => {
+            eprintln!("note: SQPOLL not available here: {why}");
+            return;
+        }
+        Err(error) => panic!("{error}"),
+        Ok(_) => {}
+    }
+    let Some(server) = start(config, Mode::Echo) else {
+        return;
+    };
+    let mut stream = connect(server.addr);
+    // Rounds with pauses longer than the kernel thread's idle time, so that it falls asleep and is woken.
+    for round in 0..20u32 {
+        let message = round.to_be_bytes().repeat(8);
+        stream.write_all(&message).expect("write");
+        assert_eq!(read_exactly(&mut stream, message.len()), message);
+        if round % 5 == 0 {
+            thread::sleep(Duration::from_millis(15));
+        }
+    }
+}
+
+#[test]
+fn io_uring_settings_on_the_epoll_backend_are_refused() {
+    let any_port = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    for config in [
+        ReactorConfig {
+            sqpoll: Some(SqPoll {
+                cpu: None,
+                idle_ms: 1,
+            }),
+            ..config(Backend::Epoll)
+        },
+        ReactorConfig {
+            napi_busy_poll_us: Some(50),
+            ..config(Backend::Epoll)
+        },
+    ] {
+        assert!(matches!(
+            Reactor::bind(any_port, config),
+            Err(ReactorError::Config(_))
+        ));
     }
 }

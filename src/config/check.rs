@@ -111,6 +111,19 @@ impl Config {
         within("gateway.penalty_breaches", g.penalty_breaches, 1, 1_000)?;
         within("gateway.penalty_window_s", g.penalty_window_s, 1, 3_600)?;
         within("gateway.penalty_refuse_s", g.penalty_refuse_s, 0, 86_400)?;
+        within("gateway.sqpoll_idle_ms", g.sqpoll_idle_ms, 1, 60_000)?;
+        if let Some(us) = g.napi_busy_poll_us {
+            within("gateway.napi_busy_poll_us", us, 1, 1_000_000)?;
+        }
+        if (g.sqpoll_core.is_some() || g.napi_busy_poll_us.is_some())
+            && g.backend == super::BackendChoice::Epoll
+        {
+            return refuse(
+                "gateway.backend",
+                "\"epoll\"",
+                "sqpoll_core and napi_busy_poll_us are io_uring settings",
+            );
+        }
         Ok(())
     }
 
@@ -188,6 +201,20 @@ impl Config {
             ("cores.engine", self.cores.engine),
             ("cores.admin", self.cores.admin),
         ];
+        if let Some(core) = self.gateway.sqpoll_core {
+            for (name, placement) in &threads {
+                if placement.core == Some(core) && placement.idle == IdleChoice::BusySpin {
+                    return refuse(
+                        "gateway.sqpoll_core",
+                        core,
+                        &format!(
+                            "{name} busy-spins on that core: the SQPOLL thread would starve it (or it the SQPOLL \
+                             thread)"
+                        ),
+                    );
+                }
+            }
+        }
         for (i, (name, placement)) in threads.iter().enumerate() {
             if placement.idle == IdleChoice::BusySpin && placement.core.is_none() {
                 return refuse(

@@ -73,6 +73,18 @@ pub struct GatewayConfig {
     pub penalty_breaches: u32,
     pub penalty_window_s: u64,
     pub penalty_refuse_s: u64,
+    /// io_uring SQPOLL: a kernel thread on this core polls the submission queue.
+    #[serde(default)]
+    pub sqpoll_core: Option<usize>,
+    #[serde(default = "default_sqpoll_idle_ms")]
+    pub sqpoll_idle_ms: u32,
+    /// NAPI busy polling on the gateway's sockets, in microseconds (Linux 6.9+).
+    #[serde(default)]
+    pub napi_busy_poll_us: Option<u32>,
+}
+
+fn default_sqpoll_idle_ms() -> u32 {
+    100
 }
 
 #[derive(Debug, Clone, Deserialize)]

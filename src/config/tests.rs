@@ -108,6 +108,23 @@ fn a_core_layout_outside_this_machine_is_refused() {
     );
     let config = Config::parse(&text, "test").expect("valid on paper");
     let cores = crate::pipeline::cores::CoreList::read();
-    let error = cores.check(&config.cores).expect_err("no core 4096");
+    let error = cores.check(&config.cores, None).expect_err("no core 4096");
     assert_eq!(error.field, "cores.engine.core");
+}
+
+#[test]
+fn an_sqpoll_thread_on_a_busy_spinning_core_is_refused() {
+    let text = embedded_text()
+        .replace(
+            "engine = { core = 1, idle = \"spin-then-yield\" }",
+            "engine = { core = 1, idle = \"busy-spin\" }",
+        )
+        .replace("# sqpoll_core = 3", "sqpoll_core = 1");
+    let error = refused(&text);
+    assert_eq!(error.field, "gateway.sqpoll_core");
+    assert!(error.why.contains("engine"), "{error}");
+    let text = embedded_text()
+        .replace("backend = \"auto\"", "backend = \"epoll\"")
+        .replace("# napi_busy_poll_us = 50", "napi_busy_poll_us = 50");
+    assert_eq!(refused(&text).field, "gateway.backend");
 }

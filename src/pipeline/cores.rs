@@ -17,7 +17,20 @@ impl CoreList {
     }
 
     /// Refuses a layout that names a core this process cannot run on.
-    pub fn check(&self, cores: &CoresConfig) -> Result<(), ConfigError> {
+    pub fn check(
+        &self,
+        cores: &CoresConfig,
+        config_sqpoll_core: Option<usize>,
+    ) -> Result<(), ConfigError> {
+        if let Some(core) = config_sqpoll_core {
+            if !self.ids.iter().any(|id| id.id == core) {
+                return Err(ConfigError {
+                    field: String::from("gateway.sqpoll_core"),
+                    value: core.to_string(),
+                    why: String::from("this process may not run on that core"),
+                });
+            }
+        }
         for (name, placement) in [
             ("cores.gateway", cores.gateway),
             ("cores.engine", cores.engine),

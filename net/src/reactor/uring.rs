@@ -58,15 +58,39 @@ impl UringIo {
         config: &ReactorConfig,
     ) -> Result<UringIo, ReactorError> {
         let entries = config.ring_entries;
-        // Single issuer and deferred task running let the kernel skip locking and run completions only when we
-        // ask for them (6.1+); an older kernel refuses the flags, so retry without them.
-        let ring = IoUring::builder()
-            .setup_cqsize(entries * 4)
-            .setup_single_issuer()
-            .setup_defer_taskrun()
-            .build(entries)
-            .or_else(|_| IoUring::builder().setup_cqsize(entries * 4).build(entries))
-            .map_err(|error| unavailable("io_uring_setup failed", error))?;
+        let ring = match config.sqpoll {
+            // A kernel thread polls the submission queue; deferred task running cannot be combined with it.
+            Some(sqpoll) => {
+                let mut builder = IoUring::builder();
+                builder
+                    .setup_cqsize(entries * 4)
+                    .setup_single_issuer()
+                    .setup_sqpoll(sqpoll.idle_ms);
+                if let Some(cpu) = sqpoll.cpu {
+                    builder.setup_sqpoll_cpu(cpu);
+                }
+                builder
+                    .build(entries)
+                    .map_err(|error| ReactorError::SqPollRefused(error.to_string()))?
+            }
+            // Single issuer and deferred task running let the kernel skip locking and run completions only when
+            // we ask for them (6.1+); an older kernel refuses the flags, so retry without them.
+            None => IoUring::builder()
+                .setup_cqsize(entries * 4)
+                .setup_single_issuer()
+                .setup_defer_taskrun()
+                .build(entries)
+                .or_else(|_| IoUring::builder().setup_cqsize(entries * 4).build(entries))
+                .map_err(|error| unavailable("io_uring_setup failed", error))?,
+        };
+        if let Some(timeout_us) = config.napi_busy_poll_us {
+            let mut napi = io_uring::types::Napi::new()
+                .set_busy_poll_timeout(timeout_us)
+                .set_prefer_busy_poll(true);
+            ring.submitter()
+                .register_napi(&mut napi)
+                .map_err(|error| ReactorError::NapiRefused(error.to_string()))?;
+        }
         if !ring.params().is_feature_ext_arg() || !ring.params().is_feature_nodrop() {
             return Err(ReactorError::IoUringUnavailable(
                 "kernel lacks IORING_FEAT_EXT_ARG or IORING_FEAT_NODROP (needs 5.19+)".into(),
