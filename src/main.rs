@@ -3,12 +3,14 @@
 
 mod admin;
 mod admin_backend;
+mod cluster;
 mod config;
 mod config_cli;
 mod demo;
 mod journal_cli;
 mod metrics;
 mod pipeline;
+mod pipeline_bench;
 mod serve;
 mod tune;
 
@@ -31,6 +33,15 @@ struct Cli {
 enum Command {
     /// Print the version, the engine's snapshot format and the build's target.
     Version,
+    /// The pipeline in process, no sockets (run by `crossline-bench pipeline`).
+    #[command(hide = true)]
+    BenchPipeline {
+        #[arg(long, default_value_t = 10_000_000)]
+        ops: u64,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the appliance until SIGTERM or Ctrl-C (embedded default configuration unless --config is given).
     Serve {
         /// A TOML configuration file (`crossline config example` prints a commented one).
@@ -150,6 +161,7 @@ fn main() -> ExitCode {
             exit_with(config_cli::load(config.as_deref()).and_then(|c| serve::serve(&c)))
         }
         Command::Demo => exit_with(demo::run()),
+        Command::BenchPipeline { ops, json } => exit_with(pipeline_bench::run(ops, json)),
         Command::Config { action } => exit_with(match action {
             ConfigAction::Example => config_cli::example(),
             ConfigAction::Check { file } => config_cli::check(&file),

@@ -8,7 +8,7 @@
 //! on, and never change a flow for a given seed without a test noticing.
 //!
 //! Layout: `workload` (the flow generators, one file each), `modes` (one file per mode: `engine`, `journal`,
-//! `restart`, `echo`), `rundir` (the temporary directories the journal modes write in),
+//! `restart`, `echo`, `wire`, `pipeline`), `rundir` (the temporary directories the journal modes write in),
 //! `report` (JSON and table), `histogram` (HdrHistogram shape, percentiles, .hgrm), `sampling` and `timer`
 //! (which ops are timed and with what clock), `env` (environment capture), `rng` (the seeded generator);
 //! `live` (hands a running measurement's samples to a side thread every 100 ms) with its two consumers,

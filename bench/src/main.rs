@@ -11,7 +11,9 @@ use crossline_bench::live::{HlogOptions, LiveOptions, ProgressOptions};
 use crossline_bench::modes::echo::{self, EchoBackend, EchoOptions, EchoServerOptions, Load};
 use crossline_bench::modes::engine::{self, EngineOptions};
 use crossline_bench::modes::journal::{self, FsyncSetting, JournalOptions, DEFAULT_SEGMENT_BYTES};
+use crossline_bench::modes::pipeline::{self, PipelineOptions};
 use crossline_bench::modes::restart::{self, RestartOptions};
+use crossline_bench::modes::wire::{self, Target, WireOptions, WireWorkload};
 use crossline_bench::plot::{self, Series};
 use crossline_bench::progress;
 use crossline_bench::report::write_json_file;
@@ -138,6 +140,36 @@ enum Mode {
         #[command(flatten)]
         output: Output,
     },
+    /// The appliance over the wire: OUCH over SoupBinTCP on loopback, open loop from planned send times (or
+    /// --max), with the bare echo baseline measured in the same run.
+    Wire {
+        /// Total messages per second over all sessions; message i is planned at i / rate.
+        #[arg(long, default_value_t = 100_000)]
+        rate: u64,
+        /// Drive as fast as possible (a bounded window in flight per session) and report the sustained rate.
+        #[arg(long)]
+        max: bool,
+        /// Messages in flight per session at most with --max.
+        #[arg(long, default_value_t = 256)]
+        window: usize,
+        #[command(flatten)]
+        wire: WireArgs,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The appliance's pipeline in process (ring -> sequencer -> journal -> matcher -> ring), no sockets, against
+    /// a raw ring hop; runs the hidden `crossline bench-pipeline`.
+    Pipeline {
+        /// Commands sent through the pipeline.
+        #[arg(long, default_value_t = 10_000_000)]
+        ops: u64,
+        /// The crossline binary (default: the one next to crossline-bench).
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+        /// Write the report as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// Step-rate search: raise the offered rate step by step until a latency objective breaks; report every step
     /// and the highest rate that met it.
     Search {
@@ -185,6 +217,76 @@ enum SearchTarget {
         #[command(flatten)]
         search: SearchArgs,
     },
+    /// The appliance over the wire (a fresh appliance per step with --spawn), open loop.
+    Wire {
+        #[command(flatten)]
+        wire: WireArgs,
+        #[command(flatten)]
+        search: SearchArgs,
+    },
+}
+
+/// The wire mode's options other than the rate (shared by `wire` and `search wire`).
+#[derive(Debug, clap::Args)]
+struct WireArgs {
+    /// Start the crossline binary on a temporary configuration (ports 0, a temporary data directory).
+    #[arg(long, conflicts_with = "connect")]
+    spawn: bool,
+    /// The crossline binary for --spawn (default: the one next to crossline-bench).
+    #[arg(long, value_name = "PATH")]
+    binary: Option<PathBuf>,
+    /// With --spawn: this configuration instead of the example (it must have the sessions' users).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// A running appliance's order entry address (its users alice, bob, carol, mm04...).
+    #[arg(long, value_name = "ADDR")]
+    connect: Option<std::net::SocketAddr>,
+    /// Length of the send schedule (or of --max) in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration_s: f64,
+    /// SoupBinTCP sessions, each its own user and account.
+    #[arg(long, default_value_t = 1)]
+    sessions: usize,
+    #[arg(long, value_enum, default_value = "mm-orders")]
+    workload: WireWorkload,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Skip the bare echo baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    /// Fail when messages are outstanding and no response arrives for this many seconds.
+    #[arg(long, default_value_t = 10.0)]
+    response_timeout_s: f64,
+}
+
+impl WireArgs {
+    fn options(&self, rate_per_sec: u64, max: bool, window: usize) -> anyhow::Result<WireOptions> {
+        let target = match (self.spawn, self.connect) {
+            (true, _) => Target::Spawn {
+                binary: match &self.binary {
+                    Some(path) => path.clone(),
+                    None => wire::default_binary()?,
+                },
+                config: self.config.clone(),
+            },
+            (false, Some(addr)) => Target::Connect(addr),
+            (false, None) => {
+                bail!("say where the appliance is: --spawn (start one) or --connect ADDR")
+            }
+        };
+        Ok(WireOptions {
+            target,
+            rate_per_sec,
+            duration: seconds_arg("--duration-s", self.duration_s)?,
+            sessions: self.sessions,
+            workload: self.workload,
+            seed: self.seed,
+            max,
+            window,
+            no_baseline: self.no_baseline,
+            response_timeout: seconds_arg("--response-timeout-s", self.response_timeout_s)?,
+        })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -361,6 +463,56 @@ fn main() -> anyhow::Result<()> {
                 progress: !search.quiet,
             };
             run_search(&mut target, &search, echo.seed)
+        }
+        Mode::Search {
+            target: SearchTarget::Wire { wire, search },
+        } => {
+            let options = wire.options(1, false, 1)?;
+            let mut target = wire::WireRateTarget { options };
+            run_search(&mut target, &search, wire.seed)
+        }
+        Mode::Wire {
+            rate,
+            max,
+            window,
+            wire: args,
+            output,
+        } => {
+            let options = args.options(rate, max, window)?;
+            let run = wire::run(&options)?;
+            print!("{}", run.report.report.render_table());
+            if let Some(path) = &output.json {
+                write_json_file(&run.report, path)?;
+            }
+            if let Some(path) = &output.hgrm {
+                write_hgrm_file(&run.histogram, path)?;
+            }
+            if let Some(path) = &output.plot {
+                let mut series = vec![Series::from_histogram("crossline wire", &run.histogram)];
+                if let Some(baseline) = &run.baseline_histogram {
+                    series.push(Series::from_histogram("bare echo", baseline));
+                }
+                plot::write_svg(path, "crossline-bench wire: latency by percentile", &series)?;
+            }
+            if !run.report.report.checks_passed() {
+                bail!("checks failed: see the table above");
+            }
+            Ok(())
+        }
+        Mode::Pipeline { ops, binary, json } => {
+            let binary = match binary {
+                Some(path) => path,
+                None => wire::default_binary()?,
+            };
+            let report = pipeline::run(&PipelineOptions { binary, ops })?;
+            print!("{}", report.report.render_table());
+            if let Some(path) = &json {
+                write_json_file(&report, path)?;
+            }
+            if !report.report.checks_passed() {
+                bail!("checks failed: see the table above");
+            }
+            Ok(())
         }
         Mode::Plot { out, title, inputs } => {
             plot::plot_hgrm_files(&out, &title, &inputs)?;

@@ -145,6 +145,7 @@ fn start(client_timeout_ms: u64) -> Server {
             send_queue_bytes_max: 64 * 1024,
             socket_send_buffer_bytes: None,
             ring_entries: 256,
+            ..ReactorConfig::default()
         };
         let reactor = Reactor::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), reactor_config)
             .expect("bind");

@@ -79,6 +79,7 @@ fn start(backend: Backend) -> Option<Server> {
             send_queue_bytes_max: 64 * 1024,
             socket_send_buffer_bytes: None,
             ring_entries: 256,
+            ..ReactorConfig::default()
         };
         let reactor =
             match Reactor::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), reactor_config) {

@@ -3,4 +3,6 @@
 pub mod echo;
 pub mod engine;
 pub mod journal;
+pub mod pipeline;
 pub mod restart;
+pub mod wire;

@@ -1,0 +1,1482 @@
+//! `crossline-bench wire`: the appliance over the wire. Starts the real `crossline` binary (`--spawn`) on a temporary
+//! configuration (ports chosen by the kernel, a temporary data directory, the example's users plus as many more as
+//! `--sessions` needs), or connects to a running one (`--connect ADDR`), logs in N SoupBinTCP sessions, and drives
+//! OUCH orders over loopback.
+//!
+//! Open loop (the default): message `i` of the whole run is planned at `start + i / rate` and goes to session
+//! `i % N`; latency = receipt of the message's FIRST response (Order Accepted, Order Rejected, Order Canceled for
+//! a cancel, Quote Status) − its PLANNED send time, so a stall anywhere shows in the percentiles. Taker fills are
+//! timed separately (planned send of the aggressive order → its first Order Executed). In the same run, before the
+//! appliance starts (so its spinning threads do not disturb it), the bare echo baseline is measured: the in-process
+//! crossline-net echo server and the echo client at the same rate and message size (`modes::echo`).
+//!
+//! `--max`: every session keeps a bounded window of messages in flight and sends whenever the window has room, for
+//! `--duration-s`; the result is the sustained orders per second (responses received per second). Latency there is
+//! from the actual send (a closed window hides stalls; the report says so).
+//!
+//! The client is ONE thread driving every session's non-blocking TCP_NODELAY socket in turn: due messages of a
+//! session are framed into one buffer and handed to one `write`, responses are read as they come; SoupBinTCP login
+//! and framing come from crossline-net (`soupbin::{LoginRequest, PacketBuffer, FrameDecoder}`), the OUCH messages
+//! from `crossline_net::ouch`. (The client library `crossline_net::client::Client` writes every message with its own
+//! blocking `write`, which is what a market maker does but would make the rig, not the appliance, the limit at
+//! high rates.)
+//!
+//! The flows (`--workload`) are seeded market-maker flows that keep the book bounded, so they can run at any rate
+//! for any time: `mm-orders` (each session keeps at most 8 resting Day orders a few ticks off the reference price,
+//! cancels its oldest when it has 8, and sends one aggressive IOC in 10 that crosses the other sessions' orders)
+//! and `mm-quotes` (two-sided quotes replacing the session's previous quote, and one aggressive IOC in 10).
+
+use crate::env::Environment;
+use crate::histogram::{latency_histogram, LatencyNs};
+use crate::modes::echo::{self, EchoBackend, EchoOptions, EchoServerOptions, Load};
+use crate::report::{group_digits, Baseline, LatencySampling, Named, Report};
+use crate::rng::Rng;
+use crate::search::{RateTarget, StepMeasurement};
+use crate::timer::{Timer, TimerSource};
+use anyhow::{bail, Context};
+use crossline_net::ouch::{
+    CancelOrder, CancelReason, Capacity, CrossType, Display, EnterOrder, IsoEligibility, Outbound,
+    Quote, QuoteStatusCode, Side, TimeInForce,
+};
+use crossline_net::soupbin::{
+    packet_type, FrameDecoder, LoginRequest, Packet, PacketBuffer, SessionId,
+};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+/// The goal of issue 5: appliance p99 <= this times the echo p99.
+pub const P99_RATIO_GOAL: f64 = 1.5;
+/// The goal of issue 5 for `--max --sessions 8`.
+pub const MAX_RATE_GOAL: f64 = 1_000_000.0;
+/// Resting orders per session at most (mm-orders).
+const RESTING_PER_SESSION: usize = 8;
+/// One message in this many is an aggressive IOC.
+const AGGRESSOR_ONE_IN: u64 = 10;
+/// Slots of the per-session table of messages by UserRefNum (a power of two).
+const SLOTS: usize = 1 << 18;
+/// Messages framed into one write per session at most.
+const SEND_BATCH_MAX: usize = 64;
+const SEND_BUFFER_BYTES: usize = 64 * 1024;
+const RECEIVE_BUFFER_BYTES: usize = 1 << 20;
+const MAX_FRAME_BYTES: usize = 2 + u16::MAX as usize;
+/// The first message is planned this long after the clock starts.
+const START_LEAD_NS: u64 = 2_000_000;
+const SLEEP_THRESHOLD_NS: u64 = 200_000;
+const SLEEP_WAKE_EARLY_NS: u64 = 100_000;
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+const CLIENT_HEARTBEAT_NS: u64 = 500_000_000;
+/// Loops with nothing sent or received before the client blocks in ppoll(2) (spin, then block: on a box with
+/// fewer cores than busy threads a spinning client takes a core from the appliance).
+const IDLE_SPINS: u32 = 50;
+/// The client wakes this long before the next planned send and spins the rest.
+const IDLE_WAKE_EARLY_NS: u64 = 20_000;
+/// The longest single block.
+const IDLE_BLOCK_MAX_NS: u64 = 1_000_000;
+
+/// The instrument the flows trade (the example configuration's ACME).
+const SYMBOL: &str = "ACME";
+const REFERENCE_PRICE: u64 = 1_000_000;
+const TICK: u64 = 100;
+
+/// The flows of the wire mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WireWorkload {
+    /// Resting Day orders a few ticks off the reference, cancel of the oldest at 8 per session, 1 in 10 an IOC.
+    MmOrders,
+    /// Two-sided quotes replacing the previous one, 1 in 10 an IOC.
+    MmQuotes,
+}
+
+impl WireWorkload {
+    pub fn name(self) -> &'static str {
+        match self {
+            WireWorkload::MmOrders => "mm-orders",
+            WireWorkload::MmQuotes => "mm-quotes",
+        }
+    }
+}
+
+/// Where the appliance comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Start `binary serve --config <config>`; `config` None: the example with ports 0 and a temporary directory.
+    Spawn {
+        binary: PathBuf,
+        config: Option<PathBuf>,
+    },
+    /// An appliance already running, with the example's users (or users named mm{i} with password mm{i}-pw).
+    Connect(SocketAddr),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireOptions {
+    pub target: Target,
+    /// Total messages per second over all sessions (ignored by `max`).
+    pub rate_per_sec: u64,
+    pub duration: Duration,
+    pub sessions: usize,
+    pub workload: WireWorkload,
+    pub seed: u64,
+    /// Drive as fast as possible with `window` messages in flight per session.
+    pub max: bool,
+    pub window: usize,
+    /// Skip the echo baseline.
+    pub no_baseline: bool,
+    pub response_timeout: Duration,
+}
+
+impl Default for WireOptions {
+    fn default() -> Self {
+        WireOptions {
+            target: Target::Spawn {
+                binary: PathBuf::from("crossline"),
+                config: None,
+            },
+            rate_per_sec: 100_000,
+            duration: Duration::from_secs(10),
+            sessions: 1,
+            workload: WireWorkload::MmOrders,
+            seed: 1,
+            max: false,
+            window: 256,
+            no_baseline: false,
+            response_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The `crossline` next to this executable (target/release/crossline for target/release/crossline-bench, and for
+/// a test executable in target/release/deps, the one a directory up).
+pub fn default_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating crossline-bench's own executable")?;
+    let mut dir = exe.parent().map(Path::to_path_buf);
+    for _ in 0..2 {
+        let Some(current) = dir else { break };
+        let candidate = current.join("crossline");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        dir = current.parent().map(Path::to_path_buf);
+    }
+    bail!(
+        "the crossline binary is not next to {} (nor a directory up): build it with `cargo build --release -p \
+         crossline`, or pass --binary PATH",
+        exe.display()
+    )
+}
+
+/// A `crossline serve` child: killed (SIGTERM, then SIGKILL) on drop.
+pub struct Spawned {
+    child: Option<Child>,
+    pub order_entry: SocketAddr,
+    lines: Receiver<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Spawned {
+    /// Starts the appliance and waits for its `ready` line.
+    pub fn start(binary: &Path, config: Option<&Path>, sessions: usize) -> anyhow::Result<Spawned> {
+        if !binary.is_file() {
+            bail!(
+                "{} does not exist: build the appliance with `cargo build --release -p crossline` or pass \
+                 --binary PATH",
+                binary.display()
+            );
+        }
+        let (dir, config_path) = match config {
+            Some(path) => (None, path.to_path_buf()),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("crossline-bench-wire-")
+                    .tempdir()
+                    .context("creating the appliance's temporary directory")?;
+                let text = temp_config(binary, &dir.path().join("data"), sessions)?;
+                let path = dir.path().join("crossline.toml");
+                std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                (Some(dir), path)
+            }
+        };
+        let mut child = Command::new(binary)
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {} serve", binary.display()))?;
+        let stdout = child.stdout.take().context("the appliance's stdout")?;
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut spawned = Spawned {
+            child: Some(child),
+            order_entry: SocketAddr::from(([127, 0, 0, 1], 0)),
+            lines,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut order_entry = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = spawned.lines.recv_timeout(left) else {
+                let status = spawned.stop().ok();
+                bail!("the appliance did not say it was ready within {READY_TIMEOUT:?} (exit {status:?})");
+            };
+            if line.contains("listening") {
+                order_entry = line
+                    .split_whitespace()
+                    .find_map(|field| field.strip_prefix("order_entry="))
+                    .and_then(|value| value.parse().ok());
+            }
+            if line.contains("ready") {
+                break;
+            }
+        }
+        spawned.order_entry =
+            order_entry.context("the appliance printed no order_entry= address")?;
+        Ok(spawned)
+    }
+
+    /// SIGTERM, wait up to 30 s, then SIGKILL. Returns the output lines printed since start-up.
+    pub fn stop(&mut self) -> anyhow::Result<Vec<String>> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(Vec::new());
+        };
+        let pid = libc::pid_t::try_from(child.id()).context("child pid")?;
+        // SAFETY: kill(2) on our own child, which has not been waited for, so the pid is still ours.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().context("waiting for the appliance")? {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut lines: Vec<String> = self.lines.try_iter().collect();
+        match status {
+            Some(status) if status.success() => {}
+            Some(status) => lines.push(format!("the appliance exited with {status}")),
+            None => lines.push(format!(
+                "the appliance did not stop within {STOP_TIMEOUT:?} of SIGTERM and was killed"
+            )),
+        }
+        Ok(lines)
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// Username and password of session `index` (0-based): the example's alice, bob, carol, then mm04, mm05, ...
+fn credentials(index: usize) -> (String, String) {
+    let name = match index {
+        0 => "alice".to_string(),
+        1 => "bob".to_string(),
+        2 => "carol".to_string(),
+        n => format!("mm{:02}", n + 1),
+    };
+    let password = format!("{name}-pw");
+    (name, password)
+}
+
+/// The example configuration with ports 0, `data_dir`, no pinning (the bench shares the box), the feed sent to a
+/// port nobody reads, and users (with their own funded accounts) for sessions beyond the example's three.
+fn temp_config(binary: &Path, data_dir: &Path, sessions: usize) -> anyhow::Result<String> {
+    let out = Command::new(binary)
+        .args(["config", "example"])
+        .output()
+        .with_context(|| format!("running {} config example", binary.display()))?;
+    if !out.status.success() {
+        bail!("{} config example failed", binary.display());
+    }
+    let text = String::from_utf8(out.stdout).context("the example configuration is not UTF-8")?;
+    let mut text = text
+        .replace(
+            "data_dir = \"crossline-data\"",
+            &format!("data_dir = {:?}", data_dir.display().to_string()),
+        )
+        .replace("listen = \"127.0.0.1:15000\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:18080\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "retransmit_listen = \"127.0.0.1:16001\"",
+            "retransmit_listen = \"127.0.0.1:0\"",
+        )
+        .replace(
+            "gateway = { core = 0, idle = \"spin-then-yield\" }",
+            "gateway = { idle = \"spin-then-yield\" }",
+        )
+        .replace(
+            "engine = { core = 1, idle = \"spin-then-yield\" }",
+            "engine = { idle = \"spin-then-yield\" }",
+        );
+    if !text.contains("listen = \"127.0.0.1:0\"") {
+        bail!("the example configuration changed shape: could not point order entry at port 0");
+    }
+    let params = crossline_net::session::cheap_params();
+    for index in 3..sessions {
+        let (name, password) = credentials(index);
+        let hash = crossline_net::session::hash_password_with_params(&password, params.clone())
+            .map_err(|error| anyhow::anyhow!("hashing {name}'s password: {error}"))?;
+        let account = index + 1;
+        text.push_str(&format!(
+            "\n[[accounts]]\nid = {account}\nfee_tier = 1\nmax_order_qty = 1000000\n\
+             max_order_notional = 100000000000000\nmax_open_orders = 100000\n\
+             deposits = [{{ asset = 0, amount = 100000000000000000 }}, {{ asset = 1, amount = 100000000 }}, \
+             {{ asset = 2, amount = 100000000 }}]\n\n[[users]]\nname = \"{name}\"\npassword_hash = \"{hash}\"\n\
+             account = {account}\nfirm = \"M{:03}\"\ncancel_on_disconnect = true\n",
+            index + 1
+        ));
+    }
+    Ok(text)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sessions and flows.
+
+/// What the client knows of one of its messages, by UserRefNum.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    used: bool,
+    /// The order (or quote) awaits its first response, planned at `planned_ns`.
+    new_pending: bool,
+    /// A cancel of it awaits its response, planned at `cancel_planned_ns`.
+    cancel_pending: bool,
+    /// Off the book (filled, cancelled, rejected) as far as the responses say.
+    done: bool,
+    planned_ns: u64,
+    cancel_planned_ns: u64,
+    qty_left: u32,
+    aggressor: bool,
+    fill_timed: bool,
+}
+
+impl Slot {
+    fn reusable(&self) -> bool {
+        !self.used || (self.done && !self.new_pending && !self.cancel_pending)
+    }
+}
+
+const FREE_SLOT: Slot = Slot {
+    used: false,
+    new_pending: false,
+    cancel_pending: false,
+    done: false,
+    planned_ns: 0,
+    cancel_planned_ns: 0,
+    qty_left: 0,
+    aggressor: false,
+    fill_timed: false,
+};
+
+/// What one session counted.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    sent: u64,
+    acked: u64,
+    new_orders: u64,
+    aggressors: u64,
+    cancels: u64,
+    quotes: u64,
+    accepted: u64,
+    rejected: u64,
+    quote_rejected: u64,
+    cancels_too_late: u64,
+    unsolicited_cancels: u64,
+    executions: u64,
+    taker_fills_timed: u64,
+}
+
+struct Session {
+    stream: TcpStream,
+    decoder: FrameDecoder,
+    out: PacketBuffer,
+    rng: Rng,
+    workload: WireWorkload,
+    next_ref: u32,
+    live: VecDeque<u32>,
+    slots: Vec<Slot>,
+    counts: Counts,
+    last_send_ns: u64,
+}
+
+fn slot_index(user_ref: u32) -> usize {
+    user_ref as usize & (SLOTS - 1)
+}
+
+fn pad<const N: usize>(text: &str) -> [u8; N] {
+    let mut out = [b' '; N];
+    for (slot, byte) in out.iter_mut().zip(text.bytes()) {
+        *slot = byte;
+    }
+    out
+}
+
+impl Session {
+    fn login(
+        addr: SocketAddr,
+        index: usize,
+        seed: u64,
+        workload: WireWorkload,
+    ) -> anyhow::Result<Session> {
+        let (user, password) = credentials(index);
+        let mut stream =
+            TcpStream::connect(addr).with_context(|| format!("connecting {user} to {addr}"))?;
+        stream.set_nodelay(true).context("TCP_NODELAY")?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .context("read timeout")?;
+        let mut out = PacketBuffer::new(SEND_BUFFER_BYTES);
+        out.push(&Packet::LoginRequest(LoginRequest {
+            username: pad(&user),
+            password: pad(&password),
+            requested_session: SessionId::BLANK,
+            requested_sequence_number: 0,
+        }))
+        .map_err(|error| anyhow::anyhow!("encoding {user}'s login: {error}"))?;
+        stream
+            .write_all(out.as_bytes())
+            .with_context(|| format!("sending {user}'s login"))?;
+        out.clear();
+        let mut decoder = FrameDecoder::new(MAX_FRAME_BYTES, RECEIVE_BUFFER_BYTES);
+        'login: loop {
+            while let Some(frame) = decoder
+                .next_frame()
+                .map_err(|error| anyhow::anyhow!("{user}'s login: {error}"))?
+            {
+                match frame
+                    .packet()
+                    .map_err(|error| anyhow::anyhow!("{user}'s login: {error}"))?
+                {
+                    Packet::LoginAccepted(_) => break 'login,
+                    Packet::LoginRejected(reason) => {
+                        bail!("{user}'s login was rejected: {reason:?}")
+                    }
+                    _ => {}
+                }
+            }
+            let read = stream
+                .read(decoder.spare())
+                .with_context(|| format!("waiting for {user}'s login answer"))?;
+            if read == 0 {
+                bail!("the appliance closed {user}'s connection during login");
+            }
+            decoder.commit(read);
+        }
+        stream.set_read_timeout(None).context("read timeout")?;
+        stream
+            .set_nonblocking(true)
+            .context("non-blocking socket")?;
+        let mut rng = Rng::new(seed);
+        let rng = rng.fork(index as u64 + 1);
+        Ok(Session {
+            stream,
+            decoder,
+            out,
+            rng,
+            workload,
+            next_ref: 1,
+            live: VecDeque::with_capacity(RESTING_PER_SESSION + 1),
+            slots: vec![FREE_SLOT; SLOTS],
+            counts: Counts::default(),
+            last_send_ns: 0,
+        })
+    }
+
+    fn in_flight(&self) -> u64 {
+        self.counts.sent - self.counts.acked
+    }
+
+    fn new_ref(&mut self) -> anyhow::Result<u32> {
+        let user_ref = self.next_ref;
+        self.next_ref += 1;
+        if !self.slots[slot_index(user_ref)].reusable() {
+            bail!("more than {SLOTS} messages of one session are unanswered or resting: the appliance fell too far behind");
+        }
+        Ok(user_ref)
+    }
+
+    /// Frames the flow's next message into the send buffer, planned at `planned_ns`.
+    fn frame_next(&mut self, planned_ns: u64) -> anyhow::Result<()> {
+        let symbol = crossline_engine::symbol(SYMBOL);
+        let aggressor = self.rng.below(AGGRESSOR_ONE_IN) == 0;
+        while let Some(&front) = self.live.front() {
+            if self.slots[slot_index(front)].done {
+                self.live.pop_front();
+            } else {
+                break;
+            }
+        }
+        let encoded = if !aggressor
+            && self.workload == WireWorkload::MmOrders
+            && self.live.len() >= RESTING_PER_SESSION
+        {
+            let user_ref = self.live.pop_front().unwrap_or(0);
+            let slot = &mut self.slots[slot_index(user_ref)];
+            slot.cancel_pending = true;
+            slot.cancel_planned_ns = planned_ns;
+            self.counts.cancels += 1;
+            let cancel = CancelOrder {
+                user_ref_num: user_ref,
+                quantity: 0,
+                options: Default::default(),
+            };
+            let slot = self
+                .out
+                .reserve_frame(packet_type::UNSEQUENCED_DATA, cancel.encoded_len())
+                .map_err(|error| anyhow::anyhow!("framing a cancel: {error}"))?;
+            cancel.encode(slot).map(|_| ())
+        } else if !aggressor && self.workload == WireWorkload::MmQuotes {
+            let user_ref = self.new_ref()?;
+            let quote = Quote {
+                user_ref_num: user_ref,
+                symbol,
+                bid_price: REFERENCE_PRICE - TICK * self.rng.range_u64(1, 10),
+                bid_quantity: self.rng.range_u64(1, 10) as u32,
+                ask_price: REFERENCE_PRICE + TICK * self.rng.range_u64(1, 10),
+                ask_quantity: self.rng.range_u64(1, 10) as u32,
+            };
+            self.slots[slot_index(user_ref)] = Slot {
+                used: true,
+                new_pending: true,
+                planned_ns,
+                fill_timed: true,
+                ..FREE_SLOT
+            };
+            self.counts.quotes += 1;
+            let slot = self
+                .out
+                .reserve_frame(packet_type::UNSEQUENCED_DATA, quote.encoded_len())
+                .map_err(|error| anyhow::anyhow!("framing a quote: {error}"))?;
+            quote.encode(slot).map(|_| ())
+        } else {
+            let user_ref = self.new_ref()?;
+            let buy = self.rng.below(2) == 0;
+            let (price, quantity, time_in_force) = if aggressor {
+                let price = if buy {
+                    REFERENCE_PRICE + 5 * TICK
+                } else {
+                    REFERENCE_PRICE - 5 * TICK
+                };
+                (
+                    price,
+                    self.rng.range_u64(1, 3) as u32,
+                    TimeInForce::ImmediateOrCancel,
+                )
+            } else {
+                let ticks = self.rng.range_u64(1, 20);
+                let price = if buy {
+                    REFERENCE_PRICE - ticks * TICK
+                } else {
+                    REFERENCE_PRICE + ticks * TICK
+                };
+                (price, self.rng.range_u64(1, 10) as u32, TimeInForce::Day)
+            };
+            let order = EnterOrder {
+                user_ref_num: user_ref,
+                side: if buy { Side::Buy } else { Side::Sell },
+                quantity,
+                symbol,
+                price,
+                time_in_force,
+                display: Display::Visible,
+                capacity: Capacity::Agency,
+                intermarket_sweep: IsoEligibility::NotEligible,
+                cross_type: CrossType::ContinuousMarket,
+                cl_ord_id: [b' '; 14],
+                options: Default::default(),
+            };
+            self.slots[slot_index(user_ref)] = Slot {
+                used: true,
+                new_pending: true,
+                planned_ns,
+                qty_left: quantity,
+                aggressor,
+                fill_timed: !aggressor,
+                ..FREE_SLOT
+            };
+            self.counts.new_orders += 1;
+            if aggressor {
+                self.counts.aggressors += 1;
+            } else if self.workload == WireWorkload::MmOrders {
+                self.live.push_back(user_ref);
+            }
+            let slot = self
+                .out
+                .reserve_frame(packet_type::UNSEQUENCED_DATA, order.encoded_len())
+                .map_err(|error| anyhow::anyhow!("framing an order: {error}"))?;
+            order.encode(slot).map(|_| ())
+        };
+        encoded.map_err(|error| anyhow::anyhow!("encoding OUCH: {error}"))?;
+        self.counts.sent += 1;
+        Ok(())
+    }
+
+    /// Hands what is framed to the socket (non-blocking); true if the buffer is now empty.
+    fn flush(&mut self, now_ns: u64) -> anyhow::Result<bool> {
+        while !self.out.is_empty() {
+            match self.stream.write(self.out.as_bytes()) {
+                Ok(0) => bail!("the appliance's socket accepts no more bytes"),
+                Ok(written) => {
+                    self.out.consume(written);
+                    self.last_send_ns = now_ns;
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(false),
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) => return Err(error).context("sending to the appliance"),
+            }
+        }
+        Ok(true)
+    }
+
+    fn heartbeat_if_idle(&mut self, now_ns: u64) -> anyhow::Result<()> {
+        if self.out.is_empty() && now_ns.saturating_sub(self.last_send_ns) > CLIENT_HEARTBEAT_NS {
+            self.out
+                .push(&Packet::ClientHeartbeat)
+                .map_err(|error| anyhow::anyhow!("framing a heartbeat: {error}"))?;
+            self.flush(now_ns)?;
+        }
+        Ok(())
+    }
+
+    /// One non-blocking read; every whole response in it is matched and timed. Returns the responses acked.
+    fn poll(&mut self, timer: &Timer, recorder: &mut Recorder) -> anyhow::Result<u64> {
+        let spare = self.decoder.spare();
+        if spare.is_empty() {
+            bail!("a response frame larger than the receive buffer");
+        }
+        let read = match self.stream.read(spare) {
+            Ok(0) => bail!(
+                "the appliance closed the connection after {} responses",
+                self.counts.acked
+            ),
+            Ok(read) => read,
+            Err(error)
+                if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) =>
+            {
+                return Ok(0)
+            }
+            Err(error) => return Err(error).context("receiving from the appliance"),
+        };
+        let receive_ns = timer.end();
+        self.decoder.commit(read);
+        let acked_before = self.counts.acked;
+        loop {
+            let frame = match self.decoder.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(error) => bail!("bad SoupBinTCP frame from the appliance: {error}"),
+            };
+            match frame.packet_type {
+                packet_type::SEQUENCED_DATA => {
+                    let message = Outbound::decode(frame.payload).map_err(|error| {
+                        anyhow::anyhow!("bad OUCH message from the appliance: {error}")
+                    })?;
+                    on_response(
+                        &mut self.slots,
+                        &mut self.counts,
+                        message,
+                        receive_ns,
+                        recorder,
+                    );
+                }
+                packet_type::END_OF_SESSION => bail!("the appliance ended the session"),
+                _ => {}
+            }
+        }
+        Ok(self.counts.acked - acked_before)
+    }
+
+    fn logout(&mut self) {
+        self.out.clear();
+        if self.out.push(&Packet::LogoutRequest).is_ok() {
+            let _ = self.stream.set_nonblocking(false);
+            let _ = self.stream.write_all(self.out.as_bytes());
+        }
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Where the latencies go.
+struct Recorder {
+    ack: Histogram<u64>,
+    taker_fill: Histogram<u64>,
+    last_receive_ns: u64,
+}
+
+fn on_response(
+    slots: &mut [Slot],
+    counts: &mut Counts,
+    message: Outbound,
+    receive_ns: u64,
+    recorder: &mut Recorder,
+) {
+    let mut ack = |planned_ns: u64, counts: &mut Counts| {
+        recorder
+            .ack
+            .saturating_record(receive_ns.saturating_sub(planned_ns).max(1));
+        recorder.last_receive_ns = receive_ns;
+        counts.acked += 1;
+    };
+    // The first response of an order (or quote) that awaits one answers it.
+    let answer_new = |slot: &mut Slot| -> Option<u64> {
+        if slot.used && slot.new_pending {
+            slot.new_pending = false;
+            Some(slot.planned_ns)
+        } else {
+            None
+        }
+    };
+    match message {
+        Outbound::OrderAccepted(accepted) => {
+            let slot = &mut slots[slot_index(accepted.user_ref_num)];
+            if let Some(planned_ns) = answer_new(slot) {
+                ack(planned_ns, counts);
+                counts.accepted += 1;
+            }
+        }
+        Outbound::OrderRejected(rejected) => {
+            let slot = &mut slots[slot_index(rejected.user_ref_num)];
+            if let Some(planned_ns) = answer_new(slot) {
+                ack(planned_ns, counts);
+                counts.rejected += 1;
+                slot.done = true;
+            } else if slot.used && slot.cancel_pending {
+                slot.cancel_pending = false;
+                slot.done = true;
+                counts.cancels_too_late += 1;
+                ack(slot.cancel_planned_ns, counts);
+            }
+        }
+        Outbound::CancelReject(reject) => {
+            let slot = &mut slots[slot_index(reject.user_ref_num)];
+            if slot.used && slot.cancel_pending {
+                slot.cancel_pending = false;
+                counts.cancels_too_late += 1;
+                ack(slot.cancel_planned_ns, counts);
+            }
+        }
+        Outbound::OrderCanceled(canceled) => {
+            let slot = &mut slots[slot_index(canceled.user_ref_num)];
+            if let Some(planned_ns) = answer_new(slot) {
+                ack(planned_ns, counts);
+                counts.accepted += 1;
+            }
+            if slot.used && slot.cancel_pending && canceled.reason == CancelReason::UserRequested {
+                slot.cancel_pending = false;
+                ack(slot.cancel_planned_ns, counts);
+            } else if !slot.aggressor && !slot.done {
+                counts.unsolicited_cancels += 1;
+            }
+            slot.done = true;
+        }
+        Outbound::AiqCanceled(canceled) => {
+            let slot = &mut slots[slot_index(canceled.user_ref_num)];
+            if let Some(planned_ns) = answer_new(slot) {
+                ack(planned_ns, counts);
+                counts.accepted += 1;
+            }
+            counts.unsolicited_cancels += 1;
+            slot.qty_left = slot.qty_left.saturating_sub(canceled.decrement_quantity);
+            if slot.qty_left == 0 {
+                slot.done = true;
+            }
+        }
+        Outbound::OrderExecuted(executed) => {
+            counts.executions += 1;
+            let slot = &mut slots[slot_index(executed.user_ref_num)];
+            if let Some(planned_ns) = answer_new(slot) {
+                ack(planned_ns, counts);
+                counts.accepted += 1;
+            }
+            if slot.used && !slot.fill_timed {
+                slot.fill_timed = true;
+                counts.taker_fills_timed += 1;
+                recorder
+                    .taker_fill
+                    .saturating_record(receive_ns.saturating_sub(slot.planned_ns).max(1));
+            }
+            slot.qty_left = slot.qty_left.saturating_sub(executed.quantity);
+            if slot.qty_left == 0 {
+                slot.done = true;
+            }
+        }
+        Outbound::QuoteStatus(status) => {
+            let slot = &mut slots[slot_index(status.user_ref_num)];
+            if let Some(planned_ns) = answer_new(slot) {
+                ack(planned_ns, counts);
+                if status.status == QuoteStatusCode::Rejected {
+                    counts.quote_rejected += 1;
+                } else {
+                    counts.accepted += 1;
+                }
+                slot.done = true;
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The run.
+
+/// The JSON of a wire run: the common report (baseline = the bare echo) with the wire mode's figures beside it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WireReport {
+    #[serde(flatten)]
+    pub report: Report,
+    /// "open_loop" or "max".
+    pub load: String,
+    pub target_rate_per_sec: Option<u64>,
+    pub achieved_rate_per_sec: f64,
+    pub sessions: usize,
+    pub window_per_session: Option<usize>,
+    pub messages_sent: u64,
+    pub messages_answered: u64,
+    /// Planned send of an aggressive IOC -> its first Order Executed.
+    pub taker_fill_latency_ns: Option<LatencyNs>,
+    pub executions: u64,
+    /// Appliance p99 / echo p99 (open loop).
+    pub p99_ratio_to_echo: Option<f64>,
+    pub p99_ratio_goal: f64,
+    pub max_rate_goal: Option<f64>,
+    pub echo_message_bytes: usize,
+    pub appliance_output: Vec<String>,
+}
+
+pub struct WireRun {
+    pub report: WireReport,
+    pub histogram: Histogram<u64>,
+    pub baseline_histogram: Option<Histogram<u64>>,
+}
+
+/// Bytes of a framed Enter Order: what the echo baseline sends per message.
+pub fn order_frame_bytes() -> usize {
+    let order = EnterOrder {
+        user_ref_num: 1,
+        side: Side::Buy,
+        quantity: 1,
+        symbol: crossline_engine::symbol(SYMBOL),
+        price: REFERENCE_PRICE,
+        time_in_force: TimeInForce::Day,
+        display: Display::Visible,
+        capacity: Capacity::Agency,
+        intermarket_sweep: IsoEligibility::NotEligible,
+        cross_type: CrossType::ContinuousMarket,
+        cl_ord_id: [b' '; 14],
+        options: Default::default(),
+    };
+    3 + order.encoded_len()
+}
+
+fn validate(options: &WireOptions) -> anyhow::Result<()> {
+    if options.sessions == 0 || options.sessions > 200 {
+        bail!("--sessions must be in 1..=200");
+    }
+    if !options.max && options.rate_per_sec == 0 {
+        bail!("--rate must be at least 1");
+    }
+    if options.max && options.window == 0 {
+        bail!("--window must be at least 1");
+    }
+    if !options.max && echo::planned_messages(options.rate_per_sec, options.duration) == 0 {
+        bail!(
+            "--rate {} for {:?} plans no message",
+            options.rate_per_sec,
+            options.duration
+        );
+    }
+    Ok(())
+}
+
+pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
+    validate(options)?;
+    let env = Environment::capture(options.seed);
+    let echo_bytes = order_frame_bytes().max(echo::MESSAGE_HEADER_BYTES);
+    // The baseline first, before the appliance's threads exist.
+    let baseline = if options.no_baseline {
+        None
+    } else {
+        let echo_options = EchoOptions {
+            rate_per_sec: if options.max {
+                2_000_000
+            } else {
+                options.rate_per_sec
+            },
+            duration: options.duration,
+            message_bytes: echo_bytes,
+            backend: EchoBackend::Auto,
+            load: Load::OpenLoop,
+            seed: options.seed,
+            server: EchoServerOptions::default(),
+            response_timeout: options.response_timeout,
+        };
+        Some(echo::run(&echo_options).context("the echo baseline")?)
+    };
+
+    let mut spawned = match &options.target {
+        Target::Spawn { binary, config } => {
+            Some(Spawned::start(binary, config.as_deref(), options.sessions)?)
+        }
+        Target::Connect(_) => None,
+    };
+    let addr = match (&options.target, &spawned) {
+        (Target::Connect(addr), _) => *addr,
+        (_, Some(spawned)) => spawned.order_entry,
+        _ => bail!("no appliance"),
+    };
+    let outcome = (|| {
+        let mut sessions = (0..options.sessions)
+            .map(|index| Session::login(addr, index, options.seed, options.workload))
+            .collect::<anyhow::Result<Vec<Session>>>()?;
+        let timer = Timer::with_source(TimerSource::Instant, Duration::ZERO);
+        let result = if options.max {
+            drive_max(&mut sessions, options, &timer)
+        } else {
+            drive_open_loop(&mut sessions, options, &timer)
+        };
+        for session in &mut sessions {
+            session.logout();
+        }
+        result.map(|(recorder, start_ns)| (recorder, start_ns, sessions, timer))
+    })();
+    let appliance_output = match spawned.as_mut() {
+        Some(spawned) => spawned.stop()?,
+        None => Vec::new(),
+    };
+    let (recorder, start_ns, sessions, timer) = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            let tail = appliance_output
+                .iter()
+                .rev()
+                .take(5)
+                .rev()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" | ");
+            return Err(error.context(format!("appliance output: {tail}")));
+        }
+    };
+    Ok(build_report(
+        options,
+        recorder,
+        start_ns,
+        &sessions,
+        &timer,
+        baseline,
+        echo_bytes,
+        appliance_output,
+        env,
+    ))
+}
+
+fn new_recorder(start_ns: u64) -> Recorder {
+    Recorder {
+        ack: latency_histogram(),
+        taker_fill: latency_histogram(),
+        last_receive_ns: start_ns,
+    }
+}
+
+fn drive_open_loop(
+    sessions: &mut [Session],
+    options: &WireOptions,
+    timer: &Timer,
+) -> anyhow::Result<(Recorder, u64)> {
+    let messages = echo::planned_messages(options.rate_per_sec, options.duration);
+    let count = sessions.len() as u64;
+    let start_ns = timer.start() + START_LEAD_NS;
+    let mut recorder = new_recorder(start_ns);
+    let mut next = 0u64;
+    let mut acked = 0u64;
+    let mut last_progress_ns = start_ns;
+    let timeout_ns = u64::try_from(options.response_timeout.as_nanos()).unwrap_or(u64::MAX);
+    let mut idle_rounds = 0u32;
+    loop {
+        let now = timer.start();
+        // Everything due is framed into its session's buffer, in order.
+        let mut framed = 0;
+        while next < messages && framed < SEND_BATCH_MAX * sessions.len() {
+            let planned_ns = start_ns + echo::planned_offset_ns(next, options.rate_per_sec);
+            if planned_ns > now {
+                break;
+            }
+            let session = &mut sessions[(next % count) as usize];
+            if session.out.free_bytes() < 128 {
+                break;
+            }
+            session.frame_next(planned_ns)?;
+            next += 1;
+            framed += 1;
+        }
+        let mut got = 0;
+        for session in sessions.iter_mut() {
+            session.flush(now)?;
+            got += session.poll(timer, &mut recorder)?;
+            session.heartbeat_if_idle(now)?;
+        }
+        acked += got;
+        if acked >= messages {
+            return Ok((recorder, start_ns));
+        }
+        let now = timer.start();
+        if got > 0 || acked == next {
+            last_progress_ns = now;
+        } else if now.saturating_sub(last_progress_ns) > timeout_ns {
+            let counts: Vec<Counts> = sessions.iter().map(|s| s.counts).collect();
+            bail!(
+                "no response for {} ms with {next} of {messages} messages sent and {acked} answered ({counts:?})",
+                timeout_ns / 1_000_000
+            );
+        }
+        if acked == next && next < messages {
+            let planned_ns = start_ns + echo::planned_offset_ns(next, options.rate_per_sec);
+            if planned_ns.saturating_sub(now) > SLEEP_THRESHOLD_NS {
+                std::thread::sleep(Duration::from_nanos(planned_ns - now - SLEEP_WAKE_EARLY_NS));
+            }
+        }
+        if framed == 0 && got == 0 {
+            idle_rounds += 1;
+            if idle_rounds > IDLE_SPINS {
+                // Nothing to send yet and nothing arrived: give the core to the appliance until a response
+                // arrives or the next message is due.
+                let until_next = if next < messages {
+                    (start_ns + echo::planned_offset_ns(next, options.rate_per_sec))
+                        .saturating_sub(now)
+                        .saturating_sub(IDLE_WAKE_EARLY_NS)
+                } else {
+                    IDLE_BLOCK_MAX_NS
+                };
+                if until_next > 0 {
+                    wait_for_responses(sessions, until_next.min(IDLE_BLOCK_MAX_NS))?;
+                }
+            }
+        } else {
+            idle_rounds = 0;
+        }
+    }
+}
+
+/// Blocks until one of the sessions' sockets has bytes to read (or room to write, for a session with unsent
+/// bytes), or `timeout_ns` passes.
+fn wait_for_responses(sessions: &[Session], timeout_ns: u64) -> anyhow::Result<()> {
+    let mut fds: Vec<libc::pollfd> = sessions
+        .iter()
+        .map(|session| libc::pollfd {
+            fd: session.stream.as_raw_fd(),
+            events: if session.out.is_empty() {
+                libc::POLLIN
+            } else {
+                libc::POLLIN | libc::POLLOUT
+            },
+            revents: 0,
+        })
+        .collect();
+    let timeout = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout_ns / 1_000_000_000).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::try_from(timeout_ns % 1_000_000_000).unwrap_or(0),
+    };
+    // SAFETY: `fds` is a live, initialized array of `fds.len()` pollfds and `timeout` a live timespec for the whole
+    // call; a null signal mask leaves the mask as it is (ppoll(2)).
+    let ready = unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            &timeout,
+            std::ptr::null(),
+        )
+    };
+    if ready < 0 {
+        let error = std::io::Error::last_os_error();
+        if error.kind() != ErrorKind::Interrupted {
+            return Err(error).context("waiting for the appliance's responses");
+        }
+    }
+    Ok(())
+}
+
+fn drive_max(
+    sessions: &mut [Session],
+    options: &WireOptions,
+    timer: &Timer,
+) -> anyhow::Result<(Recorder, u64)> {
+    let start_ns = timer.start();
+    let end_ns = start_ns + u64::try_from(options.duration.as_nanos()).unwrap_or(u64::MAX);
+    let mut recorder = new_recorder(start_ns);
+    let window = options.window as u64;
+    let timeout_ns = u64::try_from(options.response_timeout.as_nanos()).unwrap_or(u64::MAX);
+    let mut last_progress_ns = start_ns;
+    let mut idle_rounds = 0u32;
+    loop {
+        let now = timer.start();
+        let sending = now < end_ns;
+        let mut got = 0;
+        let mut outstanding = 0;
+        for session in sessions.iter_mut() {
+            if sending {
+                let mut framed = 0;
+                while session.in_flight() < window
+                    && framed < SEND_BATCH_MAX
+                    && session.out.free_bytes() >= 128
+                {
+                    session.frame_next(now)?;
+                    framed += 1;
+                }
+            }
+            session.flush(now)?;
+            got += session.poll(timer, &mut recorder)?;
+            session.heartbeat_if_idle(now)?;
+            outstanding += session.in_flight();
+        }
+        if !sending && outstanding == 0 {
+            return Ok((recorder, start_ns));
+        }
+        if got > 0 {
+            last_progress_ns = now;
+            idle_rounds = 0;
+        } else {
+            if now.saturating_sub(last_progress_ns) > timeout_ns {
+                bail!(
+                    "no response for {} ms with {outstanding} messages in flight",
+                    timeout_ns / 1_000_000
+                );
+            }
+            // Every window is full and nothing came back: give the appliance's threads the core.
+            idle_rounds += 1;
+            if idle_rounds > IDLE_SPINS {
+                wait_for_responses(sessions, IDLE_BLOCK_MAX_NS)?;
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_report(
+    options: &WireOptions,
+    recorder: Recorder,
+    start_ns: u64,
+    sessions: &[Session],
+    timer: &Timer,
+    baseline: Option<echo::EchoRun>,
+    echo_bytes: usize,
+    appliance_output: Vec<String>,
+    env: Environment,
+) -> WireRun {
+    let mut total = Counts::default();
+    for session in sessions {
+        let c = &session.counts;
+        total.sent += c.sent;
+        total.acked += c.acked;
+        total.new_orders += c.new_orders;
+        total.aggressors += c.aggressors;
+        total.cancels += c.cancels;
+        total.quotes += c.quotes;
+        total.accepted += c.accepted;
+        total.rejected += c.rejected;
+        total.quote_rejected += c.quote_rejected;
+        total.cancels_too_late += c.cancels_too_late;
+        total.unsolicited_cancels += c.unsolicited_cancels;
+        total.executions += c.executions;
+        total.taker_fills_timed += c.taker_fills_timed;
+    }
+    let seconds = recorder.last_receive_ns.saturating_sub(start_ns) as f64 / 1e9;
+    let achieved = if seconds > 0.0 {
+        total.acked as f64 / seconds
+    } else {
+        0.0
+    };
+    let latency = LatencyNs::from_histogram(&recorder.ack);
+    let baseline_latency = baseline
+        .as_ref()
+        .and_then(|run| run.report.report.latency_ns);
+    let ratio = match (latency, baseline_latency, options.max) {
+        (Some(wire), Some(echo), false) if echo.p99 > 0 => {
+            Some((wire.p99 as f64 / echo.p99 as f64 * 100.0).round() / 100.0)
+        }
+        _ => None,
+    };
+
+    let mut counters = Named::new();
+    counters.push("messages_sent", total.sent);
+    counters.push("messages_answered", total.acked);
+    counters.push("orders_accepted", total.accepted);
+    counters.push("orders_rejected", total.rejected + total.quote_rejected);
+    counters.push("cancels_too_late", total.cancels_too_late);
+    counters.push("unsolicited_cancels", total.unsolicited_cancels);
+    counters.push("executions", total.executions);
+    let mut mix = Named::new();
+    mix.push("new_orders", total.new_orders - total.aggressors);
+    mix.push("aggressive_ioc", total.aggressors);
+    mix.push("cancels", total.cancels);
+    mix.push("quotes", total.quotes);
+
+    let mut checks = Named::new();
+    checks.push(
+        "responses",
+        if total.acked == total.sent {
+            "ok".to_string()
+        } else {
+            format!("{} of {}", total.acked, total.sent)
+        },
+    );
+    checks.push(
+        "rejects",
+        if total.rejected + total.quote_rejected == 0 {
+            "ok".to_string()
+        } else {
+            format!(
+                "{} new orders or quotes rejected",
+                total.rejected + total.quote_rejected
+            )
+        },
+    );
+    if let Some(run) = &baseline {
+        checks.push(
+            "baseline",
+            if run.report.report.checks_passed() {
+                "ok".to_string()
+            } else {
+                "the echo baseline's checks failed".to_string()
+            },
+        );
+    }
+
+    let mut notes = Vec::new();
+    let load = if options.max { "max" } else { "open_loop" };
+    if options.max {
+        notes.push(format!(
+            "max: each session keeps at most {} messages in flight; latency is from the actual send, so it is a \
+             closed-window figure (stalls are hidden); the throughput is the result. Goal: {} orders/s",
+            options.window,
+            group_digits(MAX_RATE_GOAL as u64)
+        ));
+        if achieved < MAX_RATE_GOAL {
+            notes.push(format!(
+                "goal missed: {} orders/s of {} (the appliance's gateway, engine and follower threads and this \
+                 client share the box's {} cores)",
+                group_digits(achieved.round() as u64),
+                group_digits(MAX_RATE_GOAL as u64),
+                env.cores
+            ));
+        }
+    } else {
+        if achieved < 0.95 * options.rate_per_sec as f64 {
+            notes.push(format!(
+                "achieved {} msg/s of the {} msg/s target: the appliance or the client could not keep up",
+                group_digits(achieved.round() as u64),
+                group_digits(options.rate_per_sec)
+            ));
+        }
+        if let Some(ratio) = ratio {
+            notes.push(format!(
+                "p99 is {ratio:.2}x the bare echo's p99 (goal <= {P99_RATIO_GOAL}x): {}",
+                if ratio <= P99_RATIO_GOAL {
+                    "met"
+                } else {
+                    "missed"
+                }
+            ));
+        }
+    }
+    if total.cancels_too_late > 0 {
+        notes.push(format!(
+            "{} cancels arrived after their order had filled or been cancelled (answered with a reject; counted, \
+             not a failure)",
+            group_digits(total.cancels_too_late)
+        ));
+    }
+    if matches!(options.target, Target::Spawn { config: None, .. }) {
+        notes.push(
+            "spawned on the example configuration (journal on, fsync interval 1 ms, ack local), threads not pinned"
+                .to_string(),
+        );
+    }
+
+    let extra_rows = vec![
+        (
+            "load".to_string(),
+            if options.max {
+                format!("max, window {} per session", options.window)
+            } else {
+                "open loop (latency from planned send time to the first response)".to_string()
+            },
+        ),
+        (
+            "rate".to_string(),
+            format!(
+                "{}achieved {} msg/s over {} session(s)",
+                if options.max {
+                    String::new()
+                } else {
+                    format!("target {} msg/s · ", group_digits(options.rate_per_sec))
+                },
+                group_digits(achieved.round() as u64),
+                options.sessions
+            ),
+        ),
+        (
+            "p99 vs echo".to_string(),
+            ratio.map_or("n/a".to_string(), |r| {
+                format!("{r:.2}x (goal <= {P99_RATIO_GOAL}x)")
+            }),
+        ),
+        (
+            "taker fills".to_string(),
+            LatencyNs::from_histogram(&recorder.taker_fill).map_or("none".to_string(), |l| {
+                format!(
+                    "{} timed · p50 {} · p99 {} · p99.9 {} · max {} ns",
+                    group_digits(recorder.taker_fill.len()),
+                    group_digits(l.p50),
+                    group_digits(l.p99),
+                    group_digits(l.p99_9),
+                    group_digits(l.max)
+                )
+            }),
+        ),
+    ];
+
+    let baseline_report = baseline.as_ref().map(|run| Baseline {
+        name: format!(
+            "bare echo: crossline-net reactor ({}), {} B messages, open loop at {} msg/s, same run",
+            run.report.backend,
+            echo_bytes,
+            group_digits(run.report.target_rate_per_sec)
+        ),
+        ops_per_sec: run.report.achieved_rate_per_sec,
+        latency_ns: run.report.report.latency_ns,
+    });
+
+    let report = Report {
+        mode: "wire".to_string(),
+        workload: options.workload.name().to_string(),
+        ops: total.acked,
+        seconds,
+        ops_per_sec: achieved,
+        latency_ns: latency,
+        latency_sampling: LatencySampling {
+            method: if options.max {
+                "every message timed, from its actual send to its first response".to_string()
+            } else {
+                "every message timed, from its planned send time to its first response".to_string()
+            },
+            every: 1,
+            samples: recorder.ack.len(),
+            timer: timer.describe(),
+            timer_overhead_ns: (timer.overhead_ns() * 10.0).round() / 10.0,
+            unit: "one OUCH message over SoupBinTCP on loopback to its first response".to_string(),
+        },
+        headline: None,
+        baseline: baseline_report,
+        counters,
+        mix,
+        checks,
+        state_hash: None,
+        env,
+        notes,
+        extra_rows,
+    };
+    WireRun {
+        report: WireReport {
+            report,
+            load: load.to_string(),
+            target_rate_per_sec: (!options.max).then_some(options.rate_per_sec),
+            achieved_rate_per_sec: achieved,
+            sessions: options.sessions,
+            window_per_session: options.max.then_some(options.window),
+            messages_sent: total.sent,
+            messages_answered: total.acked,
+            taker_fill_latency_ns: LatencyNs::from_histogram(&recorder.taker_fill),
+            executions: total.executions,
+            p99_ratio_to_echo: ratio,
+            p99_ratio_goal: P99_RATIO_GOAL,
+            max_rate_goal: options.max.then_some(MAX_RATE_GOAL),
+            echo_message_bytes: echo_bytes,
+            appliance_output,
+        },
+        histogram: recorder.ack,
+        baseline_histogram: baseline.map(|run| run.histogram),
+    }
+}
+
+/// The wire mode as a step-rate search target: one spawned (or connected) open-loop run per step, without the
+/// echo baseline (run `search echo` for that).
+pub struct WireRateTarget {
+    pub options: WireOptions,
+}
+
+impl RateTarget for WireRateTarget {
+    fn describe(&self) -> String {
+        format!(
+            "wire, {}, {} session(s), open loop, {:.1} s per step",
+            self.options.workload.name(),
+            self.options.sessions,
+            self.options.duration.as_secs_f64()
+        )
+    }
+
+    fn measure(&mut self, rate_per_sec: u64) -> anyhow::Result<StepMeasurement> {
+        let options = WireOptions {
+            rate_per_sec,
+            max: false,
+            no_baseline: true,
+            ..self.options.clone()
+        };
+        let run = run(&options)?;
+        Ok(StepMeasurement {
+            achieved_rate: run.report.achieved_rate_per_sec,
+            checks_passed: run.report.report.checks_passed(),
+            notes: run.report.report.notes.clone(),
+            histogram: run.histogram,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_fit_soupbintcp() {
+        for index in 0..200 {
+            let (user, password) = credentials(index);
+            assert!(user.len() <= 6, "{user}");
+            assert!(password.len() <= 10, "{password}");
+        }
+        assert_eq!(credentials(0).0, "alice");
+        assert_eq!(credentials(3).0, "mm04");
+    }
+
+    #[test]
+    fn an_order_frame_is_small() {
+        let bytes = order_frame_bytes();
+        assert!((40..=80).contains(&bytes), "{bytes}");
+    }
+}

@@ -1,0 +1,182 @@
+//! The `wire` and `pipeline` modes against the real `crossline` binary: a short `wire --spawn` (one session, a low
+//! rate, one second) and a small `pipeline`, each checked for a sane JSON report with its baseline.
+//!
+//! crossline-bench does not depend on the appliance's package, so the binary is found where `cargo build --release`
+//! (or `cargo test --workspace --release`, which builds every binary first) puts it: next to crossline-bench. When
+//! it is not there, the tests say so and pass without running.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn crossline_binary() -> Option<PathBuf> {
+    let next_to_bench =
+        Path::new(env!("CARGO_BIN_EXE_crossline-bench")).with_file_name("crossline");
+    let next_to_test = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(|dir| dir.join("crossline")));
+    [Some(next_to_bench), next_to_test]
+        .into_iter()
+        .flatten()
+        .find(|path| path.is_file())
+}
+
+fn skip(test: &str) {
+    eprintln!(
+        "skipping {test}: the crossline binary is not built next to crossline-bench (run `cargo build --release -p \
+         crossline` first)"
+    );
+}
+
+fn run_bench(args: &[&str], json: &Path) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_crossline-bench"))
+        .args(args)
+        .arg("--json")
+        .arg(json)
+        .output()
+        .expect("runs crossline-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(json).expect("the JSON report"))
+        .expect("valid JSON")
+}
+
+fn assert_latency(value: &Value, what: &str) {
+    for key in ["p50", "p90", "p99", "p99_9", "p99_99", "max"] {
+        let v = value[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{what}.{key} missing: {value}"));
+        assert!(v > 0, "{what}.{key} is zero");
+    }
+    assert!(
+        value["p50"].as_u64() <= value["p99"].as_u64(),
+        "{what}: p50 above p99"
+    );
+    assert!(
+        value["p99"].as_u64() <= value["max"].as_u64(),
+        "{what}: p99 above max"
+    );
+}
+
+#[test]
+fn wire_spawn_smoke_reports_the_appliance_and_the_echo_baseline() {
+    let Some(binary) = crossline_binary() else {
+        skip("wire_spawn_smoke");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("wire.json");
+    let report = run_bench(
+        &[
+            "wire",
+            "--spawn",
+            "--binary",
+            binary.to_str().expect("utf-8 path"),
+            "--rate",
+            "2000",
+            "--duration-s",
+            "1",
+            "--sessions",
+            "1",
+        ],
+        &json,
+    );
+    assert_eq!(report["mode"], "wire");
+    assert_eq!(report["load"], "open_loop");
+    assert_eq!(report["ops"].as_u64(), Some(2000), "{report}");
+    assert_eq!(report["messages_sent"].as_u64(), Some(2000));
+    assert_eq!(report["messages_answered"].as_u64(), Some(2000));
+    assert!(
+        report["ops_per_sec"].as_f64().unwrap_or(0.0) > 1000.0,
+        "{report}"
+    );
+    assert_latency(&report["latency_ns"], "latency_ns");
+    assert!(report["baseline"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .contains("echo"));
+    assert!(report["baseline"]["ops_per_sec"].as_f64().unwrap_or(0.0) > 1000.0);
+    assert_latency(&report["baseline"]["latency_ns"], "baseline.latency_ns");
+    assert!(report["p99_ratio_to_echo"].as_f64().unwrap_or(0.0) > 0.0);
+    assert_eq!(report["counters"]["orders_rejected"].as_u64(), Some(0));
+    for (name, outcome) in report["checks"].as_object().expect("checks") {
+        assert_eq!(outcome, "ok", "check {name}");
+    }
+    assert!(report["env"]["cpu_model"].is_string());
+    assert!(
+        report["appliance_output"]
+            .as_array()
+            .expect("appliance output")
+            .iter()
+            .any(|line| line.as_str().unwrap_or("").contains("stopped cleanly")),
+        "the appliance did not stop cleanly: {}",
+        report["appliance_output"]
+    );
+}
+
+#[test]
+fn pipeline_smoke_reports_the_pipeline_and_the_ring_hop_baseline() {
+    let Some(binary) = crossline_binary() else {
+        skip("pipeline_smoke");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("pipeline.json");
+    let report = run_bench(
+        &[
+            "pipeline",
+            "--ops",
+            "100000",
+            "--binary",
+            binary.to_str().expect("utf-8 path"),
+        ],
+        &json,
+    );
+    assert_eq!(report["mode"], "pipeline");
+    assert_eq!(report["ops"].as_u64(), Some(100_000));
+    assert_eq!(
+        report["counters"]["commands_applied"].as_u64(),
+        Some(100_000)
+    );
+    assert!(
+        report["ops_per_sec"].as_f64().unwrap_or(0.0) > 10_000.0,
+        "{report}"
+    );
+    assert!(report["counters"]["events"].as_u64().unwrap_or(0) >= 100_000);
+    assert_latency(&report["latency_ns"], "latency_ns");
+    assert!(report["baseline"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .contains("ring hop"));
+    assert!(report["baseline"]["ops_per_sec"].as_f64().unwrap_or(0.0) > 0.0);
+    assert_latency(&report["baseline"]["latency_ns"], "baseline.latency_ns");
+    assert_eq!(report["raw"]["pipeline"]["journal_fsync"], "Interval");
+}
+
+#[test]
+fn wire_without_a_binary_says_how_to_build_it() {
+    let output = Command::new(env!("CARGO_BIN_EXE_crossline-bench"))
+        .args([
+            "wire",
+            "--spawn",
+            "--binary",
+            "/nonexistent/crossline",
+            "--no-baseline",
+            "--rate",
+            "10",
+            "--duration-s",
+            "1",
+        ])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cargo build --release -p crossline"),
+        "{stderr}"
+    );
+}
