@@ -125,6 +125,8 @@ pub fn run() -> anyhow::Result<i32> {
     config.gateway.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.admin.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.feed.retransmit_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.feed.tcp_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.feed.snapshot_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     config.feed.udp_destinations = vec![feed_addr];
     config.snapshot.interval_s = 0;
     let result = run_with(&config, &feed_socket);
@@ -146,6 +148,31 @@ fn run_with(config: &Config, feed_socket: &UdpSocket) -> anyhow::Result<i32> {
             .admin
             .map_or(String::from("off"), |a| a.to_string())
     );
+    // A subscriber thread reads the feed while the trading runs, as a real one would (the socket's buffer
+    // would not hold the whole session's datagrams).
+    let subscriber_socket = feed_socket.try_clone()?;
+    let subscriber_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let subscriber_flag = std::sync::Arc::clone(&subscriber_stop);
+    let subscriber = std::thread::spawn(move || {
+        let mut builder = BookBuilder::new(1);
+        let mut datagram = [0u8; 2048];
+        let mut applied_messages = 0usize;
+        let mut gaps = 0usize;
+        loop {
+            match subscriber_socket.recv(&mut datagram) {
+                Ok(len) => match builder.apply_packet(&datagram[..len]) {
+                    Ok(crossline_net::feed::PacketOutcome::Applied { applied }) => {
+                        applied_messages += usize::from(applied)
+                    }
+                    Ok(crossline_net::feed::PacketOutcome::Gap { .. }) => gaps += 1,
+                    _ => {}
+                },
+                Err(_) if subscriber_flag.load(std::sync::atomic::Ordering::Acquire) => break,
+                Err(_) => {}
+            }
+        }
+        (builder, applied_messages, gaps)
+    });
     let mut outcome = trade(&[gateway]);
     let book = {
         // Let the follower catch up with the engine before reading its book.
@@ -176,16 +203,10 @@ fn run_with(config: &Config, feed_socket: &UdpSocket) -> anyhow::Result<i32> {
     };
     // The feed's last packet leaves on the gateway's next flush.
     std::thread::sleep(Duration::from_millis(50));
-    let mut builder = BookBuilder::new(1);
-    let mut datagram = [0u8; 2048];
-    let mut feed_messages = 0usize;
-    while let Ok(len) = feed_socket.recv(&mut datagram) {
-        if let Ok(crossline_net::feed::PacketOutcome::Applied { applied }) =
-            builder.apply_packet(&datagram[..len])
-        {
-            feed_messages += usize::from(applied);
-        }
-    }
+    subscriber_stop.store(true, std::sync::atomic::Ordering::Release);
+    let (builder, feed_messages, feed_gaps) = subscriber
+        .join()
+        .map_err(|_| anyhow::anyhow!("the feed subscriber thread panicked"))?;
     if let Ok((_, alice, bob)) = outcome.as_mut() {
         let _ = alice.logout();
         let _ = bob.logout();
@@ -219,8 +240,9 @@ fn run_with(config: &Config, feed_socket: &UdpSocket) -> anyhow::Result<i32> {
                 .zip(&asks)
                 .all(|(f, e)| i64::from(f.price) == e.price && f.shares == e.qty);
         println!(
-            "  the ITCH feed ({} messages applied) rebuilds {} book; state hash {:016x}",
+            "  the ITCH feed ({} messages applied, {} gaps) rebuilds {} book; state hash {:016x}",
             feed_messages,
+            feed_gaps,
             if same { "the same" } else { "a DIFFERENT" },
             hash
         );

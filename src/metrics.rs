@@ -70,6 +70,10 @@ pub struct GatewayMetrics {
     pub reply_translate_errors: AtomicU64,
     pub feed_messages: AtomicU64,
     pub feed_packets: AtomicU64,
+    /// ITCH messages the gateway could not hand to the TCP feed thread (its ring was full).
+    pub feed_tcp_dropped: AtomicU64,
+    /// TCP feed subscribers logged in (set by the feed thread).
+    pub feed_tcp_subscribers: AtomicU64,
     pub inbound_ring_full: AtomicU64,
     pub inbound_ring_occupancy: AtomicU64,
     /// From the gateway's receipt of a message to the matcher's events for it being turned into replies.

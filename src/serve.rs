@@ -60,6 +60,9 @@ pub struct Endpoints {
     pub backend_note: Option<String>,
     pub feed_retransmit: Option<SocketAddr>,
     pub feed_destinations: Vec<SocketAddr>,
+    /// ITCH over SoupBinTCP, and the snapshot service for late joiners.
+    pub feed_tcp: Option<SocketAddr>,
+    pub feed_snapshot: Option<SocketAddr>,
     pub admin: Option<SocketAddr>,
 }
 
@@ -170,7 +173,18 @@ fn feed(config: &Config) -> anyhow::Result<Feed> {
         publisher,
         udp,
         retransmit,
+        // Set by `start` when the TCP feed thread runs.
+        tcp: None,
     })
+}
+
+/// The engine sequence number after the opening commands of a fresh start (0 when recovering).
+fn metrics_engine_target(fresh: bool, config: &Config) -> u64 {
+    if fresh {
+        crate::config::genesis_commands(config).len() as u64
+    } else {
+        0
+    }
 }
 
 /// A running appliance: its threads and endpoints. `wait` blocks until it has shut down.
@@ -191,6 +205,8 @@ struct GatewayParts {
     from_engine: crate::pipeline::ring::Consumer<crate::pipeline::messages::OutboundEvent>,
     metrics: Arc<Metrics>,
     lifecycle: Arc<Lifecycle>,
+    /// The TCP feed thread's ring, if it runs.
+    feed_tcp: Option<crate::pipeline::ring::Producer<crate::pipeline::feed_stage::FeedMessage>>,
 }
 
 /// What the gateway thread hands back after binding and recovering.
@@ -252,7 +268,8 @@ fn build_gateway(
             }
         })
         .collect();
-    let feed = feed(config)?;
+    let mut feed = feed(config)?;
+    feed.tcp = parts.feed_tcp;
     let feed_retransmit = feed
         .retransmit
         .as_ref()
@@ -369,6 +386,17 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
     let (to_engine, from_gateway) = ring(INBOUND_RING_SLOTS);
     let (to_gateway, from_engine) = ring(OUTBOUND_RING_SLOTS);
     let (admin_producer, from_admin) = ring(ADMIN_RING_SLOTS);
+    let feed_thread = crate::pipeline::feed_stage::start(config, Arc::clone(&metrics))?;
+    let (feed_tcp_ring, feed_stop, feed_handle, feed_tcp, feed_snapshot) = match feed_thread {
+        Some(feed) => (
+            Some(feed.producer),
+            Some(feed.stop),
+            Some(feed.handle),
+            feed.tcp,
+            feed.snapshot,
+        ),
+        None => (None, None, None, None, None),
+    };
 
     // The gateway thread binds, recovers, reports back, then waits for the word to run.
     let (started_tx, started_rx) = std::sync::mpsc::sync_channel(1);
@@ -379,11 +407,14 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
         from_engine,
         metrics: Arc::clone(&metrics),
         lifecycle: Arc::clone(&lifecycle),
+        feed_tcp: feed_tcp_ring,
     };
     let gateway_cores = cores.clone();
     let gateway_thread = std::thread::Builder::new()
         .name(String::from("crossline-gateway"))
         .spawn(move || {
+            // The TCP feed thread stops once this thread has ended, however it ends.
+            let _feed_stop = feed_stop;
             let (mut stage, started) = match build_gateway(&gateway_config, parts) {
                 Ok(built) => built,
                 Err(error) => {
@@ -503,8 +534,23 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
             })
             .context("starting the engine thread")?,
     ));
+    // The opening commands are applied before the gateway opens, so that the first client finds the
+    // instruments there (the gateway drains their events before it reads any socket).
+    let genesis_seq = metrics_engine_target(fresh, config);
+    let waited = std::time::Instant::now();
+    while crate::metrics::get(&metrics.engine.last_seq) < genesis_seq {
+        if waited.elapsed() > Duration::from_secs(30)
+            || lifecycle.engine_stop.load(Ordering::Acquire)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let _ = go_tx.send(true);
     threads.push(("gateway", gateway_thread));
+    if let Some(handle) = feed_handle {
+        threads.push(("feed", handle));
+    }
     let follower_cores = cores.clone();
     let follower_placement = config.cores.admin;
     let follower_fatal = Arc::clone(&fatal);
@@ -553,6 +599,8 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
             backend_note,
             feed_retransmit,
             feed_destinations: config.feed.udp_destinations.clone(),
+            feed_tcp,
+            feed_snapshot,
             admin: admin_addr,
         },
         lifecycle,
@@ -615,7 +663,8 @@ pub fn serve(config: &Config) -> anyhow::Result<i32> {
         println!("crossline: io_uring unavailable, using epoll: {note}");
     }
     println!(
-        "crossline: listening order_entry={} backend={} feed_retransmit={} feed_udp={} admin={}",
+        "crossline: listening order_entry={} backend={} feed_retransmit={} feed_udp={} feed_tcp={} \
+         feed_snapshot={} admin={}",
         e.order_entry,
         e.backend,
         e.feed_retransmit
@@ -625,6 +674,8 @@ pub fn serve(config: &Config) -> anyhow::Result<i32> {
             .map(|a| a.to_string())
             .collect::<Vec<_>>()
             .join(","),
+        e.feed_tcp.map_or(String::from("off"), |a| a.to_string()),
+        e.feed_snapshot.map_or(String::from("off"), |a| a.to_string()),
         e.admin.map_or(String::from("off"), |a| a.to_string()),
     );
     println!("crossline: ready (SIGTERM or Ctrl-C stops it cleanly)");

@@ -137,7 +137,11 @@ fn order(session: u32, user_ref: u32, side: engine::Side, price: i64, qty: u64) 
         price,
         qty,
         min_qty: 0,
-        display_qty: if user_ref.is_multiple_of(7) { qty / 3 + 1 } else { 0 },
+        display_qty: if user_ref.is_multiple_of(7) {
+            qty / 3 + 1
+        } else {
+            0
+        },
         post_only: false,
         expire_time_ns: 0,
         group: 0,

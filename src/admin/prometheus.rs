@@ -121,6 +121,16 @@ pub fn render(metrics: &Metrics, health: Option<&Health>) -> String {
         &g.feed_packets,
     );
     out.counter(
+        "feed_tcp_dropped",
+        "ITCH messages the TCP feed thread missed because its ring was full (it then goes stale).",
+        &g.feed_tcp_dropped,
+    );
+    out.gauge(
+        "feed_tcp_subscribers",
+        "Subscribers logged in to the ITCH stream over SoupBinTCP.",
+        get(&g.feed_tcp_subscribers),
+    );
+    out.counter(
         "gateway_inbound_ring_full",
         "Times the gateway found the inbound ring full.",
         &g.inbound_ring_full,

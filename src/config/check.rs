@@ -152,6 +152,17 @@ impl Config {
             1,
             1 << 24,
         )?;
+        within("feed.tcp_store_messages", f.tcp_store_messages, 1, 1 << 24)?;
+        if f.tcp_listen.is_some()
+            && f.tcp_listen == f.snapshot_listen
+            && f.tcp_listen.is_some_and(|a| a.port() != 0)
+        {
+            return refuse(
+                "feed.snapshot_listen",
+                format!("{:?}", f.snapshot_listen),
+                "must differ from feed.tcp_listen",
+            );
+        }
         Ok(())
     }
 

@@ -96,6 +96,19 @@ pub struct FeedConfig {
     pub max_packet_bytes: usize,
     pub heartbeat_interval_ms: u64,
     pub retransmit_store_messages: usize,
+    /// The same ITCH stream over SoupBinTCP for TCP subscribers; absent: off.
+    #[serde(default)]
+    pub tcp_listen: Option<SocketAddr>,
+    /// The snapshot service for late joiners; absent: off.
+    #[serde(default)]
+    pub snapshot_listen: Option<SocketAddr>,
+    /// Recent messages the TCP stream holds for replay.
+    #[serde(default = "default_tcp_store_messages")]
+    pub tcp_store_messages: usize,
+}
+
+fn default_tcp_store_messages() -> usize {
+    65_536
 }
 
 #[derive(Debug, Clone, Deserialize)]

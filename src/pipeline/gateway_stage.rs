@@ -10,6 +10,7 @@
 //! replies to their session's stream (the session layer sends or stores them for replay), book changes to the
 //! ITCH feed in MoldUDP64 packets.
 
+use super::feed_stage::{self, FeedMessage};
 use super::idle::Idle;
 use super::messages::{since_midnight_ns, wall_clock_ns, InboundCommand, OutboundEvent};
 use super::rate::{RateRule, SessionFlow, Verdict};
@@ -130,6 +131,8 @@ pub struct Feed {
     pub publisher: MoldPublisher,
     pub udp: Option<UdpFeedSender>,
     pub retransmit: Option<RetransmitServer>,
+    // feed-tcp: every published message also goes to the TCP feed thread (None: no TCP feed).
+    pub tcp: Option<Producer<FeedMessage>>,
 }
 
 /// Everything the gateway loop needs besides the session layer itself (split so that the session layer's
@@ -399,7 +402,10 @@ impl GatewayStage {
             }
         };
         for message in &messages {
-            let _ = self.feed.publisher.publish(message, now_ns, &mut send);
+            if let Ok(sequence) = self.feed.publisher.publish(message, now_ns, &mut send) {
+                // feed-tcp
+                feed_stage::push(&mut self.feed.tcp, metrics, sequence, message);
+            }
         }
         self.feed.publisher.flush(now_ns, &mut send);
     }
@@ -415,6 +421,10 @@ impl GatewayStage {
 
     /// Runs the loop until shut down.
     pub fn run(mut self) {
+        // What the engine has already produced (the opening commands of a fresh start) is taken in before any
+        // socket is read, so that the instrument table is complete when the first client speaks.
+        self.state.now_ns = wall_clock_ns();
+        while self.drain_outbound() > 0 {}
         loop {
             let busy = self.iterate();
             if self.state.accepting && self.lifecycle.gateway_stop.load(Ordering::Acquire) {
@@ -527,7 +537,7 @@ impl GatewayStage {
             let udp = &self.feed.udp;
             let metrics = &self.state.metrics;
             metrics::bump(&metrics.gateway.feed_messages);
-            let _ =
+            let published =
                 self.feed
                     .publisher
                     .publish(&message, item.timestamp_ns, &mut |packet: &[u8]| {
@@ -536,6 +546,10 @@ impl GatewayStage {
                             let _ = udp.send(packet);
                         }
                     });
+            if let Ok(sequence) = published {
+                // feed-tcp
+                feed_stage::push(&mut self.feed.tcp, metrics, sequence, &message);
+            }
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod admin_ring;
 pub mod cores;
 pub mod engine_stage;
+pub mod feed_stage;
 pub mod follower;
 pub mod gateway_stage;
 pub mod idle;

@@ -37,6 +37,14 @@ pub fn config_text(data_dir: &Path, feed: SocketAddr) -> String {
         "retransmit_listen = \"127.0.0.1:0\"",
     )
     .replace(
+        "tcp_listen = \"127.0.0.1:16002\"",
+        "tcp_listen = \"127.0.0.1:0\"",
+    )
+    .replace(
+        "snapshot_listen = \"127.0.0.1:16003\"",
+        "snapshot_listen = \"127.0.0.1:0\"",
+    )
+    .replace(
         "udp_destinations = [\"127.0.0.1:16000\"]",
         &format!("udp_destinations = [\"{feed}\"]"),
     )
@@ -57,6 +65,8 @@ pub struct Endpoints {
     pub order_entry: SocketAddr,
     pub admin: Option<SocketAddr>,
     pub feed_retransmit: Option<SocketAddr>,
+    pub feed_tcp: Option<SocketAddr>,
+    pub feed_snapshot: Option<SocketAddr>,
 }
 
 /// A `crossline serve` child process.
@@ -114,6 +124,8 @@ impl Appliance {
                     order_entry: parse_endpoint(&line, "order_entry").expect("order_entry"),
                     admin: parse_endpoint(&line, "admin"),
                     feed_retransmit: parse_endpoint(&line, "feed_retransmit"),
+                    feed_tcp: parse_endpoint(&line, "feed_tcp"),
+                    feed_snapshot: parse_endpoint(&line, "feed_snapshot"),
                 });
             }
             if line.contains("ready") {

@@ -328,6 +328,14 @@ fn temp_config(binary: &Path, data_dir: &Path, sessions: usize) -> anyhow::Resul
             "retransmit_listen = \"127.0.0.1:0\"",
         )
         .replace(
+            "tcp_listen = \"127.0.0.1:16002\"",
+            "tcp_listen = \"127.0.0.1:0\"",
+        )
+        .replace(
+            "snapshot_listen = \"127.0.0.1:16003\"",
+            "snapshot_listen = \"127.0.0.1:0\"",
+        )
+        .replace(
             "gateway = { core = 0, idle = \"spin-then-yield\" }",
             "gateway = { idle = \"spin-then-yield\" }",
         )

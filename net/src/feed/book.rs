@@ -241,6 +241,26 @@ impl BookBuilder {
         }
     }
 
+    /// Every stock locate the builder knows (from a Stock Directory or an order), ascending.
+    pub fn stock_locates(&self) -> Vec<u16> {
+        let mut locates: Vec<u16> = self
+            .symbols
+            .keys()
+            .chain(self.books.keys())
+            .copied()
+            .collect();
+        locates.sort_unstable();
+        locates.dedup();
+        locates
+    }
+
+    /// Displayed orders resting for one stock locate, both sides.
+    pub fn order_count(&self, stock_locate: u16) -> usize {
+        self.books
+            .get(&stock_locate)
+            .map_or(0, |book| book.bids.queue.len() + book.asks.queue.len())
+    }
+
     /// Displayed orders on one side in priority order (best price first, then arrival).
     pub fn orders(&self, stock_locate: u16, side: Side) -> Vec<BookOrder> {
         let Some(book) = self.books.get(&stock_locate) else {

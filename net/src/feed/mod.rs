@@ -8,15 +8,25 @@
 //!   depth per instrument and reports sequence gaps to request.
 //! - `UdpFeedSender` and `RetransmitServer` are the std `UdpSocket` transport: the publisher's packets to a
 //!   list of unicast or multicast destinations, and a request port answering from the store.
+//! - `FeedServer` serves the same ITCH stream over SoupBinTCP to TCP subscribers (replay from a bounded store)
+//!   and snapshots of the book (Add Order messages up to a sequence number, then `EndOfSnapshot`) to late
+//!   joiners, on two ports of its own.
 //!
 //! Time is always passed in (`now_ns`, `timestamp_ns`), never read.
 
 mod book;
 mod encoder;
 mod publisher;
+mod snapshot;
+mod tcp;
 mod udp;
 
 pub use book::{BookBuilder, BookError, BookOrder, DepthLevel, PacketOutcome};
 pub use encoder::{trading_state, FeedEncoder, FeedError};
 pub use publisher::{MoldPublisher, PublisherConfig, RetransmitAnswer, MAX_STORED_MESSAGE_BYTES};
+pub use snapshot::EndOfSnapshot;
+pub use tcp::{
+    FeedCloseReason, FeedServer, FeedServerConfig, FeedServerError, FeedStats, PublishError,
+    StaleReason,
+};
 pub use udp::{RetransmitServer, UdpFeedSender};
