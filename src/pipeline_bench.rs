@@ -392,7 +392,7 @@ fn run_pipeline(
     while !consumer.is_finished() {
         if let Some(reason) = fatal.get() {
             consumer_stop.store(true, Ordering::Release);
-            lifecycle.engine_stop.store(true, Ordering::Release);
+            lifecycle.stop_engine();
             anyhow::bail!("the engine stage stopped: {reason}");
         }
         std::thread::sleep(Duration::from_micros(200));
@@ -401,7 +401,7 @@ fn run_pipeline(
         .join()
         .map_err(|_| anyhow::anyhow!("the consumer panicked"))?;
     let seconds = drained.end.duration_since(started).as_secs_f64();
-    lifecycle.engine_stop.store(true, Ordering::Release);
+    lifecycle.stop_engine();
     let (engine, _ledger) = engine_thread
         .join()
         .map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;

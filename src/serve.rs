@@ -278,6 +278,7 @@ fn build_gateway(
     let mut stage = GatewayStage {
         gateway,
         state: GatewayState {
+            lifecycle: Arc::clone(&parts.lifecycle),
             users: user_slots,
             instruments: Instruments::default(),
             to_engine: parts.to_engine,

@@ -629,3 +629,24 @@ fn the_gateway_trades_on_a_submission_polling_ring() {
     }
     assert!(appliance.terminate().success());
 }
+
+#[test]
+fn a_parking_engine_is_woken_for_every_command() {
+    let site = Site::new(|text| {
+        text.replace(
+            "engine = { idle = \"spin-then-yield\" }",
+            "engine = { idle = \"backoff-park\" }",
+        )
+    });
+    let appliance = site.start();
+    let mut carol = login(appliance.endpoints.order_entry, "carol", 1);
+    for i in 1..=20u32 {
+        // Pauses long enough for the engine thread to park between orders.
+        std::thread::sleep(Duration::from_millis(3));
+        carol
+            .enter_order(&limit(i, Side::Buy, 1, "ACME", 99_0000))
+            .expect("send");
+        assert!(matches!(next(&mut carol).1, Outbound::OrderAccepted(_)));
+    }
+    assert!(appliance.terminate().success());
+}

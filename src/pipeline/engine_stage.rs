@@ -109,6 +109,7 @@ impl EngineStage {
     /// Runs until stopped (after draining) or until the journal fails. Returns the engine, its ledger and the
     /// journal, closed (synced).
     pub fn run(mut self) -> (Engine, SessionLedger) {
+        self.lifecycle.engine_wakeup.register_current();
         let genesis = std::mem::take(&mut self.genesis);
         for body in genesis {
             if self.sequence_one(body, 0, None).is_err() {
@@ -132,7 +133,18 @@ impl EngineStage {
                     }
                     continue;
                 }
-                self.idle.idle();
+                if self.idle.parks_next() {
+                    // Announce the park, then look at the rings once more: a command published in between is
+                    // either seen here or its producer sees the announcement and unparks this thread.
+                    let wakeup = &self.lifecycle.engine_wakeup;
+                    wakeup.announce_park();
+                    if self.from_gateway.available() == 0 && self.from_admin.available() == 0 {
+                        self.idle.park();
+                    }
+                    self.lifecycle.engine_wakeup.awake();
+                } else {
+                    self.idle.idle();
+                }
                 continue;
             }
             self.idle.reset();

@@ -138,6 +138,8 @@ pub struct Feed {
 /// Everything the gateway loop needs besides the session layer itself (split so that the session layer's
 /// callbacks can borrow it).
 pub struct GatewayState {
+    /// The shutdown handshake, and the engine thread's wake-up.
+    pub lifecycle: Arc<Lifecycle>,
     pub users: Vec<UserSlot>,
     pub instruments: Instruments,
     pub to_engine: Producer<InboundCommand>,
@@ -337,7 +339,9 @@ impl GatewayState {
             }
             self.overflow.pop_front();
         }
-        self.to_engine.publish();
+        if self.to_engine.publish() {
+            self.lifecycle.engine_wakeup.wake();
+        }
         metrics::set(
             &self.metrics.gateway.inbound_ring_occupancy,
             self.to_engine.occupancy(),
@@ -438,7 +442,7 @@ impl GatewayStage {
                 break;
             }
             if !self.state.accepting && self.state.overflow.is_empty() {
-                self.lifecycle.engine_stop.store(true, Ordering::Release);
+                self.lifecycle.stop_engine();
             }
             if busy {
                 self.idle.reset();

@@ -57,6 +57,21 @@ impl Idle {
         }
     }
 
+    /// True when the next `idle` would park (a `BackoffPark` thread past its spins and yields): a thread that can
+    /// be woken announces it is parking first (see `Wakeup`), then calls `park`.
+    #[inline]
+    pub fn parks_next(&self) -> bool {
+        self.choice == IdleChoice::BackoffPark
+            && self.empty_polls.saturating_add(1) >= SPINS_BEFORE_YIELD + YIELDS_BEFORE_PARK
+    }
+
+    /// Parks as `idle` would in its park phase.
+    pub fn park(&mut self) {
+        self.empty_polls = self.empty_polls.saturating_add(1);
+        std::thread::park_timeout(Duration::from_micros(self.park_us));
+        self.park_us = (self.park_us * 2).min(PARK_MAX_US);
+    }
+
     /// How long a thread that can block in a system call (the gateway's reactor) may wait there: zero while
     /// spinning, a little longer as it backs off.
     pub fn wait_budget(&self) -> Duration {
@@ -75,6 +90,48 @@ impl Idle {
                 } else {
                     Duration::from_micros(self.park_us.max(50))
                 }
+            }
+        }
+    }
+}
+
+/// Wakes a parked consumer when its producer publishes: the consumer sets `parked` and checks its ring once more
+/// before parking; the producer, after publishing, unparks it if `parked` is set. The fences make the two
+/// store-then-load sequences agree (a lost wake-up is still bounded by the park timeout).
+#[derive(Debug, Default)]
+pub struct Wakeup {
+    parked: std::sync::atomic::AtomicBool,
+    thread: std::sync::OnceLock<std::thread::Thread>,
+}
+
+impl Wakeup {
+    /// The consumer's thread, once, before it first parks.
+    pub fn register_current(&self) {
+        let _ = self.thread.set(std::thread::current());
+    }
+
+    /// The consumer is about to check its ring a last time and park.
+    #[inline]
+    pub fn announce_park(&self) {
+        self.parked
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The consumer is awake again.
+    #[inline]
+    pub fn awake(&self) {
+        self.parked
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The producer has published: unpark the consumer if it parks (a system call only then).
+    #[inline]
+    pub fn wake(&self) {
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        if self.parked.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(thread) = self.thread.get() {
+                thread.unpark();
             }
         }
     }

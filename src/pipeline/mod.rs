@@ -27,6 +27,8 @@ pub struct Lifecycle {
     pub gateway_stop: AtomicBool,
     pub engine_stop: AtomicBool,
     pub engine_done: AtomicBool,
+    /// Unparks the engine thread when the gateway or the admin publishes a command to it.
+    pub engine_wakeup: idle::Wakeup,
 }
 
 impl Lifecycle {
@@ -34,5 +36,11 @@ impl Lifecycle {
     pub fn fail(&self) {
         self.engine_stop.store(true, Ordering::Release);
         self.gateway_stop.store(true, Ordering::Release);
+    }
+
+    /// Asks the engine thread to stop once drained, waking it if it parks.
+    pub fn stop_engine(&self) {
+        self.engine_stop.store(true, Ordering::Release);
+        self.engine_wakeup.wake();
     }
 }

@@ -33,6 +33,8 @@ pub struct Producer<T> {
     shared: Arc<Shared<T>>,
     /// Slots written, published or not.
     tail: u64,
+    /// Slots published (the shared tail as this side last stored it).
+    published: u64,
     /// The consumer's head as last loaded.
     head_cache: u64,
 }
@@ -62,6 +64,7 @@ pub fn ring<T: Copy + Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
         Producer {
             shared: Arc::clone(&shared),
             tail: 0,
+            published: 0,
             head_cache: 0,
         },
         Consumer {
@@ -91,10 +94,16 @@ impl<T: Copy + Send> Producer<T> {
         true
     }
 
-    /// Makes every written slot visible to the consumer.
+    /// Makes every written slot visible to the consumer; true when there was something new (the shared tail is
+    /// stored only then, so an idle producer does not touch the consumer's cache line).
     #[inline]
-    pub fn publish(&mut self) {
+    pub fn publish(&mut self) -> bool {
+        if self.tail == self.published {
+            return false;
+        }
         self.shared.tail.store(self.tail, Ordering::Release);
+        self.published = self.tail;
+        true
     }
 
     /// Slots published and not yet handed back by the consumer (an occupancy gauge; racy by nature).
