@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crossline_bench::env::{command_line, Environment};
 use crossline_bench::histogram::write_hgrm;
 use crossline_bench::live::{HlogOptions, LiveOptions, ProgressOptions};
+use crossline_bench::modes::codec::{self, CodecOptions};
 use crossline_bench::modes::echo::{self, EchoBackend, EchoOptions, EchoServerOptions, Load};
 use crossline_bench::modes::engine::{self, EngineOptions};
 use crossline_bench::modes::journal::{self, FsyncSetting, JournalOptions, DEFAULT_SEGMENT_BYTES};
@@ -51,6 +52,12 @@ enum Mode {
         /// Time about one op in N (random gaps); 1 times every op, 0 none. Default: 16 (mass-cancel: 1).
         #[arg(long)]
         sample_every: Option<u32>,
+        /// Instruments the flow spreads over (1: the single-instrument flow; xc-single takes only 1).
+        #[arg(long, default_value_t = 1)]
+        instruments: u32,
+        /// Shape of the Pareto the instruments are drawn from (1.16: 80/20).
+        #[arg(long, default_value_t = crossline_bench::workload::DEFAULT_PARETO_ALPHA)]
+        pareto_alpha: f64,
         #[command(flatten)]
         output: Output,
     },
@@ -202,6 +209,17 @@ enum Mode {
         /// Parent of the journal and restart runs' scratch directories (default: the system temp dir).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+    },
+    /// crossline-net's codecs alone: OUCH, ITCH and SoupBinTCP framing over a seeded mix, ns per message.
+    Codec {
+        /// Messages per timed batch (each operation is timed over this many, 5 times).
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the report as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
     },
     /// Prints the exact definition of every workload.
     Workloads,
@@ -418,6 +436,7 @@ fn main() -> anyhow::Result<()> {
             for workload in WorkloadKind::ALL {
                 println!("{}\n", workload.definition());
             }
+            println!("{}", crossline_bench::workload::INSTRUMENTS_DEFINITION);
             Ok(())
         }
         Mode::Echo {
@@ -514,6 +533,21 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Mode::Codec {
+            messages,
+            seed,
+            json,
+        } => {
+            let report = codec::run(&CodecOptions { messages, seed })?;
+            print!("{}", report.report.render_table());
+            if let Some(path) = &json {
+                write_json_file(&report, path)?;
+            }
+            if !report.report.checks_passed() {
+                bail!("checks failed: see the table above");
+            }
+            Ok(())
+        }
         Mode::Plot { out, title, inputs } => {
             plot::plot_hgrm_files(&out, &title, &inputs)?;
             println!("wrote {}", out.display());
@@ -546,6 +580,8 @@ fn main() -> anyhow::Result<()> {
             ops,
             seed,
             sample_every,
+            instruments,
+            pareto_alpha,
             output,
         } => {
             let timer = Timer::new(Duration::from_millis(50));
@@ -555,7 +591,9 @@ fn main() -> anyhow::Result<()> {
                 seed,
                 sample_every,
             };
-            let run = engine::run(&options, &timer)?;
+            let instruments =
+                crossline_bench::workload::Instruments::new(instruments, pareto_alpha);
+            let run = engine::run_with(&options, instruments, &timer)?;
             print!("{}", run.report.render_table());
             if let Some(path) = &output.json {
                 run.report.write_json(path)?;

@@ -9,7 +9,7 @@ use crate::report::{Headline, LatencySampling, Named, Report};
 use crate::rng::Rng;
 use crate::sampling::{describe_sampling, SamplePlan};
 use crate::timer::Timer;
-use crate::workload::{Flow, WorkloadKind};
+use crate::workload::{Flow, Instruments, WorkloadKind};
 use anyhow::{anyhow, bail, Context};
 use crossline_engine::{Command, CommandBody, Engine, Event, EventSink, FastBook, RejectReason};
 use hdrhistogram::Histogram;
@@ -142,11 +142,20 @@ const SAMPLING_STREAM: u64 = 0x5A3B_11E5_0000_0001;
 
 /// Generates the flow, runs it, checks the engine afterwards and builds the report.
 pub fn run(options: &EngineOptions, timer: &Timer) -> anyhow::Result<EngineRun> {
+    run_with(options, Instruments::single(), timer)
+}
+
+/// `run` with the flow spread over `instruments` (`--instruments`, `--pareto-alpha`).
+pub fn run_with(
+    options: &EngineOptions,
+    instruments: Instruments,
+    timer: &Timer,
+) -> anyhow::Result<EngineRun> {
     let env = Environment::capture(options.seed);
     let generation_started = Instant::now();
     let flow = options
         .workload
-        .generate(options.ops, options.seed)
+        .generate_with(options.ops, options.seed, instruments)
         .context("generating the flow")?;
     let generation_s = generation_started.elapsed().as_secs_f64();
 

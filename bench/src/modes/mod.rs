@@ -1,5 +1,6 @@
 //! The rig's modes, one file each. A mode generates or loads its flow, measures it, and returns a `Report`.
 
+pub mod codec;
 pub mod echo;
 pub mod engine;
 pub mod journal;

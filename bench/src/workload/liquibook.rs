@@ -2,7 +2,8 @@
 //! measured on the same box.
 
 use super::{
-    engine_config, limit_order, market_setup, Flow, GenerateError, Round, Stamper, UserRefs,
+    engine_config_with, limit_order_on, market_setup_with, Flow, GenerateError, InstrumentPicker,
+    Instruments, Round, Stamper, UserRefs,
 };
 use crate::rng::Rng;
 use crossline_engine::{Price, Qty, Side, TimeInForce};
@@ -27,6 +28,12 @@ pub const BAND_BPS: u32 = 500;
 pub const REFERENCE_PRICE: Price = 1886;
 
 pub fn generate(ops: u64, seed: u64) -> Result<Flow, GenerateError> {
+    generate_with(ops, seed, Instruments::single())
+}
+
+/// The flow over `instruments`: each order on an instrument drawn from the Pareto, everything else as with one.
+pub fn generate_with(ops: u64, seed: u64, instruments: Instruments) -> Result<Flow, GenerateError> {
+    instruments.check("liquibook")?;
     if ops == 0 || ops > 500_000_000 {
         return Err(GenerateError::OpsOutOfRange {
             workload: "liquibook",
@@ -36,7 +43,15 @@ pub fn generate(ops: u64, seed: u64) -> Result<Flow, GenerateError> {
     }
     let accounts = 2 * ACCOUNTS_PER_SIDE;
     let mut stamper = Stamper::new();
-    let setup = market_setup(&mut stamper, "LIQBOOK", REFERENCE_PRICE, BAND_BPS, accounts);
+    let setup = market_setup_with(
+        &mut stamper,
+        "LIQBOOK",
+        REFERENCE_PRICE,
+        BAND_BPS,
+        accounts,
+        instruments.count,
+    );
+    let mut picker = InstrumentPicker::new(instruments, seed);
     let mut rng = Rng::new(seed);
     let mut user_refs = UserRefs::new(accounts);
     let mut measured = Vec::with_capacity(ops as usize);
@@ -50,7 +65,9 @@ pub fn generate(ops: u64, seed: u64) -> Result<Flow, GenerateError> {
         let qty = rng.range_u64(1, QTY_STEPS_MAX) * QTY_STEP;
         let account = first_account + rng.below(u64::from(ACCOUNTS_PER_SIDE)) as u32;
         let user_ref = user_refs.next(account);
-        measured.push(stamper.stamp(limit_order(
+        let instrument = picker.pick();
+        measured.push(stamper.stamp(limit_order_on(
+            instrument,
             account,
             user_ref,
             side,
@@ -63,7 +80,7 @@ pub fn generate(ops: u64, seed: u64) -> Result<Flow, GenerateError> {
         kind: super::WorkloadKind::Liquibook,
         seed,
         // Every order may rest (the buys at 1880..=1883 never trade).
-        config: engine_config("liquibook", ops, accounts, 0)?,
+        config: engine_config_with("liquibook", ops, accounts, 0, instruments.count)?,
         setup,
         rounds: vec![Round { prepare: Vec::new(), measured }],
         sample_every_default: 16,
@@ -71,8 +88,12 @@ pub fn generate(ops: u64, seed: u64) -> Result<Flow, GenerateError> {
         expected_state_hash: None,
         generation_rejects: 0,
         generation_resting_orders: None,
-        notes: vec!["buys at 1880..=1883 and sells at 1890..=1893 (40% of orders) can never trade: the book deepens \
-                     through the run"
-            .into()],
+        notes: std::iter::once(
+            "buys at 1880..=1883 and sells at 1890..=1893 (40% of orders) can never trade: the book deepens \
+             through the run"
+                .to_string(),
+        )
+        .chain(instruments.note())
+        .collect(),
     })
 }

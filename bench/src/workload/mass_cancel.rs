@@ -2,8 +2,8 @@
 //! disconnect storm). Books are built untimed; only the mass cancels are measured.
 
 use super::{
-    engine_config, limit_order, market_setup, Flow, GenerateError, Round, Stamper, UserRefs,
-    WorkloadKind, INSTRUMENT,
+    engine_config_with, limit_order_on, market_setup_with, Flow, GenerateError, InstrumentPicker,
+    Instruments, Round, Stamper, UserRefs, WorkloadKind, INSTRUMENT,
 };
 use crate::rng::Rng;
 use crossline_engine::{
@@ -26,6 +26,13 @@ pub const PRICE_SPREAD_TICKS: i64 = 499;
 pub const BAND_BPS: u32 = 1_000;
 
 pub fn generate(ops: u64, seed: u64) -> Result<Flow, GenerateError> {
+    generate_with(ops, seed, Instruments::single())
+}
+
+/// The flow over `instruments`: each built order on an instrument drawn from the Pareto; each account's mass
+/// cancel then covers every instrument (scope: the account alone).
+pub fn generate_with(ops: u64, seed: u64, instruments: Instruments) -> Result<Flow, GenerateError> {
+    instruments.check("mass-cancel")?;
     if ops == 0 || ops > 500_000_000 {
         return Err(GenerateError::OpsOutOfRange {
             workload: "mass-cancel",
@@ -34,8 +41,21 @@ pub fn generate(ops: u64, seed: u64) -> Result<Flow, GenerateError> {
         });
     }
     let mut stamper = Stamper::new();
-    let setup = market_setup(&mut stamper, "MASSCXL", CENTER_PRICE, BAND_BPS, ACCOUNTS);
+    let setup = market_setup_with(
+        &mut stamper,
+        "MASSCXL",
+        CENTER_PRICE,
+        BAND_BPS,
+        ACCOUNTS,
+        instruments.count,
+    );
     let mut rng = Rng::new(seed);
+    let mut picker = InstrumentPicker::new(instruments, seed);
+    let scope = if instruments.is_single() {
+        Some(INSTRUMENT)
+    } else {
+        None
+    };
     let mut user_refs = UserRefs::new(ACCOUNTS);
     let mut accounts: Vec<AccountId> = (1..=ACCOUNTS).collect();
     let mut rounds = Vec::new();
@@ -59,7 +79,9 @@ pub fn generate(ops: u64, seed: u64) -> Result<Flow, GenerateError> {
             };
             let qty = rng.range_u64(1, 10) * 100;
             let user_ref = user_refs.next(account);
-            prepare.push(stamper.stamp(limit_order(
+            let instrument = picker.pick();
+            prepare.push(stamper.stamp(limit_order_on(
+                instrument,
                 account,
                 user_ref,
                 side,
@@ -78,7 +100,7 @@ pub fn generate(ops: u64, seed: u64) -> Result<Flow, GenerateError> {
                 reason: MassCancelReason::UserRequested,
                 account: Some(account),
                 only_session: None,
-                instrument: Some(INSTRUMENT),
+                instrument: scope,
                 side: None,
                 group: None,
             })));
@@ -88,7 +110,13 @@ pub fn generate(ops: u64, seed: u64) -> Result<Flow, GenerateError> {
     Ok(Flow {
         kind: WorkloadKind::MassCancel,
         seed,
-        config: engine_config("mass-cancel", ops.min(ORDERS_PER_ROUND_MAX), ACCOUNTS, 0)?,
+        config: engine_config_with(
+            "mass-cancel",
+            ops.min(ORDERS_PER_ROUND_MAX),
+            ACCOUNTS,
+            0,
+            instruments.count,
+        )?,
         setup,
         rounds,
         sample_every_default: 1,
@@ -96,6 +124,10 @@ pub fn generate(ops: u64, seed: u64) -> Result<Flow, GenerateError> {
         expected_state_hash: None,
         generation_rejects: 0,
         generation_resting_orders: None,
-        notes: vec![format!("{ops} orders built untimed in rounds of up to {ORDERS_PER_ROUND_MAX}; only the mass cancels are timed")],
+        notes: std::iter::once(format!(
+            "{ops} orders built untimed in rounds of up to {ORDERS_PER_ROUND_MAX}; only the mass cancels are timed"
+        ))
+        .chain(instruments.note())
+        .collect(),
     })
 }

@@ -2,11 +2,13 @@
 //! drifting mid; takers send IOC orders that hit them.
 
 use super::{
-    engine_config, limit_order, market_setup, Flow, GenerateError, Round, Stamper, UserRefs,
-    WorkloadKind, INSTRUMENT,
+    engine_config_with, limit_order_on, market_setup_with, Flow, GenerateError, InstrumentPicker,
+    Instruments, Round, Stamper, UserRefs, WorkloadKind,
 };
 use crate::rng::Rng;
-use crossline_engine::{AccountId, Command, CommandBody, Price, Quote, Side, TimeInForce};
+use crossline_engine::{
+    AccountId, Command, CommandBody, InstrumentId, Price, Quote, Side, TimeInForce,
+};
 
 pub const DEFINITION: &str = "\
 mm-quotes: one instrument, mid starting at 100,000 (tick 1). 20 market makers (accounts/sessions 1..=20) and 200 \
@@ -31,22 +33,28 @@ pub const MID_MOVE_PPM: u32 = 250_000;
 /// How far through the mid a taker's limit reaches.
 pub const TAKER_REACH_TICKS: Price = 8;
 
-/// The market makers' side of the generator: the mid and who quotes what.
+/// The market makers' side of the generator: each instrument's mid (index: instrument - 1).
 struct Quoting {
-    mid: Price,
+    mids: Vec<Price>,
 }
 
 impl Quoting {
-    fn drift(&mut self, rng: &mut Rng) {
+    fn mid(&self, instrument: InstrumentId) -> Price {
+        self.mids[instrument as usize - 1]
+    }
+
+    fn drift(&mut self, instrument: InstrumentId, rng: &mut Rng) {
         if !rng.chance_ppm(MID_MOVE_PPM) {
             return;
         }
-        let up_ppm = (500_000 + (CENTER_PRICE - self.mid) * 1_000).clamp(100_000, 900_000) as u32;
-        self.mid += if rng.chance_ppm(up_ppm) { 1 } else { -1 };
+        let mid = &mut self.mids[instrument as usize - 1];
+        let up_ppm = (500_000 + (CENTER_PRICE - *mid) * 1_000).clamp(100_000, 900_000) as u32;
+        *mid += if rng.chance_ppm(up_ppm) { 1 } else { -1 };
     }
 
     fn quote(
         &self,
+        instrument: InstrumentId,
         maker: AccountId,
         user_ref: u32,
         rng: &mut Rng,
@@ -66,16 +74,23 @@ impl Quoting {
             session: maker,
             account: maker,
             user_ref,
-            instrument: INSTRUMENT,
-            bid_price: self.mid - half_spread,
+            instrument,
+            bid_price: self.mid(instrument) - half_spread,
             bid_qty,
-            ask_price: self.mid + half_spread,
+            ask_price: self.mid(instrument) + half_spread,
             ask_qty,
         })
     }
 }
 
 pub fn generate(ops: u64, seed: u64) -> Result<Flow, GenerateError> {
+    generate_with(ops, seed, Instruments::single())
+}
+
+/// The flow over `instruments`: every maker quotes every instrument, each instrument has its own mid, and each
+/// command is on an instrument drawn from the Pareto (its mid drifts before it, as with one).
+pub fn generate_with(ops: u64, seed: u64, instruments: Instruments) -> Result<Flow, GenerateError> {
+    instruments.check("mm-quotes")?;
     if ops == 0 || ops > 500_000_000 {
         return Err(GenerateError::OpsOutOfRange {
             workload: "mm-quotes",
@@ -85,39 +100,67 @@ pub fn generate(ops: u64, seed: u64) -> Result<Flow, GenerateError> {
     }
     let accounts = MAKERS + TAKERS;
     let mut stamper = Stamper::new();
-    let mut setup = market_setup(&mut stamper, "MMQUOTE", CENTER_PRICE, BAND_BPS, accounts);
+    let mut setup = market_setup_with(
+        &mut stamper,
+        "MMQUOTE",
+        CENTER_PRICE,
+        BAND_BPS,
+        accounts,
+        instruments.count,
+    );
     let mut rng = Rng::new(seed);
+    let mut picker = InstrumentPicker::new(instruments, seed);
     let mut user_refs = UserRefs::new(accounts);
-    let mut quoting = Quoting { mid: CENTER_PRICE };
-    for maker in 1..=MAKERS {
-        let user_ref = user_refs.next(maker);
-        setup.push(stamper.stamp(quoting.quote(maker, user_ref, &mut rng, false)));
+    let mut quoting = Quoting {
+        mids: vec![CENTER_PRICE; instruments.count as usize],
+    };
+    for instrument in 1..=instruments.count {
+        for maker in 1..=MAKERS {
+            let user_ref = user_refs.next(maker);
+            setup.push(stamper.stamp(quoting.quote(instrument, maker, user_ref, &mut rng, false)));
+        }
     }
     let mut measured: Vec<Command> = Vec::with_capacity(ops as usize);
     for _ in 0..ops {
-        quoting.drift(&mut rng);
+        let instrument = picker.pick();
+        quoting.drift(instrument, &mut rng);
         let body = if rng.chance_ppm(QUOTE_PPM) {
             let maker = 1 + rng.below(u64::from(MAKERS)) as u32;
             let user_ref = user_refs.next(maker);
-            quoting.quote(maker, user_ref, &mut rng, true)
+            quoting.quote(instrument, maker, user_ref, &mut rng, true)
         } else {
             let taker = MAKERS + 1 + rng.below(u64::from(TAKERS)) as u32;
             let user_ref = user_refs.next(taker);
+            let mid = quoting.mid(instrument);
             let (side, price) = if rng.chance_ppm(500_000) {
-                (Side::Buy, quoting.mid + TAKER_REACH_TICKS)
+                (Side::Buy, mid + TAKER_REACH_TICKS)
             } else {
-                (Side::Sell, quoting.mid - TAKER_REACH_TICKS)
+                (Side::Sell, mid - TAKER_REACH_TICKS)
             };
             let qty = rng.range_u64(1, 5) * 100;
-            limit_order(taker, user_ref, side, price, qty, TimeInForce::Ioc)
+            limit_order_on(
+                instrument,
+                taker,
+                user_ref,
+                side,
+                price,
+                qty,
+                TimeInForce::Ioc,
+            )
         };
         measured.push(stamper.stamp(body));
     }
     Ok(Flow {
         kind: WorkloadKind::MmQuotes,
         seed,
-        // At most two resting sides per maker, plus one incoming order at a time.
-        config: engine_config("mm-quotes", 2 * u64::from(MAKERS) + 16, accounts, MAKERS)?,
+        // At most two resting sides per maker and instrument, plus one incoming order at a time.
+        config: engine_config_with(
+            "mm-quotes",
+            2 * u64::from(MAKERS) * u64::from(instruments.count) + 16,
+            accounts,
+            MAKERS * instruments.count,
+            instruments.count,
+        )?,
         setup,
         rounds: vec![Round {
             prepare: Vec::new(),
@@ -128,6 +171,6 @@ pub fn generate(ops: u64, seed: u64) -> Result<Flow, GenerateError> {
         expected_state_hash: None,
         generation_rejects: 0,
         generation_resting_orders: None,
-        notes: Vec::new(),
+        notes: instruments.note().into_iter().collect(),
     })
 }

@@ -10,14 +10,191 @@ pub mod mass_cancel;
 pub mod mm_quotes;
 pub mod xc_single;
 
+use crate::rng::Rng;
 use crossline_engine::{
     symbol, AccountId, AccountSpec, AssetId, Command, CommandBody, EngineConfig, InstrumentId,
     InstrumentSpec, NewOrder, OrderType, Price, Qty, SessionId, Side, StpMode, TimeInForce,
     UserRef,
 };
 
-/// The instrument every single-instrument workload trades.
+/// The instrument every single-instrument workload trades (and the most traded one of a multi-instrument flow).
 pub const INSTRUMENT: InstrumentId = 1;
+/// The default shape of the instrument distribution: the "80/20" Pareto (log 5 / log 4).
+pub const DEFAULT_PARETO_ALPHA: f64 = 1.16;
+/// The most instruments a flow may spread over (each has its own preallocated book in the engine).
+pub const MAX_INSTRUMENTS: u32 = 1_024;
+/// Where the instrument draws come from: a stream of their own, so a multi-instrument flow keeps every other draw
+/// of the same seed's single-instrument flow, and a single-instrument flow draws nothing for it.
+const INSTRUMENT_STREAM: u64 = 0x1A57_0C0D_E000_0006;
+
+/// How instruments are chosen in a multi-instrument flow, printed by `crossline-bench workloads`.
+pub const INSTRUMENTS_DEFINITION: &str = "\
+instruments (--instruments N, default 1; --pareto-alpha A, default 1.16): with N = 1 every workload trades its \
+one instrument exactly as defined above. With N > 1 the set-up adds instruments 1..=N (symbols I0001, I0002, \
+..., the workload's spec otherwise: tick, band, reference price), and each order or quote draws its instrument \
+from a bounded Pareto over ranks: X = (1 - u * (1 - (N + 1)^-A))^(-1/A), u uniform in [0, 1), instrument = \
+floor(X), so P(k) = (k^-A - (k+1)^-A) / (1 - (N+1)^-A) (A = 1.16: instrument 1 takes 59.9% of the flow for \
+N = 8, 55.7% for N = 64). The draw is made from its own seeded stream through a precomputed cumulative table (53-bit thresholds) and a \
+binary search; every other draw is the single-instrument flow's. liquibook: each order on its drawn instrument. \
+mm-quotes: every maker quotes every instrument untimed first, each instrument has its own mid (drifting only \
+when a command is drawn on it), quotes are per (maker, instrument), takers aim at their instrument's mid. \
+mass-cancel: each built order on its drawn instrument; each account's MassCancel is scoped to the account alone \
+(every instrument). xc-single is exchange-core's single-symbol mix and refuses N > 1.";
+
+/// The instruments of a flow: how many, and the shape of the Pareto the orders draw them from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Instruments {
+    pub count: u32,
+    pub pareto_alpha: f64,
+}
+
+impl Default for Instruments {
+    fn default() -> Self {
+        Instruments::single()
+    }
+}
+
+impl Instruments {
+    /// The single-instrument flows every figure so far was measured on.
+    pub fn single() -> Instruments {
+        Instruments {
+            count: 1,
+            pareto_alpha: DEFAULT_PARETO_ALPHA,
+        }
+    }
+
+    pub fn new(count: u32, pareto_alpha: f64) -> Instruments {
+        Instruments {
+            count,
+            pareto_alpha,
+        }
+    }
+
+    pub fn is_single(&self) -> bool {
+        self.count == 1
+    }
+
+    /// Refuses counts and shapes no flow can use.
+    pub fn check(&self, workload: &'static str) -> Result<(), GenerateError> {
+        let why = if self.count == 0 || self.count > MAX_INSTRUMENTS {
+            format!("--instruments {} must be 1..={MAX_INSTRUMENTS}", self.count)
+        } else if !(self.pareto_alpha.is_finite() && self.pareto_alpha > 0.0) {
+            format!(
+                "--pareto-alpha {} must be a finite number above 0",
+                self.pareto_alpha
+            )
+        } else {
+            return Ok(());
+        };
+        Err(GenerateError::Instruments { workload, why })
+    }
+
+    /// A note for the report, or none for a single instrument.
+    pub fn note(&self) -> Option<String> {
+        if self.is_single() {
+            return None;
+        }
+        let ranks = ParetoRanks::new(self.count, self.pareto_alpha);
+        Some(format!(
+            "{} instruments, drawn from a bounded Pareto over ranks with alpha {}: instrument 1 expects {:.1}% of \
+             the orders, the top 20% of instruments {:.1}%",
+            self.count,
+            self.pareto_alpha,
+            ranks.probability(1) * 100.0,
+            ranks.top_share(self.count.div_ceil(5)) * 100.0
+        ))
+    }
+}
+
+/// Draws instrument ranks 1..=N from a bounded Pareto: rank k with probability
+/// (k^-a - (k+1)^-a) / (1 - (N+1)^-a), the floor of a Pareto on [1, N+1). A cumulative table of 53-bit integer
+/// thresholds is built once; each draw is 53 uniform bits and a binary search, so the choice itself is exact
+/// integer arithmetic.
+#[derive(Debug, Clone)]
+pub struct ParetoRanks {
+    /// `thresholds[k - 1]`: P(rank <= k) scaled to 2^53; the last is exactly 2^53.
+    thresholds: Vec<u64>,
+    alpha: f64,
+}
+
+const PARETO_SCALE_BITS: u32 = 53;
+
+impl ParetoRanks {
+    pub fn new(count: u32, alpha: f64) -> ParetoRanks {
+        assert!(count >= 1, "ParetoRanks over no ranks");
+        let scale = (1u64 << PARETO_SCALE_BITS) as f64;
+        let mut thresholds: Vec<u64> = (1..=count)
+            .map(|rank| (Self::cdf(count, alpha, rank) * scale).round() as u64)
+            .collect();
+        if let Some(last) = thresholds.last_mut() {
+            *last = 1u64 << PARETO_SCALE_BITS;
+        }
+        ParetoRanks { thresholds, alpha }
+    }
+
+    /// P(rank <= k) of the bounded Pareto over 1..=count.
+    fn cdf(count: u32, alpha: f64, rank: u32) -> f64 {
+        let tail = |x: u32| (f64::from(x)).powf(-alpha);
+        (1.0 - tail(rank + 1)) / (1.0 - tail(count + 1))
+    }
+
+    pub fn count(&self) -> u32 {
+        self.thresholds.len() as u32
+    }
+
+    pub fn alpha(&self) -> f64 {
+        self.alpha
+    }
+
+    /// The probability of rank `rank` (1-based), from the table the draws use.
+    pub fn probability(&self, rank: u32) -> f64 {
+        let index = rank as usize - 1;
+        let low = if index == 0 {
+            0
+        } else {
+            self.thresholds[index - 1]
+        };
+        (self.thresholds[index] - low) as f64 / (1u64 << PARETO_SCALE_BITS) as f64
+    }
+
+    /// The probability of the top `ranks` ranks together.
+    pub fn top_share(&self, ranks: u32) -> f64 {
+        let ranks = ranks.clamp(1, self.count()) as usize;
+        self.thresholds[ranks - 1] as f64 / (1u64 << PARETO_SCALE_BITS) as f64
+    }
+
+    /// A rank in 1..=N. Draws nothing when N = 1.
+    pub fn sample(&self, rng: &mut Rng) -> u32 {
+        if self.thresholds.len() == 1 {
+            return 1;
+        }
+        let draw = rng.next_u64() >> (64 - PARETO_SCALE_BITS);
+        self.thresholds
+            .partition_point(|&threshold| threshold <= draw) as u32
+            + 1
+    }
+}
+
+/// Picks the instrument of each order: the Pareto ranks and their own random stream (seeded from the flow's seed).
+#[derive(Debug, Clone)]
+pub struct InstrumentPicker {
+    ranks: ParetoRanks,
+    rng: Rng,
+}
+
+impl InstrumentPicker {
+    pub fn new(instruments: Instruments, seed: u64) -> InstrumentPicker {
+        InstrumentPicker {
+            ranks: ParetoRanks::new(instruments.count, instruments.pareto_alpha),
+            rng: Rng::new(seed ^ INSTRUMENT_STREAM),
+        }
+    }
+
+    /// Instrument ids are the ranks: instrument 1 is the most traded.
+    pub fn pick(&mut self) -> InstrumentId {
+        self.ranks.sample(&mut self.rng)
+    }
+}
 pub const BASE_ASSET: AssetId = 1;
 pub const QUOTE_ASSET: AssetId = 2;
 /// The engine's default fee account.
@@ -70,11 +247,34 @@ impl WorkloadKind {
     /// Generates the flow. `ops` is the number of measured commands, except for mass-cancel where it is the
     /// number of orders built and cancelled.
     pub fn generate(self, ops: u64, seed: u64) -> Result<Flow, GenerateError> {
+        self.generate_with(ops, seed, Instruments::single())
+    }
+
+    /// Generates the flow over `instruments` (one instrument gives exactly `generate`'s flow).
+    pub fn generate_with(
+        self,
+        ops: u64,
+        seed: u64,
+        instruments: Instruments,
+    ) -> Result<Flow, GenerateError> {
+        instruments.check(self.name())?;
         match self {
-            WorkloadKind::Liquibook => liquibook::generate(ops, seed),
-            WorkloadKind::XcSingle => xc_single::generate(ops, seed),
-            WorkloadKind::MmQuotes => mm_quotes::generate(ops, seed),
-            WorkloadKind::MassCancel => mass_cancel::generate(ops, seed),
+            WorkloadKind::Liquibook => liquibook::generate_with(ops, seed, instruments),
+            WorkloadKind::XcSingle => {
+                if !instruments.is_single() {
+                    return Err(GenerateError::Instruments {
+                        workload: self.name(),
+                        why: format!(
+                            "--instruments {}: xc-single is exchange-core's single-symbol mix (its generator \
+                             tracks one book); use liquibook, mm-quotes or mass-cancel for multi-instrument runs",
+                            instruments.count
+                        ),
+                    });
+                }
+                xc_single::generate(ops, seed)
+            }
+            WorkloadKind::MmQuotes => mm_quotes::generate_with(ops, seed, instruments),
+            WorkloadKind::MassCancel => mass_cancel::generate_with(ops, seed, instruments),
         }
     }
 }
@@ -88,6 +288,8 @@ pub enum GenerateError {
         ops: u64,
         why: &'static str,
     },
+    #[error("{workload}: {why}")]
+    Instruments { workload: &'static str, why: String },
     #[error("the engine refused the configuration {workload} needs: {message}")]
     Config {
         workload: &'static str,
@@ -277,8 +479,18 @@ impl UserRefs {
 /// The instrument of a workload: tick 1 price unit, lot 1 base unit, 1 quote unit per price unit per lot, no
 /// circuit breaker (a benchmark measures matching, not halts).
 pub fn instrument_spec(name: &str, reference_price: Price, band_bps: u32) -> InstrumentSpec {
+    instrument_spec_for(INSTRUMENT, name, reference_price, band_bps)
+}
+
+/// The same spec for any instrument id.
+pub fn instrument_spec_for(
+    instrument: InstrumentId,
+    name: &str,
+    reference_price: Price,
+    band_bps: u32,
+) -> InstrumentSpec {
     InstrumentSpec {
-        instrument: INSTRUMENT,
+        instrument,
         symbol: symbol(name),
         tick: 1,
         lot_size: 1,
@@ -317,12 +529,38 @@ pub fn market_setup(
     band_bps: u32,
     accounts: u32,
 ) -> Vec<Command> {
-    let mut setup = Vec::with_capacity(3 + 3 * accounts as usize);
-    setup.push(stamper.stamp(CommandBody::AddInstrument(instrument_spec(
-        name,
-        reference_price,
-        band_bps,
-    ))));
+    market_setup_with(stamper, name, reference_price, band_bps, accounts, 1)
+}
+
+/// `market_setup` over `instruments` instruments: one instrument is the workload's own (`name`, id 1); more are
+/// ids 1..=N named I0001, I0002, ... with the same spec.
+pub fn market_setup_with(
+    stamper: &mut Stamper,
+    name: &str,
+    reference_price: Price,
+    band_bps: u32,
+    accounts: u32,
+    instruments: u32,
+) -> Vec<Command> {
+    let mut setup = Vec::with_capacity(2 + instruments as usize + 3 * accounts as usize);
+    if instruments == 1 {
+        setup.push(stamper.stamp(CommandBody::AddInstrument(instrument_spec(
+            name,
+            reference_price,
+            band_bps,
+        ))));
+    } else {
+        for instrument in 1..=instruments {
+            setup.push(
+                stamper.stamp(CommandBody::AddInstrument(instrument_spec_for(
+                    instrument,
+                    &format!("I{instrument:04}"),
+                    reference_price,
+                    band_bps,
+                ))),
+            );
+        }
+    }
     setup.push(stamper.stamp(CommandBody::SetFeeTier {
         tier: FEE_TIER,
         maker_fee_ppm: MAKER_FEE_PPM,
@@ -354,11 +592,32 @@ pub fn limit_order(
     qty: Qty,
     time_in_force: TimeInForce,
 ) -> CommandBody {
+    limit_order_on(
+        INSTRUMENT,
+        account,
+        user_ref,
+        side,
+        price,
+        qty,
+        time_in_force,
+    )
+}
+
+/// `limit_order` on any instrument.
+pub fn limit_order_on(
+    instrument: InstrumentId,
+    account: AccountId,
+    user_ref: UserRef,
+    side: Side,
+    price: Price,
+    qty: Qty,
+    time_in_force: TimeInForce,
+) -> CommandBody {
     CommandBody::NewOrder(NewOrder {
         session: account,
         account,
         user_ref,
-        instrument: INSTRUMENT,
+        instrument,
         side,
         order_type: OrderType::Limit,
         time_in_force,
@@ -380,6 +639,17 @@ pub fn engine_config(
     accounts: u32,
     quotes: u32,
 ) -> Result<EngineConfig, GenerateError> {
+    engine_config_with(workload, orders_max, accounts, quotes, 1)
+}
+
+/// `engine_config` with room for instruments 1..=`instruments` (ids index the engine's instrument table).
+pub fn engine_config_with(
+    workload: &'static str,
+    orders_max: u64,
+    accounts: u32,
+    quotes: u32,
+    instruments: u32,
+) -> Result<EngineConfig, GenerateError> {
     const ORDERS_LIMIT: u64 = 1 << 30;
     let max_orders = (orders_max + 2 * u64::from(quotes) + 1024)
         .next_power_of_two()
@@ -394,7 +664,8 @@ pub fn engine_config(
     let config = EngineConfig {
         max_orders: max_orders as u32,
         max_levels_per_side: 16_384,
-        max_instruments: 4,
+        // Ids 0..max_instruments: 4 for one instrument, as always.
+        max_instruments: (instruments + 1).next_power_of_two().max(4),
         max_accounts: (accounts + 1).next_power_of_two().max(64),
         max_assets: 4,
         max_fee_tiers: 4,
