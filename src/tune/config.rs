@@ -70,7 +70,8 @@ pub struct TuneConfig {
     pub source: String,
 }
 
-const DEFAULT_JOURNAL_DIR: &str = "data/journal";
+/// The embedded default configuration's journal: `node.data_dir` + `journal.dir`.
+const DEFAULT_JOURNAL_DIR: &str = "crossline-data/journal";
 
 impl TuneConfig {
     /// The layout without a configuration file: gateway on core 0, engine on core 1, both spin-then-yield.
@@ -189,7 +190,7 @@ mod tests {
     fn default_layout() {
         let config = TuneConfig::parse("", "empty").unwrap();
         assert_eq!(config.cores, TuneConfig::default_layout().cores);
-        assert_eq!(config.journal_dir, PathBuf::from("data/journal"));
+        assert_eq!(config.journal_dir, PathBuf::from("crossline-data/journal"));
         assert!(config.spinning_cores().is_empty());
     }
 }
