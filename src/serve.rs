@@ -178,13 +178,21 @@ fn feed(config: &Config) -> anyhow::Result<Feed> {
     })
 }
 
-/// The engine sequence number after the opening commands of a fresh start (0 when recovering).
-fn metrics_engine_target(fresh: bool, config: &Config) -> u64 {
-    if fresh {
-        crate::config::genesis_commands(config).len() as u64
-    } else {
-        0
-    }
+/// Starts a named thread pinned as `placement` says.
+fn spawn_pinned(
+    name: &str,
+    cores: &CoreList,
+    placement: crate::config::ThreadPlacement,
+    body: impl FnOnce() + Send + 'static,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let cores = cores.clone();
+    std::thread::Builder::new()
+        .name(format!("crossline-{name}"))
+        .spawn(move || {
+            cores.pin_current(&placement);
+            body();
+        })
+        .with_context(|| format!("starting the {name} thread"))
 }
 
 /// A running appliance: its threads and endpoints. `wait` blocks until it has shut down.
@@ -459,6 +467,8 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
     } else {
         Vec::new()
     };
+    // The engine's sequence number once the opening commands are applied (0 when recovering).
+    let genesis_seq = genesis.len() as u64;
 
     // The follower starts from a copy of the recovered state.
     let copy = state_snapshot::encode(&recovered.engine, &recovered.ledger);
@@ -521,23 +531,16 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
     };
 
     let mut threads = Vec::new();
-    let engine_cores = cores.clone();
-    let engine_placement = config.cores.engine;
     let engine_lifecycle = Arc::clone(&lifecycle);
     threads.push((
         "engine",
-        std::thread::Builder::new()
-            .name(String::from("crossline-engine"))
-            .spawn(move || {
-                engine_cores.pin_current(&engine_placement);
-                let _ = engine_stage.run();
-                engine_lifecycle.engine_done.store(true, Ordering::Release);
-            })
-            .context("starting the engine thread")?,
+        spawn_pinned("engine", &cores, config.cores.engine, move || {
+            let _ = engine_stage.run();
+            engine_lifecycle.engine_done.store(true, Ordering::Release);
+        })?,
     ));
     // The opening commands are applied before the gateway opens, so that the first client finds the
     // instruments there (the gateway drains their events before it reads any socket).
-    let genesis_seq = metrics_engine_target(fresh, config);
     let waited = std::time::Instant::now();
     while crate::metrics::get(&metrics.engine.last_seq) < genesis_seq {
         if waited.elapsed() > Duration::from_secs(30)
@@ -552,21 +555,15 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
     if let Some(handle) = feed_handle {
         threads.push(("feed", handle));
     }
-    let follower_cores = cores.clone();
-    let follower_placement = config.cores.admin;
     let follower_fatal = Arc::clone(&fatal);
     threads.push((
         "follower",
-        std::thread::Builder::new()
-            .name(String::from("crossline-follow"))
-            .spawn(move || {
-                follower_cores.pin_current(&follower_placement);
-                let follower = follower.run();
-                if let Some(error) = follower.error {
-                    follower_fatal.set(error);
-                }
-            })
-            .context("starting the follower thread")?,
+        spawn_pinned("follower", &cores, config.cores.admin, move || {
+            let follower = follower.run();
+            if let Some(error) = follower.error {
+                follower_fatal.set(error);
+            }
+        })?,
     ));
 
     let admin_stop = Arc::new(AtomicBool::new(false));
