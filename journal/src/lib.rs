@@ -32,6 +32,7 @@ mod report;
 mod retention;
 mod segment;
 mod snapshot;
+mod truncate;
 mod watermarks;
 mod writer;
 
@@ -53,5 +54,6 @@ pub use snapshot::{
     snapshot_file_name, LoadedSnapshot, SkippedSnapshot, SnapshotInfo, SnapshotLoad, SnapshotStore,
     SNAPSHOT_ALIGN_BYTES,
 };
+pub use truncate::{truncate_after, TruncateError, TruncateReport};
 pub use watermarks::Watermarks;
 pub use writer::{FsyncPolicy, JournalConfig, JournalWriter};
