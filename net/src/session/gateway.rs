@@ -98,6 +98,11 @@ impl Gateway {
         self.reactor.close(conn, reason)
     }
 
+    /// Takes logins, or refuses each with Login Rejected `S` (see `SessionManager::set_serving`).
+    pub fn set_serving(&mut self, serving: bool) {
+        self.sessions.set_serving(serving);
+    }
+
     /// Restores `user`'s next outbound sequence number (see `SessionManager::start_sequence_at`).
     pub fn start_sequence_at(
         &mut self,

@@ -76,6 +76,8 @@ pub struct SessionManager {
     decoders: Box<[FrameDecoder]>,
     sessions: Box<[Session]>,
     scratch: Box<[u8]>,
+    /// Whether logins are taken: a standby answers every login with Login Rejected `S`.
+    serving: bool,
 }
 
 impl SessionManager {
@@ -108,11 +110,22 @@ impl SessionManager {
             config,
             users: Arc::new(users),
             verifier: None,
+            serving: true,
         })
     }
 
     pub fn config(&self) -> &SessionConfig {
         &self.config
+    }
+
+    /// Takes logins (`true`, the default) or answers each with Login Rejected `S` (a standby). Sessions already
+    /// logged in are not touched: the caller closes them when it stops serving.
+    pub fn set_serving(&mut self, serving: bool) {
+        self.serving = serving;
+    }
+
+    pub fn serving(&self) -> bool {
+        self.serving
     }
 
     /// The session id a login must name when not blank.
@@ -507,6 +520,17 @@ impl SessionManager {
             );
             return;
         };
+        if !self.serving {
+            self.reject(
+                slot,
+                LoginRejectReason::SessionNotAvailable,
+                SessionCloseReason::NotServing,
+                now_ns,
+                out,
+                on_event,
+            );
+            return;
+        }
         let session_id = self.config.session_id;
         if !request.requested_session.is_blank() && request.requested_session != session_id {
             let reason = SessionCloseReason::SessionNotAvailable {

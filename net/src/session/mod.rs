@@ -164,6 +164,8 @@ pub enum SessionCloseReason {
     EndOfSession,
     #[error("connection table full")]
     TableFull,
+    #[error("login rejected (S): this node does not take order entry now (a standby, or stepping down)")]
+    NotServing,
     #[error("transport closed the connection: {0:?}")]
     Transport(CloseReason),
 }
@@ -185,6 +187,7 @@ impl SessionCloseReason {
             SessionCloseReason::EndOfSession => 11,
             SessionCloseReason::TableFull => 12,
             SessionCloseReason::Transport(_) => 13,
+            SessionCloseReason::NotServing => 14,
         }
     }
 

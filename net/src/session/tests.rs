@@ -717,3 +717,19 @@ fn a_wrong_password_verified_off_thread_is_rejected_and_a_vanished_client_is_for
         |s| matches!(s, Seen::Closed(c, None, SessionCloseReason::LoginTimeout) if *c == late)
     ));
 }
+
+#[test]
+fn a_node_that_is_not_serving_rejects_logins_with_s_and_serves_again_when_told() {
+    let mut h = harness();
+    h.manager.set_serving(false);
+    let c = conn(0);
+    assert_eq!(h.login_alice(c, 0, 0), vec![(b'J', vec![b'S'])]);
+    assert_eq!(
+        h.seen.last(),
+        Some(&Seen::Closed(c, None, SessionCloseReason::NotServing))
+    );
+    assert_eq!(h.manager.logged_in(h.alice), None);
+    h.manager.set_serving(true);
+    let again = conn(1);
+    assert_eq!(h.login_alice(again, 0, 0), vec![accepted(1)]);
+}
