@@ -1,6 +1,6 @@
 //! Starts the admin HTTP server on a running appliance's state.
 
-use crate::admin::appliance::ApplianceBackend;
+use crate::admin::appliance::{ApplianceBackend, Live};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pipeline::admin_ring::AdminSubmitter;
@@ -15,6 +15,12 @@ use std::time::Duration;
 
 pub type MarketState = FollowerState<crate::admin::market::MarketView>;
 
+/// What GET /health says of this node's place: its role, and the cluster's status when clustered.
+pub struct NodeView {
+    pub role: Live<String>,
+    pub cluster: Option<Live<serde_json::Value>>,
+}
+
 /// How long a POST waits for the engine to apply its command.
 const SUBMIT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -25,13 +31,15 @@ pub fn start(
     follower: Arc<Mutex<MarketState>>,
     submitter: Arc<AdminSubmitter>,
     watermarks: Arc<Watermarks>,
+    node: NodeView,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Option<(SocketAddr, JoinHandle<()>)>> {
     let listener = TcpListener::bind(config.admin.listen)
         .with_context(|| format!("binding the admin HTTP server on {}", config.admin.listen))?;
     let addr = listener.local_addr().context("admin address")?;
     let backend = Arc::new(ApplianceBackend {
-        role: String::from("leader"),
+        role: node.role,
+        cluster: node.cluster,
         metrics,
         follower,
         submitter,

@@ -4,6 +4,7 @@
 mod admin;
 mod admin_backend;
 mod cluster;
+mod cluster_cli;
 mod config;
 mod config_cli;
 mod demo;
@@ -11,6 +12,7 @@ mod journal_cli;
 mod metrics;
 mod pipeline;
 mod pipeline_bench;
+mod replication;
 mod serve;
 mod tune;
 
@@ -59,6 +61,11 @@ enum Command {
     Journal {
         #[command(subcommand)]
         action: JournalAction,
+    },
+    /// A clustered node's view of its cluster.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
     },
     /// What the host does to a latency-critical appliance.
     Tune {
@@ -116,6 +123,22 @@ enum TuneAction {
 }
 
 #[derive(Subcommand, Debug)]
+enum ClusterAction {
+    /// Role, Raft state, leader, term, committed seq and each peer's health, from the node's GET /health.
+    Status {
+        /// The node's configuration (for its admin address); the embedded default otherwise.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The node's admin address, instead of the configuration's.
+        #[arg(long)]
+        admin: Option<std::net::SocketAddr>,
+        /// Print GET /health as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum ConfigAction {
     /// Print the embedded default configuration, every field commented.
     Example,
@@ -161,6 +184,17 @@ fn main() -> ExitCode {
             exit_with(config_cli::load(config.as_deref()).and_then(|c| serve::serve(&c)))
         }
         Command::Demo => exit_with(demo::run()),
+        Command::Cluster {
+            action:
+                ClusterAction::Status {
+                    config,
+                    admin,
+                    json,
+                },
+        } => exit_with(
+            config_cli::load(config.as_deref())
+                .and_then(|config| cluster_cli::status(&config, admin, json)),
+        ),
         Command::BenchPipeline { ops, json } => exit_with(pipeline_bench::run(ops, json)),
         Command::Config { action } => exit_with(match action {
             ConfigAction::Example => config_cli::example(),

@@ -353,6 +353,7 @@ fn run_pipeline(
         fatal: Arc::clone(&fatal),
         idle: Idle::new(config.cores.engine.idle),
         genesis,
+        state_check_interval_ns: 0,
     };
     let engine_thread = std::thread::Builder::new()
         .name("bench-engine".to_string())

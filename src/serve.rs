@@ -15,7 +15,10 @@ use crate::pipeline::messages::{since_midnight_ns, wall_clock_ns};
 use crate::pipeline::rate::{RateRule, SessionFlow};
 use crate::pipeline::recovery::{fsync_policy, recover, RecoveryInput, RecoveryObserver};
 use crate::pipeline::ring::ring;
+use crate::pipeline::role::Role;
+use crate::pipeline::standby_stage::{Promotion, StandbyExit, StandbyStage};
 use crate::pipeline::{state_snapshot, Lifecycle};
+use crate::replication::{Replication, WatchParts};
 use anyhow::Context;
 use crossline_engine::{Command, Engine, Event};
 use crossline_journal::{JournalConfig, JournalReader, SnapshotStore};
@@ -26,7 +29,7 @@ use crossline_net::soupbin::SessionId as SoupSessionId;
 use crossline_net::translate::{SessionContext, SessionOrderState};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -205,6 +208,8 @@ pub struct Appliance {
     threads: Vec<(&'static str, std::thread::JoinHandle<()>)>,
     admin_stop: Arc<AtomicBool>,
     pub recovery_note: String,
+    /// Raft and the promotion watcher of a clustered node.
+    pub replication: Option<Replication>,
 }
 
 /// The gateway's ends of the rings and what it shares with the other threads.
@@ -215,6 +220,8 @@ struct GatewayParts {
     lifecycle: Arc<Lifecycle>,
     /// The TCP feed thread's ring, if it runs.
     feed_tcp: Option<crate::pipeline::ring::Producer<crate::pipeline::feed_stage::FeedMessage>>,
+    /// The cluster's committed seq (ack policy `replicated`).
+    committed_seq: Arc<AtomicU64>,
 }
 
 /// What the gateway thread hands back after binding and recovering.
@@ -284,6 +291,7 @@ fn build_gateway(
         .and_then(|server| server.local_addr().ok());
 
     let mut stage = GatewayStage {
+        serving: false,
         gateway,
         state: GatewayState {
             lifecycle: Arc::clone(&parts.lifecycle),
@@ -309,6 +317,7 @@ fn build_gateway(
             policy: config.ack.policy,
             // Replaced below, once the journal is open.
             watermarks: Arc::default(),
+            committed_seq: parts.committed_seq,
         },
         feed,
         lifecycle: parts.lifecycle,
@@ -316,20 +325,12 @@ fn build_gateway(
         encode_buffer: encode_buffer(),
     };
 
-    let journal_config = JournalConfig {
-        segment_bytes: config.journal.segment_bytes,
-        fsync: fsync_policy(
-            config.journal.fsync,
-            u32::try_from(config.journal.fsync_interval_ms).unwrap_or(u32::MAX),
-        ),
-        first_seq: 1,
-    };
     let session_count = config.users.len();
     let recovered = recover(
         &RecoveryInput {
             journal_dir: &config.journal_dir(),
             snapshot_dir: &config.snapshot_dir(),
-            journal: journal_config,
+            journal: journal_config(config),
             engine: config.engine_config(),
             sessions: session_count,
             replay_min_commands: config.snapshot.replay_min_commands,
@@ -385,6 +386,56 @@ fn build_gateway(
     ))
 }
 
+fn journal_config(config: &Config) -> JournalConfig {
+    JournalConfig {
+        segment_bytes: config.journal.segment_bytes,
+        fsync: fsync_policy(
+            config.journal.fsync,
+            u32::try_from(config.journal.fsync_interval_ms).unwrap_or(u32::MAX),
+        ),
+        first_seq: 1,
+    }
+}
+
+/// The engine thread's parts other than the state it runs on.
+struct EngineParts {
+    from_gateway: crate::pipeline::ring::Consumer<crate::pipeline::messages::InboundCommand>,
+    from_admin: crate::pipeline::ring::Consumer<crate::pipeline::messages::AdminCommand>,
+    metrics: Arc<Metrics>,
+    admin_results: Arc<AdminResults>,
+    lifecycle: Arc<Lifecycle>,
+    fatal: Arc<Fatal>,
+    idle: crate::config::IdleChoice,
+    state_check_interval_ns: u64,
+}
+
+impl EngineParts {
+    fn stage(
+        self,
+        engine: Engine,
+        ledger: SessionLedger,
+        journal: crossline_journal::JournalWriter,
+        to_gateway: crate::pipeline::ring::Producer<crate::pipeline::messages::OutboundEvent>,
+        genesis: Vec<crossline_engine::CommandBody>,
+    ) -> EngineStage {
+        EngineStage {
+            engine,
+            ledger,
+            journal,
+            from_gateway: self.from_gateway,
+            from_admin: self.from_admin,
+            to_gateway,
+            metrics: self.metrics,
+            admin_results: self.admin_results,
+            lifecycle: self.lifecycle,
+            fatal: self.fatal,
+            idle: Idle::new(self.idle),
+            genesis,
+            state_check_interval_ns: self.state_check_interval_ns,
+        }
+    }
+}
+
 /// Recovers and starts every thread.
 pub fn start(config: &Config) -> anyhow::Result<Appliance> {
     let cores = CoreList::read();
@@ -392,6 +443,13 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
 
     let metrics = Arc::new(Metrics::default());
     let lifecycle = Arc::new(Lifecycle::default());
+    let committed_seq = Arc::new(AtomicU64::new(0));
+    let mut cut_note = None;
+    if config.cluster.is_some() {
+        // Before recovery opens the journal: drop what this node wrote and the cluster never committed.
+        cut_note = crate::replication::cut_uncommitted(config)?;
+        lifecycle.role.set(Role::Standby);
+    }
     let (to_engine, from_gateway) = ring(INBOUND_RING_SLOTS);
     let (to_gateway, from_engine) = ring(OUTBOUND_RING_SLOTS);
     let (admin_producer, from_admin) = ring(ADMIN_RING_SLOTS);
@@ -417,6 +475,7 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
         metrics: Arc::clone(&metrics),
         lifecycle: Arc::clone(&lifecycle),
         feed_tcp: feed_tcp_ring,
+        committed_seq: Arc::clone(&committed_seq),
     };
     let gateway_cores = cores.clone();
     let gateway_thread = std::thread::Builder::new()
@@ -424,7 +483,7 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
         .spawn(move || {
             // The TCP feed thread stops once this thread has ended, however it ends.
             let _feed_stop = feed_stop;
-            let (mut stage, started) = match build_gateway(&gateway_config, parts) {
+            let (stage, started) = match build_gateway(&gateway_config, parts) {
                 Ok(built) => built,
                 Err(error) => {
                     let _ = started_tx.send(Err(error));
@@ -435,7 +494,6 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
                 return;
             }
             gateway_cores.pin_current(&gateway_config.cores.gateway);
-            stage.open_feed();
             stage.run();
         })
         .context("starting the gateway thread")?;
@@ -456,13 +514,17 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
         backend,
         backend_note,
         feed_retransmit,
-        recovery_note,
+        mut recovery_note,
     } = started;
+    if let Some(note) = cut_note {
+        recovery_note = format!("{note}; {recovery_note}");
+    }
 
     let session_count = config.users.len();
     let watermarks = recovered.journal.watermarks();
     let fresh = recovered.journal.next_seq() == 1;
-    let genesis = if fresh {
+    // A cluster's opening commands are sequenced by its first leader, when it is promoted.
+    let genesis = if fresh && config.cluster.is_none() {
         crate::config::genesis_commands(config)
     } else {
         Vec::new()
@@ -515,19 +577,84 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
         admin_producer,
         Arc::clone(&admin_results),
     ));
-    let engine_stage = EngineStage {
-        engine: recovered.engine,
-        ledger: recovered.ledger,
-        journal: recovered.journal,
+    let engine_parts = EngineParts {
         from_gateway,
         from_admin,
-        to_gateway,
         metrics: Arc::clone(&metrics),
         admin_results,
         lifecycle: Arc::clone(&lifecycle),
         fatal: Arc::clone(&fatal),
-        idle: Idle::new(config.cores.engine.idle),
-        genesis,
+        idle: config.cores.engine.idle,
+        state_check_interval_ns: config
+            .cluster
+            .as_ref()
+            .map_or(0, |cluster| cluster.state_check_interval_ms * NS_PER_MS),
+    };
+    let crate::pipeline::recovery::Recovered {
+        engine,
+        ledger,
+        journal,
+        ..
+    } = recovered;
+    let mut replication = None;
+    let engine_body: Box<dyn FnOnce() + Send> = match &config.cluster {
+        None => {
+            let stage = engine_parts.stage(engine, ledger, journal, to_gateway, genesis);
+            Box::new(move || {
+                let _ = stage.run();
+            })
+        }
+        Some(cluster) => {
+            let promotion = Arc::new(Promotion::default());
+            let reader = JournalReader::open_tailing(
+                &journal_dir,
+                Arc::clone(&watermarks),
+                engine.last_seq() + 1,
+            )
+            .context("opening the replicated journal for the standby engine")?;
+            let started = Replication::start(
+                config,
+                cluster,
+                journal,
+                journal_config(config),
+                Arc::clone(&committed_seq),
+                WatchParts {
+                    lifecycle: Arc::clone(&lifecycle),
+                    promotion: Arc::clone(&promotion),
+                },
+            )?;
+            replication = Some(started);
+            let standby = StandbyStage {
+                engine,
+                ledger,
+                reader,
+                to_gateway,
+                metrics: Arc::clone(&metrics),
+                lifecycle: Arc::clone(&lifecycle),
+                fatal: Arc::clone(&fatal),
+                idle: Idle::new(config.cores.engine.idle),
+                promotion,
+            };
+            let genesis_config = config.clone();
+            Box::new(move || {
+                if let StandbyExit::Promoted {
+                    engine,
+                    ledger,
+                    journal,
+                    to_gateway,
+                } = standby.run()
+                {
+                    let genesis = if journal.next_seq() == 1 {
+                        crate::config::genesis_commands(&genesis_config)
+                    } else {
+                        Vec::new()
+                    };
+                    let _ = engine_parts
+                        .stage(engine, ledger, journal, to_gateway, genesis)
+                        .run();
+                }
+            })
+        }
     };
 
     let mut threads = Vec::new();
@@ -535,7 +662,7 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
     threads.push((
         "engine",
         spawn_pinned("engine", &cores, config.cores.engine, move || {
-            let _ = engine_stage.run();
+            engine_body();
             engine_lifecycle.engine_done.store(true, Ordering::Release);
         })?,
     ));
@@ -567,12 +694,33 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
     ));
 
     let admin_stop = Arc::new(AtomicBool::new(false));
+    let role_lifecycle = Arc::clone(&lifecycle);
+    let learner = config
+        .cluster
+        .as_ref()
+        .is_some_and(|cluster| cluster.learner);
+    let node_view = crate::admin_backend::NodeView {
+        role: Arc::new(move || {
+            if learner {
+                String::from("learner")
+            } else {
+                role_lifecycle.role.get().name().to_string()
+            }
+        }),
+        cluster: replication.as_ref().map(|replication: &Replication| {
+            let node = Arc::clone(&replication.node);
+            let status: crate::admin::appliance::Live<serde_json::Value> =
+                Arc::new(move || serde_json::to_value(node.status()).unwrap_or_default());
+            status
+        }),
+    };
     let admin = crate::admin_backend::start(
         config,
         Arc::clone(&metrics),
         Arc::clone(&follower_state),
         submitter,
         watermarks,
+        node_view,
         Arc::clone(&admin_stop),
     );
     let admin = match admin {
@@ -608,6 +756,7 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
         threads,
         admin_stop,
         recovery_note,
+        replication,
     })
 }
 
@@ -637,6 +786,11 @@ impl Appliance {
                 panicked.push(name);
             }
         }
+        if let Some(replication) = self.replication {
+            if let Err(error) = replication.shutdown() {
+                eprintln!("crossline: stopping replication: {error}");
+            }
+        }
         if let Some(reason) = self.fatal.get() {
             anyhow::bail!("{reason}");
         }
@@ -645,6 +799,26 @@ impl Appliance {
         }
         Ok(())
     }
+}
+
+/// Replaces this process by a fresh run of the same command line: a clustered node rebuilds its state from its
+/// committed journal that way (after stepping down, or after installing a replicated snapshot). The journal holds
+/// everything acknowledged, as after a SIGKILL. Every descriptor is close-on-exec, so locks and ports are free
+/// for the new run.
+fn restart_process() -> ! {
+    use std::os::unix::process::CommandExt;
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => {
+            eprintln!("crossline: cannot find this executable to restart: {error}");
+            std::process::exit(75);
+        }
+    };
+    let error = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    eprintln!("crossline: restart failed: {error}");
+    std::process::exit(75);
 }
 
 /// `crossline serve`: runs until SIGTERM or SIGINT, then shuts down in order and exits 0.
@@ -676,8 +850,23 @@ pub fn serve(config: &Config) -> anyhow::Result<i32> {
         e.feed_snapshot.map_or(String::from("off"), |a| a.to_string()),
         e.admin.map_or(String::from("off"), |a| a.to_string()),
     );
+    if let Some(replication) = &appliance.replication {
+        println!(
+            "crossline: cluster node {} raft={} (a standby until elected: logins are refused with S)",
+            replication.node.node_id(),
+            replication.node.local_addr()
+        );
+    }
     println!("crossline: ready (SIGTERM or Ctrl-C stops it cleanly)");
     loop {
+        if let Some(reason) = appliance
+            .replication
+            .as_ref()
+            .and_then(|replication| replication.restart.requested())
+        {
+            println!("crossline: {reason}");
+            restart_process();
+        }
         if SIGNALLED.load(Ordering::SeqCst) {
             println!("crossline: signal received, draining and syncing");
             break;

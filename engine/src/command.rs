@@ -84,6 +84,11 @@ pub enum CommandBody {
     /// An answer the gateway gave without the engine's help. It changes no state; it is journaled so that each
     /// session's outbound stream is a function of the journal alone.
     SessionReply(SessionReply),
+    /// The leader's state hash before this command (`Engine::state_hash`), journaled now and then so that every
+    /// replica compares its own at the same seq: a cross-node check of the in-memory books. Changes nothing.
+    StateCheck {
+        state_hash: u64,
+    },
 }
 
 /// Static description of an instrument.

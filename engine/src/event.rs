@@ -241,6 +241,12 @@ pub enum Event {
     },
     /// The gateway's own answer, passed through unchanged (`CommandBody::SessionReply`).
     SessionReply(SessionReply),
+    /// The answer to `CommandBody::StateCheck`: the leader's hash and this engine's at the same seq. A replica that
+    /// sees them differ must stop.
+    StateChecked {
+        expected: u64,
+        actual: u64,
+    },
     BalanceChanged {
         account: AccountId,
         asset: AssetId,

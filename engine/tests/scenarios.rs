@@ -10,6 +10,36 @@ fn new_market<B: OrderBook>() -> Market<B> {
     Market::new()
 }
 
+// ---- replication's state check ---------------------------------------------------------------------------------
+
+fn a_state_check_compares_the_hash_before_it_and_changes_no_order<B: OrderBook>() {
+    let mut m = new_market::<B>();
+    m.buy(1, 9_990, 10);
+    m.sell(2, 10_010, 4);
+    let before = m.engine.state_hash();
+    let events = m.run(CommandBody::StateCheck { state_hash: before });
+    assert_eq!(
+        events,
+        vec![Event::StateChecked {
+            expected: before,
+            actual: before
+        }]
+    );
+    // The clock moved with the first check (the hash covers it): compare with the state just before.
+    let here = m.engine.state_hash();
+    assert_ne!(here, 7);
+    let events = m.run(CommandBody::StateCheck { state_hash: 7 });
+    assert_eq!(
+        events,
+        vec![Event::StateChecked {
+            expected: 7,
+            actual: here
+        }]
+    );
+    assert_eq!(m.book(Side::Buy), vec![(9_990, 10)]);
+    assert_eq!(m.book(Side::Sell), vec![(10_010, 4)]);
+}
+
 // ---- resting and matching -------------------------------------------------------------------------------------
 
 fn a_limit_order_that_does_not_cross_rests<B: OrderBook>() {
@@ -1230,6 +1260,7 @@ macro_rules! for_both_books {
 }
 
 for_both_books!(
+    a_state_check_compares_the_hash_before_it_and_changes_no_order,
     a_limit_order_that_does_not_cross_rests,
     a_crossing_order_trades_at_the_resting_price,
     orders_at_one_price_fill_in_time_priority,

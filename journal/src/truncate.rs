@@ -85,7 +85,8 @@ pub fn truncate_after(dir: &Path, last_kept_seq: u64) -> Result<TruncateReport, 
     for (segment_first_seq, path) in segments.iter().rev() {
         // The first segment stays even when it is emptied, so the journal keeps its starting seq.
         let is_first = Some(path) == segments.first().map(|(_, p)| p);
-        if *segment_first_seq > last_kept_seq && !(is_first && !keeps_a_segment) {
+        let may_go = keeps_a_segment || !is_first;
+        if may_go && *segment_first_seq > last_kept_seq {
             fs::remove_file(path).map_err(io_error(path))?;
             report.removed_segments.push(path.clone());
             continue;

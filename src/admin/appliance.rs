@@ -10,9 +10,14 @@ use crossline_journal::Watermarks;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A value the admin server reads afresh on every request.
+pub type Live<T> = Arc<dyn Fn() -> T + Send + Sync>;
+
 pub struct ApplianceBackend {
-    /// "leader" until replication gives the node other roles.
-    pub role: String,
+    /// "leader" standalone; in a cluster "leader", "standby", "learner" or "stepping-down".
+    pub role: Live<String>,
+    /// The cluster's status; `None` standalone.
+    pub cluster: Option<Live<serde_json::Value>>,
     pub metrics: Arc<Metrics>,
     pub follower: Arc<Mutex<FollowerState<MarketView>>>,
     pub submitter: Arc<AdminSubmitter>,
@@ -28,13 +33,14 @@ impl AdminBackend for ApplianceBackend {
             Err(_) => (0, 0),
         };
         Health {
-            role: self.role.clone(),
+            role: (self.role)(),
             applied_seq,
             engine_seq: get(&self.metrics.engine.last_seq),
             state_hash,
             journal_written_seq: self.watermarks.written_seq(),
             journal_durable_seq: self.watermarks.durable_seq(),
             sessions_logged_in: get(&self.metrics.gateway.sessions_logged_in),
+            cluster: self.cluster.as_ref().map(|status| status()),
         }
     }
 
@@ -123,7 +129,8 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         set(&metrics.engine.last_seq, 3);
         let backend = ApplianceBackend {
-            role: "leader".into(),
+            role: Arc::new(|| String::from("leader")),
+            cluster: None,
             metrics: Arc::clone(&metrics),
             follower,
             submitter: Arc::new(AdminSubmitter::new(producer, Arc::clone(&results))),

@@ -37,6 +37,8 @@ pub struct Health {
     pub journal_written_seq: u64,
     pub journal_durable_seq: u64,
     pub sessions_logged_in: u64,
+    /// The cluster as this node sees it (`crossline cluster status` prints it); `None` standalone.
+    pub cluster: Option<serde_json::Value>,
 }
 
 impl Health {

@@ -333,6 +333,7 @@ mod tests {
             state_hash: 1,
             journal_written_seq: 9,
             journal_durable_seq: 7,
+            cluster: None,
             sessions_logged_in: 2,
         };
         let text = render(&metrics, Some(&health));

@@ -91,6 +91,7 @@ fn health(backend: &dyn AdminBackend) -> Response {
             "state_hash": format!("{:016x}", h.state_hash),
             "journal": { "written_seq": h.journal_written_seq, "durable_seq": h.journal_durable_seq },
             "sessions_logged_in": h.sessions_logged_in,
+            "cluster": h.cluster,
         }),
     )
 }

@@ -82,6 +82,7 @@ impl AdminBackend for Fake {
             state_hash: 0xabcdef,
             journal_written_seq: 3,
             journal_durable_seq: 2,
+            cluster: None,
             sessions_logged_in: 1,
         }
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::config::HealthConfig;
+use crate::config::cluster::HealthConfig;
 
 #[derive(Debug)]
 struct State {

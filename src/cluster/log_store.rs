@@ -163,6 +163,24 @@ impl LogStore {
         self.last_seq.load(Ordering::Acquire)
     }
 
+    /// Seq of the last journal record in an entry the persisted committed log id covers (0: none in the log).
+    /// The persisted id lags the real one (it is written lazily), so this never claims too much.
+    pub fn committed_last_seq(&self) -> u64 {
+        let inner = self.lock();
+        let Some(committed) = inner.meta.committed else {
+            return 0;
+        };
+        inner
+            .entries
+            .range(..=committed.index)
+            .rev()
+            .find_map(|(_, (entry, _))| match &entry.payload {
+                EntryPayload::Normal(batch) => Some(batch.last_seq()),
+                _ => None,
+            })
+            .unwrap_or(0)
+    }
+
     pub fn appended_bytes(&self) -> u64 {
         self.appended_bytes.load(Ordering::Relaxed)
     }

@@ -37,10 +37,10 @@
 //! Bootstrap: on first start the lowest-id voter initializes the cluster with every configured voter; the leader
 //! adds configured learners.
 
-// serve wires this in with the replication change; until then the API has no caller outside the tests.
+// Parts of the API (the log's measurements, writer hand-back on demotion, batch types) serve the tests and
+// measurements only.
 #![allow(dead_code, unused_imports)]
 
-mod config;
 mod health;
 mod log_store;
 mod network;
@@ -51,7 +51,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-pub use config::{ClusterConfig, HealthConfig, PeerConfig};
+pub use crate::config::cluster::{ClusterConfig, HealthConfig, PeerConfig};
 pub use health::{ClusterStatus, PeerHealth, PeerStatus};
 pub use log_store::LogStore;
 pub use network::{token_matches, CallError, PeerClient};
@@ -72,6 +72,17 @@ use openraft::{BasicNode, ServerState, SnapshotPolicy};
 use network::Network;
 use state_machine::{SmShared, StateMachine};
 use types::Raft;
+
+/// The seq of the last journal record this node knows the cluster committed, from its Raft files alone (call it
+/// before the node starts). What the journal holds after it may be a former leader's records that were never
+/// committed; the node cuts them before it replays (a stale answer only makes it fetch more again).
+pub fn committed_seq_on_disk(raft_dir: &Path) -> Result<u64, String> {
+    let snapshot_seq = state_machine::snapshot_seq_on_disk(raft_dir)
+        .map_err(|err| format!("cluster snapshot in {}: {err}", raft_dir.display()))?;
+    let log = LogStore::open(raft_dir, false)
+        .map_err(|err| format!("cluster log in {}: {err}", raft_dir.display()))?;
+    Ok(snapshot_seq.max(log.committed_last_seq()))
+}
 
 /// One node of the cluster: its Raft, its Raft listener, its peers' health checkers, on a runtime of its own.
 pub struct ClusterNode {

@@ -35,9 +35,10 @@ pub trait ClusterApp: Send + Sync + 'static {
     /// `applied_seq` (everything this state machine has applied; on a standby fed by `on_replicated` it is exactly
     /// that).
     fn build_snapshot(&self, applied_seq: u64) -> Result<(u64, Vec<u8>), String>;
-    /// Replace this node's state by a snapshot payload covering everything up to `seq`. The journal has already
-    /// been restarted (emptied) at `seq + 1` when this is called; it is not called when the journal already held
-    /// `seq` (the engine, replayed from the journal, is then at or past the snapshot).
+    /// Replace this node's state by a snapshot payload covering everything up to `seq`. The journal is restarted
+    /// (emptied) at `seq + 1` right after this returns, so the payload must be kept durably first; it is not
+    /// called when the journal already held `seq` (the engine, replayed from the journal, is then at or past the
+    /// snapshot).
     fn install_snapshot(&self, seq: u64, payload: &[u8]) -> Result<(), String>;
 }
 
@@ -50,6 +51,9 @@ pub struct JournalSlot {
     writer: Option<JournalWriter>,
     watermarks: Arc<Watermarks>,
     verifier: Option<JournalReader>,
+    /// Where the state machine publishes the committed seq (`ClusterNode::committed_seq`); given by the
+    /// appliance so that its gateway can read it from the start.
+    committed_seq: Option<Arc<AtomicU64>>,
 }
 
 impl JournalSlot {
@@ -68,7 +72,14 @@ impl JournalSlot {
             watermarks: writer.watermarks(),
             writer: Some(writer),
             verifier: None,
+            committed_seq: None,
         }
+    }
+
+    /// Publishes the committed seq into `committed_seq` (instead of a counter of its own).
+    pub fn with_committed_seq(mut self, committed_seq: Arc<AtomicU64>) -> JournalSlot {
+        self.committed_seq = Some(committed_seq);
+        self
     }
 }
 
@@ -125,7 +136,7 @@ fn apply_err(log_id: LogId, message: String) -> StorageError {
 impl SmShared {
     pub fn new(
         raft_dir: &Path,
-        journal: JournalSlot,
+        mut journal: JournalSlot,
         app: Arc<dyn ClusterApp>,
     ) -> io::Result<Arc<SmShared>> {
         let snapshot = read_snapshot(raft_dir)?;
@@ -139,11 +150,13 @@ impl SmShared {
             .as_ref()
             .and_then(|s| bincode::deserialize::<SnapshotBundle>(&s.data).ok())
             .map_or(0, |bundle| bundle.seq);
+        let applied_seq = journal.committed_seq.take().unwrap_or_default();
+        applied_seq.store(snapshot_seq, Ordering::Release);
         Ok(Arc::new(SmShared {
             raft_dir: raft_dir.to_path_buf(),
             journal: Mutex::new(journal),
             app,
-            applied_seq: Arc::new(AtomicU64::new(snapshot_seq)),
+            applied_seq,
             applied: Mutex::new(applied),
             snapshot: Mutex::new(snapshot),
         }))
@@ -262,6 +275,13 @@ fn verify_record(journal: &mut JournalSlot, command: &Command) -> Result<(), Str
         ));
     }
     Ok(())
+}
+
+/// Seq covered by the Raft snapshot stored in `dir` (0: none).
+pub fn snapshot_seq_on_disk(dir: &Path) -> io::Result<u64> {
+    Ok(read_snapshot(dir)?
+        .and_then(|s| bincode::deserialize::<SnapshotBundle>(&s.data).ok())
+        .map_or(0, |bundle| bundle.seq))
 }
 
 fn read_snapshot(dir: &Path) -> io::Result<Option<StoredSnapshot>> {
@@ -445,20 +465,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // The journal (and the engine fed from it) already covers the snapshot: a repeated install, or a node
         // that is only missing log entries. Then nothing is replaced; openraft re-applies what follows it, which
         // verifies the journal's records.
-        let restarted = {
+        // The application keeps the payload first (durably), then the journal restarts after it: a crash in
+        // between leaves a snapshot and the old journal, from which recovery still starts.
+        {
             let mut journal = lock(&shared.journal);
             if journal.watermarks.written_seq() < bundle.seq {
+                shared
+                    .app
+                    .install_snapshot(bundle.seq, &bundle.payload)
+                    .map_err(snapshot_err)?;
                 restart_journal(&mut journal, bundle.seq + 1).map_err(snapshot_err)?;
-                true
-            } else {
-                false
             }
-        };
-        if restarted {
-            shared
-                .app
-                .install_snapshot(bundle.seq, &bundle.payload)
-                .map_err(snapshot_err)?;
         }
         let stored = StoredSnapshot {
             meta: meta.clone(),

@@ -131,6 +131,7 @@ fn cluster_config(id: u64, ports: &[(u64, u16)], token: &str) -> ClusterConfig {
         log_fsync: true,
         snapshot_entries: 10_000,
         snapshot_keep_entries: 1_000,
+        state_check_interval_ms: 0,
         health: HealthConfig {
             interval_ms: 50,
             timeout_ms: 100,

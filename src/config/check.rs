@@ -188,12 +188,20 @@ impl Config {
                 "\"durable\"",
                 "needs journal.fsync = \"interval\" or \"batch\": with \"none\" nothing is ever synced",
             ),
-            AckPolicy::Replicated => refuse(
+            AckPolicy::Replicated if self.cluster.is_none() => refuse(
                 "ack.policy",
                 "\"replicated\"",
                 "needs a [cluster] section, and this node is configured standalone",
             ),
             _ => Ok(()),
+        }?;
+        match &self.cluster {
+            Some(cluster) => cluster.validate().map_err(|why| ConfigError {
+                field: String::from("cluster"),
+                value: format!("node_id = {}", cluster.node_id),
+                why,
+            }),
+            None => Ok(()),
         }
     }
 

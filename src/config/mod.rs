@@ -3,6 +3,7 @@
 //! the field, the value and why.
 
 mod check;
+pub mod cluster;
 mod genesis;
 
 use serde::Deserialize;
@@ -27,6 +28,9 @@ pub struct Config {
     pub ack: AckSection,
     pub engine: EngineSection,
     pub cores: CoresConfig,
+    /// Replication to hot standbys and learners; absent: a standalone node.
+    #[serde(default)]
+    pub cluster: Option<cluster::ClusterConfig>,
     #[serde(default)]
     pub fee_tiers: Vec<FeeTierConfig>,
     #[serde(default)]
@@ -322,6 +326,11 @@ impl Config {
 
     pub fn snapshot_dir(&self) -> PathBuf {
         self.node.data_dir.join(&self.snapshot.dir)
+    }
+
+    /// Raft's own state (vote, log, last Raft snapshot) of a clustered node.
+    pub fn raft_dir(&self) -> PathBuf {
+        self.node.data_dir.join("raft")
     }
 
     /// The engine session id of the `index`-th configured user (0 is the operator's).

@@ -65,26 +65,36 @@ pub struct EngineStage {
     pub idle: Idle,
     /// Commands to sequence before anything else (the configuration's opening commands on a fresh journal).
     pub genesis: Vec<CommandBody>,
+    /// How often the leader of a cluster journals its state hash (`CommandBody::StateCheck`); 0: never.
+    pub state_check_interval_ns: u64,
 }
 
 /// Writes events into the outbound ring, waiting for room (the gateway always drains it).
-struct RingSink<'a> {
-    ring: &'a mut Producer<OutboundEvent>,
-    ledger: &'a mut SessionLedger,
-    metrics: &'a Metrics,
-    seq: u64,
-    timestamp_ns: u64,
-    received_ns: u64,
-    events: u64,
-    first_reject: Option<u8>,
+pub(super) struct RingSink<'a> {
+    pub ring: &'a mut Producer<OutboundEvent>,
+    pub ledger: &'a mut SessionLedger,
+    pub metrics: &'a Metrics,
+    pub seq: u64,
+    pub timestamp_ns: u64,
+    pub received_ns: u64,
+    pub events: u64,
+    pub first_reject: Option<u8>,
+    /// A `StateCheck` whose hash differs from this engine's: (leader's, this engine's).
+    pub state_mismatch: Option<(u64, u64)>,
 }
 
 impl EventSink for RingSink<'_> {
     #[inline]
     fn push(&mut self, event: Event) {
         self.ledger.on_event(&event);
-        if let Event::Rejected { reason, .. } | Event::QuoteRejected { reason, .. } = event {
-            self.first_reject.get_or_insert(reason as u8);
+        match event {
+            Event::Rejected { reason, .. } | Event::QuoteRejected { reason, .. } => {
+                self.first_reject.get_or_insert(reason as u8);
+            }
+            Event::StateChecked { expected, actual } if expected != actual => {
+                self.state_mismatch = Some((expected, actual));
+            }
+            _ => {}
         }
         let item = OutboundEvent {
             seq: self.seq,
@@ -116,7 +126,21 @@ impl EngineStage {
                 break;
             }
         }
+        let mut next_state_check_ns = self.next_state_check(wall_clock_ns());
         loop {
+            if next_state_check_ns != u64::MAX {
+                let now_ns = wall_clock_ns();
+                if now_ns >= next_state_check_ns {
+                    let state_hash = self.engine.state_hash();
+                    if self
+                        .sequence_one(CommandBody::StateCheck { state_hash }, 0, None)
+                        .is_err()
+                    {
+                        break;
+                    }
+                    next_state_check_ns = self.next_state_check(now_ns);
+                }
+            }
             let from_gateway = self.from_gateway.available().min(BATCH_MAX);
             let from_admin = self.from_admin.available().min(BATCH_MAX);
             if from_gateway == 0 && from_admin == 0 {
@@ -167,6 +191,14 @@ impl EngineStage {
             fatal.set(format!("journal close failed: {error}"));
         }
         (engine, ledger)
+    }
+
+    fn next_state_check(&self, now_ns: u64) -> u64 {
+        if self.state_check_interval_ns == 0 {
+            u64::MAX
+        } else {
+            now_ns.saturating_add(self.state_check_interval_ns)
+        }
     }
 
     fn gateway_batch(&mut self, count: u64) -> Result<(), ()> {
@@ -268,6 +300,7 @@ impl EngineStage {
             received_ns,
             events: 0,
             first_reject: None,
+            state_mismatch: None,
         };
         self.engine.apply(command, &mut sink);
         let (events, first_reject) = (sink.events, sink.first_reject);

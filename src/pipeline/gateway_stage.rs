@@ -15,6 +15,7 @@ use super::idle::Idle;
 use super::messages::{since_midnight_ns, wall_clock_ns, InboundCommand, OutboundEvent};
 use super::rate::{RateRule, SessionFlow, Verdict};
 use super::ring::{Consumer, Producer};
+use super::role::Role;
 use super::Lifecycle;
 use crate::config::AckPolicy;
 use crate::metrics::{self, GatewayReject, Metrics};
@@ -33,7 +34,7 @@ use crossline_net::translate::{
     SessionOrderState, Translated,
 };
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Application close code for a session disconnected by the penalty box (SessionCloseReason codes end at 13).
@@ -110,6 +111,8 @@ pub struct UserSlot {
 pub struct AckGate {
     pub policy: AckPolicy,
     pub watermarks: Arc<Watermarks>,
+    /// The last seq the cluster has committed and this node applied (`replicated`; unused standalone).
+    pub committed_seq: Arc<AtomicU64>,
 }
 
 impl AckGate {
@@ -119,9 +122,8 @@ impl AckGate {
             // The engine thread journals a batch before applying it: every event in the ring is written.
             AckPolicy::Local => u64::MAX,
             AckPolicy::Durable => self.watermarks.durable_seq(),
-            // Refused by the configuration check until replication exists; hold nothing back that cannot be
-            // released.
-            AckPolicy::Replicated => self.watermarks.durable_seq(),
+            // Committed by a majority: a failover cannot lose it.
+            AckPolicy::Replicated => self.committed_seq.load(Ordering::Acquire),
         }
     }
 }
@@ -156,6 +158,8 @@ pub struct GatewayState {
 }
 
 pub struct GatewayStage {
+    /// Taking logins and publishing the feed: a leader's gateway. A standby's keeps the reply stores only.
+    pub serving: bool,
     pub gateway: Gateway,
     pub state: GatewayState,
     pub from_engine: Consumer<OutboundEvent>,
@@ -423,13 +427,20 @@ impl GatewayStage {
         self.publish_reply(event, timestamp_ns, 0);
     }
 
-    /// Runs the loop until shut down.
+    /// Runs the loop until shut down. A leader's gateway opens the feed and takes logins at once; a standby's
+    /// does when the node is promoted.
     pub fn run(mut self) {
+        self.serving = self.lifecycle.role.get() == Role::Leader;
+        self.gateway.set_serving(self.serving);
+        if self.serving {
+            self.open_feed();
+        }
         // What the engine has already produced (the opening commands of a fresh start) is taken in before any
         // socket is read, so that the instrument table is complete when the first client speaks.
         self.state.now_ns = wall_clock_ns();
         while self.drain_outbound() > 0 {}
         loop {
+            self.follow_role();
             let busy = self.iterate();
             if self.state.accepting && self.lifecycle.gateway_stop.load(Ordering::Acquire) {
                 self.begin_shutdown();
@@ -461,6 +472,31 @@ impl GatewayStage {
         let _ = self
             .gateway
             .poll(std::time::Duration::from_millis(10), |_| {});
+    }
+
+    /// Promotion opens order entry and the feed; stepping down closes every session and releases nothing more
+    /// (the process restarts as a standby).
+    #[inline]
+    fn follow_role(&mut self) {
+        let role = self.lifecycle.role.get();
+        if self.serving == (role == Role::Leader) || role == Role::Standby {
+            return;
+        }
+        if role == Role::Leader {
+            self.serving = true;
+            self.gateway.set_serving(true);
+            self.open_feed();
+        } else {
+            self.serving = false;
+            self.gateway.set_serving(false);
+            self.state.accepting = false;
+            for slot in &self.state.users {
+                if let Some(conn) = slot.conn {
+                    self.state.to_close.push((conn, CLOSE_SHUTDOWN));
+                }
+            }
+            self.close_pending();
+        }
     }
 
     fn begin_shutdown(&mut self) {
@@ -509,6 +545,10 @@ impl GatewayStage {
 
     /// Releases matcher events up to the ack watermark: replies to sessions, book changes to the feed.
     fn drain_outbound(&mut self) -> u64 {
+        if self.lifecycle.role.get() == Role::SteppingDown {
+            // A deposed leader's events may never be committed: none is released.
+            return 0;
+        }
         let released = self.ack.released_seq();
         let available = self.from_engine.available().min(OUTBOUND_BATCH_MAX);
         let mut handled = 0;
@@ -529,6 +569,11 @@ impl GatewayStage {
     }
 
     fn on_outbound(&mut self, item: &OutboundEvent) {
+        if !self.serving {
+            // A standby keeps every session's outbound stream; the feed is the leader's.
+            self.restore_event(&item.event, since_midnight_ns(item.timestamp_ns));
+            return;
+        }
         let timestamp_ns = since_midnight_ns(item.timestamp_ns);
         if let Event::InstrumentAdded { instrument, symbol } = item.event {
             self.state.instruments.add(instrument, symbol);

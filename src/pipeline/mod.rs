@@ -13,6 +13,8 @@ pub mod messages;
 pub mod rate;
 pub mod recovery;
 pub mod ring;
+pub mod role;
+pub mod standby_stage;
 pub mod state_snapshot;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +31,8 @@ pub struct Lifecycle {
     pub engine_done: AtomicBool,
     /// Unparks the engine thread when the gateway or the admin publishes a command to it.
     pub engine_wakeup: idle::Wakeup,
+    /// Leader, standby or stepping down (a standalone node is a leader).
+    pub role: role::RoleCell,
 }
 
 impl Lifecycle {

@@ -63,13 +63,14 @@ pub fn recover(
         .with_context(|| format!("creating {}", input.snapshot_dir.display()))?;
     let (journal, report) = JournalWriter::open(input.journal_dir, input.journal)
         .with_context(|| format!("opening the journal in {}", input.journal_dir.display()))?;
-    let last_seq = report.last_seq.unwrap_or(0);
+    // An empty journal may start after seq 1 (restarted after a replicated snapshot was installed).
+    let last_seq = journal.next_seq() - 1;
 
     let store = SnapshotStore::open(input.snapshot_dir)
         .with_context(|| format!("opening snapshots in {}", input.snapshot_dir.display()))?;
     let mut candidates = store.list().context("listing snapshots")?;
     candidates.sort_by_key(|info| std::cmp::Reverse(info.seq));
-    let first_in_journal = report.first_seq.unwrap_or(1);
+    let first_in_journal = report.first_seq.unwrap_or(journal.next_seq());
     // A snapshot the journal continues from (its next seq is in the journal or just past its end).
     let continues = |seq: u64| seq + 1 >= first_in_journal && seq <= last_seq;
     let horizon = last_seq.saturating_sub(input.replay_min_commands);
@@ -167,6 +168,64 @@ pub fn recover(
             elapsed: started.elapsed(),
         },
     })
+}
+
+/// The engine and ledger exactly as of `seq`: the newest valid snapshot at or before it, then the journal up to
+/// it. Reads a live journal safely (length words and checksums), so it runs beside the writer.
+pub fn state_at(
+    journal_dir: &Path,
+    snapshot_dir: &Path,
+    engine_config: EngineConfig,
+    sessions: usize,
+    seq: u64,
+) -> anyhow::Result<(Engine, SessionLedger)> {
+    use anyhow::Context;
+    let store = SnapshotStore::open(snapshot_dir)
+        .with_context(|| format!("opening snapshots in {}", snapshot_dir.display()))?;
+    let mut candidates = store.list().context("listing snapshots")?;
+    candidates.retain(|info| info.seq <= seq);
+    candidates.sort_by_key(|info| std::cmp::Reverse(info.seq));
+    let mut start = None;
+    for info in candidates {
+        let Ok(loaded) = store.load(&info) else {
+            continue;
+        };
+        if let Ok(state) = state_snapshot::decode(loaded.payload(), engine_config, sessions) {
+            start = Some(state);
+            break;
+        }
+    }
+    let (mut engine, mut ledger) = match start {
+        Some(state) => state,
+        None => (
+            Engine::new(engine_config).map_err(|error| anyhow::anyhow!("engine: {error}"))?,
+            SessionLedger::new(sessions),
+        ),
+    };
+    if engine.last_seq() < seq {
+        let mut reader = JournalReader::open(journal_dir).context("reading the journal")?;
+        reader
+            .seek(engine.last_seq() + 1)
+            .context("seeking the journal")?;
+        let mut events = Vec::with_capacity(1024);
+        while engine.last_seq() < seq {
+            let Some(record) = reader.next_record().context("reading the journal")? else {
+                anyhow::bail!(
+                    "the journal ends at seq {} before seq {seq}",
+                    engine.last_seq()
+                );
+            };
+            let command = rkyv::deserialize::<Command, rkyv::rancor::Error>(record.command)
+                .with_context(|| format!("journal record {}", record.seq))?;
+            events.clear();
+            ledger.on_command(&command.body);
+            engine.apply(&command, &mut events);
+            for event in &events {
+                ledger.on_event(event);
+            }
+        }
+    }
+    Ok((engine, ledger))
 }
 
 /// The journal configuration for a fsync choice.

@@ -107,6 +107,13 @@ impl<B: OrderBook> Engine<B> {
     /// Applies one command, writing what happened to `sink`. Never panics on any command: whatever is wrong with
     /// it becomes a `Rejected` event with the reason.
     pub fn apply(&mut self, command: &Command, sink: &mut impl EventSink) {
+        if let CommandBody::StateCheck { state_hash } = command.body {
+            // Compared before the command's time moves the clock or runs timers: the leader hashed this state.
+            sink.push(Event::StateChecked {
+                expected: state_hash,
+                actual: self.state_hash(),
+            });
+        }
         self.last_seq = command.seq;
         // Time never runs backwards inside the engine, even if a command's stamp does.
         if command.timestamp_ns > self.now_ns {
@@ -169,8 +176,8 @@ impl<B: OrderBook> Engine<B> {
                 enabled,
             } => self.set_order_entry(*session, *account, *user_ref, *firm, *enabled, sink),
             CommandBody::SessionReply(reply) => sink.push(Event::SessionReply(*reply)),
-            // The timers due ran above.
-            CommandBody::Tick => {}
+            // The timers due ran above; the state check was answered before them.
+            CommandBody::Tick | CommandBody::StateCheck { .. } => {}
         }
     }
 

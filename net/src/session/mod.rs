@@ -164,7 +164,9 @@ pub enum SessionCloseReason {
     EndOfSession,
     #[error("connection table full")]
     TableFull,
-    #[error("login rejected (S): this node does not take order entry now (a standby, or stepping down)")]
+    #[error(
+        "login rejected (S): this node does not take order entry now (a standby, or stepping down)"
+    )]
     NotServing,
     #[error("transport closed the connection: {0:?}")]
     Transport(CloseReason),

@@ -279,6 +279,7 @@ pub fn translate_event(
         Event::TradingAction { .. }
         | Event::InstrumentAdded { .. }
         | Event::SettingsApplied
+        | Event::StateChecked { .. }
         | Event::BalanceChanged { .. }
         | Event::Book(_) => return Ok(None),
     };
@@ -304,6 +305,7 @@ pub fn message_session(event: &Event) -> Option<SessionId> {
         Event::TradingAction { .. }
         | Event::InstrumentAdded { .. }
         | Event::SettingsApplied
+        | Event::StateChecked { .. }
         | Event::BalanceChanged { .. }
         | Event::Book(_) => None,
     }

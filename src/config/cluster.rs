@@ -98,6 +98,10 @@ pub struct ClusterConfig {
     /// rather than through a snapshot.
     #[serde(default = "default_snapshot_keep_entries")]
     pub snapshot_keep_entries: u64,
+    /// The leader puts its engine's state hash into the journal this often; every replica compares its own at
+    /// the same seq and stops loudly on a difference (0: never).
+    #[serde(default = "default_state_check_interval_ms")]
+    pub state_check_interval_ms: u64,
     #[serde(default)]
     pub health: HealthConfig,
 }
@@ -116,6 +120,9 @@ fn default_batch_max_records() -> usize {
 }
 fn default_batch_max_us() -> u64 {
     100
+}
+fn default_state_check_interval_ms() -> u64 {
+    1_000
 }
 fn default_true() -> bool {
     true

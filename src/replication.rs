@@ -1,0 +1,270 @@
+//! Replication in the running appliance (`[cluster]`): what happens before recovery, the bridge between Raft's
+//! snapshots and the appliance's, and the watcher that promotes this node when Raft elects it and steps it down
+//! when it is deposed.
+//!
+//! - **Before recovery**, the journal is cut after the last seq this node knows the cluster committed
+//!   (`cut_uncommitted`): what a former leader wrote and never got committed goes, with any local snapshot past
+//!   it. Committed records cut because the persisted commit point lags come back through Raft.
+//! - **Standby**: replication owns the journal writer and appends committed records; the engine thread follows
+//!   them (`StandbyStage`), the gateway keeps the reply stores and refuses logins.
+//! - **Promotion**: when Raft has elected this node and it has applied its whole log (`ready_to_serve`), the
+//!   watcher takes the journal writer from replication and offers it to the engine thread, which catches up and
+//!   starts sequencing; the gateway opens; the replicator tails the journal from there.
+//! - **Stepping down**: a leader that sees another leader, or whose replicator stopped, stops releasing
+//!   anything and `serve` restarts the process, which rejoins as a standby from its committed journal.
+//! - **Raft snapshots** are the appliance's state (engine and session ledger) exactly at the committed seq,
+//!   rebuilt from the newest local snapshot and the journal. Installing one stores it as a local snapshot and
+//!   asks for a restart, which recovers from it.
+
+use crate::cluster::{ClusterApp, ClusterConfig, ClusterNode, JournalSlot, Replicator};
+use crate::config::Config;
+use crate::pipeline::role::Role;
+use crate::pipeline::standby_stage::Promotion;
+use crate::pipeline::{recovery, state_snapshot, Lifecycle};
+use crossline_engine::Command;
+use crossline_journal::{JournalConfig, JournalWriter, SnapshotStore};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often the watcher looks at Raft's state.
+const WATCH_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Cuts the journal after the last seq this node knows committed, and drops local snapshots past it. Returns a
+/// line for the start-up report when it cut something.
+pub fn cut_uncommitted(config: &Config) -> anyhow::Result<Option<String>> {
+    let raft_dir = config.raft_dir();
+    let journal_dir = config.journal_dir();
+    let has_segments = std::fs::read_dir(&journal_dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|entry| entry.file_name().to_string_lossy().ends_with(".seg"))
+        })
+        .unwrap_or(false);
+    if !has_segments {
+        return Ok(None);
+    }
+    let report = crossline_journal::recover(&journal_dir)
+        .map_err(|error| anyhow::anyhow!("recovering {}: {error}", journal_dir.display()))?;
+    let Some(last_seq) = report.last_seq else {
+        return Ok(None);
+    };
+    if !raft_dir.join("raft-meta").exists() && !raft_dir.join("raft-snapshot").exists() {
+        anyhow::bail!(
+            "the journal in {} holds records up to seq {last_seq} but this node has no Raft state in {}: a \
+             journal written standalone cannot join a cluster (start the cluster's first leader from an empty \
+             data directory, or remove [cluster] to run it standalone)",
+            journal_dir.display(),
+            raft_dir.display()
+        );
+    }
+    let committed = crate::cluster::committed_seq_on_disk(&raft_dir).map_err(anyhow::Error::msg)?;
+    if last_seq <= committed {
+        return Ok(None);
+    }
+    let cut = crossline_journal::truncate_after(&journal_dir, committed)
+        .map_err(|error| anyhow::anyhow!("cutting the journal after seq {committed}: {error}"))?;
+    let mut removed_snapshots = 0;
+    if let Ok(store) = SnapshotStore::open(&config.snapshot_dir()) {
+        for info in store.list().unwrap_or_default() {
+            if info.seq > committed && std::fs::remove_file(&info.path).is_ok() {
+                removed_snapshots += 1;
+            }
+        }
+    }
+    Ok(Some(format!(
+        "cut {} journal records after seq {committed}, the last this node knows the cluster committed \
+         ({removed_snapshots} snapshots past it removed); the cluster's own records follow through replication",
+        cut.records_dropped
+    )))
+}
+
+/// Set when the process must restart to rebuild its state (a replicated snapshot was installed, or a leader
+/// stepped down), with the reason.
+#[derive(Debug, Default)]
+pub struct RestartRequest {
+    requested: AtomicBool,
+    reason: Mutex<Option<String>>,
+}
+
+impl RestartRequest {
+    pub fn request(&self, reason: String) {
+        if let Ok(mut slot) = self.reason.lock() {
+            slot.get_or_insert(reason);
+        }
+        self.requested.store(true, Ordering::Release);
+    }
+
+    pub fn requested(&self) -> Option<String> {
+        if !self.requested.load(Ordering::Acquire) {
+            return None;
+        }
+        self.reason.lock().ok().and_then(|slot| slot.clone())
+    }
+}
+
+/// The appliance's side of Raft's state machine.
+struct ApplianceApp {
+    config: Config,
+    restart: Arc<RestartRequest>,
+}
+
+impl ClusterApp for ApplianceApp {
+    fn on_replicated(&self, _commands: &[Command]) {
+        // The standby's engine thread follows the journal itself.
+    }
+
+    fn build_snapshot(&self, applied_seq: u64) -> Result<(u64, Vec<u8>), String> {
+        let (engine, ledger) = recovery::state_at(
+            &self.config.journal_dir(),
+            &self.config.snapshot_dir(),
+            self.config.engine_config(),
+            self.config.users.len(),
+            applied_seq,
+        )
+        .map_err(|error| format!("building the state at seq {applied_seq}: {error:#}"))?;
+        Ok((applied_seq, state_snapshot::encode(&engine, &ledger)))
+    }
+
+    fn install_snapshot(&self, seq: u64, payload: &[u8]) -> Result<(), String> {
+        state_snapshot::decode(
+            payload,
+            self.config.engine_config(),
+            self.config.users.len(),
+        )
+        .map_err(|error| format!("replicated snapshot at seq {seq}: {error}"))?;
+        let store = SnapshotStore::open(&self.config.snapshot_dir())
+            .map_err(|error| format!("snapshot store: {error}"))?;
+        store
+            .write(seq, payload)
+            .map_err(|error| format!("storing the replicated snapshot at seq {seq}: {error}"))?;
+        self.restart.request(format!(
+            "installed the leader's snapshot at seq {seq}; restarting to recover from it"
+        ));
+        Ok(())
+    }
+}
+
+/// A clustered node's replication: its Raft node and the watcher thread.
+pub struct Replication {
+    pub node: Arc<ClusterNode>,
+    pub restart: Arc<RestartRequest>,
+    stop: Arc<AtomicBool>,
+    watcher: Option<JoinHandle<()>>,
+}
+
+/// What the watcher needs.
+pub struct WatchParts {
+    pub lifecycle: Arc<Lifecycle>,
+    pub promotion: Arc<Promotion>,
+}
+
+impl Replication {
+    /// Starts Raft with the recovered journal (replication owns its writer until promotion) and the watcher.
+    pub fn start(
+        config: &Config,
+        cluster: &ClusterConfig,
+        journal: JournalWriter,
+        journal_config: JournalConfig,
+        committed_seq: Arc<AtomicU64>,
+        parts: WatchParts,
+    ) -> anyhow::Result<Replication> {
+        let restart = Arc::new(RestartRequest::default());
+        let app = Arc::new(ApplianceApp {
+            config: config.clone(),
+            restart: Arc::clone(&restart),
+        });
+        let slot = JournalSlot::with_writer(&config.journal_dir(), journal_config, journal)
+            .with_committed_seq(committed_seq);
+        let node = ClusterNode::start(cluster.clone(), &config.raft_dir(), slot, app)
+            .map_err(|error| anyhow::anyhow!("starting replication: {error}"))?;
+        let node = Arc::new(node);
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let node = Arc::clone(&node);
+            let stop = Arc::clone(&stop);
+            let restart = Arc::clone(&restart);
+            let learner = cluster.learner;
+            std::thread::Builder::new()
+                .name(String::from("crossline-cluster"))
+                .spawn(move || watch(&node, &parts, &restart, &stop, learner))?
+        };
+        Ok(Replication {
+            node,
+            restart,
+            stop,
+            watcher: Some(watcher),
+        })
+    }
+
+    /// Stops the watcher (and the replicator with it), then Raft. The journal's writer, if replication holds it,
+    /// is closed.
+    pub fn shutdown(mut self) -> Result<(), String> {
+        self.stop.store(true, Ordering::Release);
+        if let Some(watcher) = self.watcher.take() {
+            let _ = watcher.join();
+        }
+        match Arc::try_unwrap(self.node) {
+            Ok(node) => node.shutdown(),
+            // Another holder (the admin server) is gone with the process.
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Promotes this node when Raft elects it and steps it down when it is deposed.
+fn watch(
+    node: &ClusterNode,
+    parts: &WatchParts,
+    restart: &RestartRequest,
+    stop: &AtomicBool,
+    learner: bool,
+) {
+    let mut replicator: Option<Replicator> = None;
+    while !stop.load(Ordering::Acquire) {
+        std::thread::sleep(WATCH_INTERVAL);
+        match parts.lifecycle.role.get() {
+            Role::Standby if !learner && node.ready_to_serve() => {
+                let Some(writer) = node.take_journal_writer() else {
+                    continue;
+                };
+                let from_seq = writer.next_seq();
+                parts.promotion.offer(writer);
+                match node.start_replicator(from_seq) {
+                    Ok(started) => replicator = Some(started),
+                    Err(error) => {
+                        restart.request(format!("promotion failed: {error}"));
+                        parts.lifecycle.role.set(Role::SteppingDown);
+                        break;
+                    }
+                }
+                parts.lifecycle.role.set(Role::Leader);
+            }
+            Role::Leader => {
+                let finished = replicator.as_ref().is_some_and(Replicator::is_finished);
+                if !node.is_leader() || finished {
+                    parts.lifecycle.role.set(Role::SteppingDown);
+                    let why = match replicator.take().map(Replicator::stop) {
+                        Some(exit) if exit.error.is_some() => exit.error.unwrap_or_default(),
+                        _ => format!(
+                            "node {} is no longer the leader (leader now: {})",
+                            node.node_id(),
+                            node.current_leader()
+                                .map_or(String::from("none"), |id| id.to_string())
+                        ),
+                    };
+                    restart.request(format!(
+                        "stepping down: {why}; restarting to follow from the committed journal"
+                    ));
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(replicator) = replicator {
+        let _ = replicator.stop();
+    }
+}

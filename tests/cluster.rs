@@ -1,0 +1,468 @@
+//! Replication and failover with real processes: three `crossline serve` nodes on 127.0.0.1, ack policy
+//! `replicated`, clients that find the leader from their address list. Bounded in time and count.
+//!
+//! - SIGKILL of the leader under load: a standby takes over, the clients resume by sequence number, every
+//!   acknowledged order is in the new leader's history exactly once and no fill is duplicated; the killed node
+//!   rejoins and every node ends at the same seq with the same state hash.
+//! - SIGSTOP of the leader past the election timeout, then SIGCONT: it steps down; the order it received while
+//!   deposed is never acknowledged nor in anyone's history; it restarts and follows.
+//! - A standby killed while the others go on, its log pruned behind a Raft snapshot: it restarts, installs the
+//!   leader's snapshot, recovers from it and catches up.
+
+mod common;
+
+use common::*;
+use crossline_net::client::{Client, ClientTimeouts, ConnectError, Credentials};
+use crossline_net::ouch::{Outbound, Side};
+use crossline_net::soupbin::SessionId;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const NODES: usize = 3;
+const LEADER_TIMEOUT: Duration = Duration::from_secs(30);
+const TOKEN: &str = "cluster-test-token-0123456789";
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+}
+
+/// One node's fixed addresses: a restart (the process re-executes itself) keeps them.
+#[derive(Debug, Clone, Copy)]
+struct NodeAddrs {
+    order_entry: SocketAddr,
+    admin: SocketAddr,
+    raft: SocketAddr,
+}
+
+struct Cluster {
+    _dir: tempfile::TempDir,
+    configs: Vec<PathBuf>,
+    addrs: Vec<NodeAddrs>,
+    nodes: Vec<Option<Appliance>>,
+}
+
+impl Cluster {
+    /// Writes three configurations; `extra` goes into each `[cluster]` section.
+    fn new(extra: &str) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let addrs: Vec<NodeAddrs> = (0..NODES)
+            .map(|_| NodeAddrs {
+                order_entry: free_addr(),
+                admin: free_addr(),
+                raft: free_addr(),
+            })
+            .collect();
+        let mut configs = Vec::new();
+        for (index, own) in addrs.iter().enumerate() {
+            let id = index + 1;
+            let data = dir.path().join(format!("node{id}"));
+            let feed = free_addr();
+            let peers: Vec<String> = addrs
+                .iter()
+                .enumerate()
+                .filter(|(other, _)| *other != index)
+                .map(|(other, a)| format!("{{ id = {}, addr = \"{}\" }}", other + 1, a.raft))
+                .collect();
+            let text = config_text(&data, feed)
+                .replacen(
+                    "listen = \"127.0.0.1:0\"",
+                    &format!("listen = \"{}\"", own.order_entry),
+                    1,
+                )
+                .replace("segment_bytes = 268435456", "segment_bytes = 8388608")
+                .replace("policy = \"local\"", "policy = \"replicated\"")
+                .replace(
+                    "gateway = { idle = \"spin-then-yield\" }",
+                    "gateway = { idle = \"backoff-park\" }",
+                )
+                .replace(
+                    "engine = { idle = \"spin-then-yield\" }",
+                    "engine = { idle = \"backoff-park\" }",
+                )
+                .replacen(
+                    "[[fee_tiers]]",
+                    &format!(
+                        "[cluster]\nnode_id = {id}\nlisten = \"{}\"\npeers = [{}]\ntoken = \"{TOKEN}\"\n\
+                         heartbeat_ms = 50\nelection_min_ms = 300\nelection_max_ms = 600\n{extra}\n\n\
+                         [[fee_tiers]]",
+                        own.raft,
+                        peers.join(", ")
+                    ),
+                    1,
+                );
+            let text = in_section(
+                &text,
+                "[admin]",
+                "listen = \"127.0.0.1:0\"",
+                &format!("listen = \"{}\"", own.admin),
+            );
+            let path = dir.path().join(format!("node{id}.toml"));
+            std::fs::write(&path, text).expect("write config");
+            configs.push(path);
+        }
+        let mut cluster = Cluster {
+            _dir: dir,
+            configs,
+            addrs,
+            nodes: Vec::new(),
+        };
+        for index in 0..NODES {
+            let node = cluster.start_node(index);
+            cluster.nodes.push(Some(node));
+        }
+        cluster
+    }
+
+    fn start_node(&self, index: usize) -> Appliance {
+        let node = Appliance::start(&self.configs[index]);
+        assert_eq!(node.endpoints.order_entry, self.addrs[index].order_entry);
+        node
+    }
+
+    fn order_entry(&self) -> Vec<SocketAddr> {
+        self.addrs.iter().map(|a| a.order_entry).collect()
+    }
+
+    fn health(&self, index: usize) -> Option<serde_json::Value> {
+        let stream = std::net::TcpStream::connect_timeout(
+            &self.addrs[index].admin,
+            Duration::from_millis(500),
+        )
+        .ok()?;
+        drop(stream);
+        let (status, body) = http(self.addrs[index].admin, "GET", "/health", None, "");
+        (status == 200)
+            .then(|| serde_json::from_str(&body).ok())
+            .flatten()
+    }
+
+    /// The index of the node that says it leads (and has its instruments), waiting for one.
+    fn wait_for_leader(&self, except: Option<usize>) -> usize {
+        let deadline = Instant::now() + LEADER_TIMEOUT;
+        loop {
+            for index in 0..NODES {
+                if Some(index) == except || self.nodes[index].is_none() {
+                    continue;
+                }
+                if let Some(health) = self.health(index) {
+                    if health["role"] == "leader" && health["engine_seq"].as_u64() >= Some(10) {
+                        return index;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no leader within {LEADER_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until every running node reports the same engine seq and state hash; returns the seq.
+    fn wait_until_converged(&self) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let views: Vec<(u64, String, u64)> = (0..NODES)
+                .filter(|index| self.nodes[*index].is_some())
+                .filter_map(|index| self.health(index))
+                .map(|h| {
+                    (
+                        h["engine_seq"].as_u64().unwrap_or(0),
+                        h["state_hash"].as_str().unwrap_or("").to_string(),
+                        h["applied_seq"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect();
+            let running = self.nodes.iter().filter(|n| n.is_some()).count();
+            if views.len() == running
+                && views
+                    .iter()
+                    .all(|v| v.0 == views[0].0 && v.1 == views[0].1 && v.2 == v.0)
+            {
+                return views[0].0;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the nodes did not converge: {views:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `text` with the first `from` after the line `section` replaced by `to`.
+fn in_section(text: &str, section: &str, from: &str, to: &str) -> String {
+    let start = text.find(section).expect("section");
+    let (head, tail) = text.split_at(start);
+    format!("{head}{}", tail.replacen(from, to, 1))
+}
+
+fn credentials(user: &str) -> Credentials {
+    Credentials::new(user, &format!("{user}-pw")).expect("credentials")
+}
+
+/// Logs in through the address list, retrying while no node takes the login (an election in progress).
+fn connect(addresses: &[SocketAddr], user: &str, from_seq: u64) -> Client {
+    let deadline = Instant::now() + LEADER_TIMEOUT;
+    loop {
+        match Client::connect(
+            addresses,
+            credentials(user),
+            SessionId::BLANK,
+            from_seq,
+            ClientTimeouts::default(),
+        ) {
+            Ok(client) => return client,
+            Err(error) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{user}: no node took the login: {error}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// Everything in `user`'s outbound stream, from sequence 1, read from whichever node leads.
+fn full_history(addresses: &[SocketAddr], user: &str) -> Vec<Outbound> {
+    let mut client = connect(addresses, user, 1);
+    let messages = drain(&mut client, Duration::from_millis(500));
+    let _ = client.logout();
+    for (expected, (seq, _)) in (1..).zip(messages.iter()) {
+        assert_eq!(*seq, expected, "{user}'s stream has a gap or a repeat");
+    }
+    messages.into_iter().map(|(_, m)| m).collect()
+}
+
+fn accepted_refs(history: &[Outbound]) -> Vec<u32> {
+    history
+        .iter()
+        .filter_map(|m| match m {
+            Outbound::OrderAccepted(a) => Some(a.user_ref_num),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_leader_is_replaced_and_clients_resume_with_every_acknowledged_order() {
+    let mut cluster = Cluster::new("");
+    let leader = cluster.wait_for_leader(None);
+    let addresses = cluster.order_entry();
+
+    // A standby refuses order entry with Login Rejected S.
+    let standby = (leader + 1) % NODES;
+    match Client::connect(
+        &[cluster.addrs[standby].order_entry],
+        credentials("alice"),
+        SessionId::BLANK,
+        0,
+        ClientTimeouts::default(),
+    ) {
+        Err(ConnectError::NoLeader { attempts }) => {
+            assert!(attempts.to_string().contains('S'), "{attempts}")
+        }
+        other => panic!("a standby took a login: {:?}", other.map(|c| c.address())),
+    }
+
+    // alice rests sells, bob lifts some of them: every acknowledgement is a committed command.
+    let mut alice = connect(&addresses, "alice", 0);
+    let mut bob = connect(&addresses, "bob", 0);
+    assert_eq!(alice.address(), cluster.addrs[leader].order_entry);
+    let mut acknowledged_alice = BTreeSet::new();
+    let mut ref_num = 1u32;
+    for round in 0..40u64 {
+        alice
+            .enter_order(&limit(
+                ref_num,
+                Side::Sell,
+                10,
+                "ACME",
+                1_000_000 + round * 100,
+            ))
+            .expect("send");
+        bob.enter_order(&limit(
+            ref_num,
+            Side::Buy,
+            5,
+            "ACME",
+            1_000_000 + round * 100,
+        ))
+        .expect("send");
+        ref_num += 1;
+    }
+    // Wait for the first half of the acknowledgements, then kill the leader with the rest in flight.
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    while acknowledged_alice.len() < 20 {
+        if Instant::now() > deadline {
+            for index in 0..NODES {
+                println!("{index}: {:?}", cluster.health(index));
+            }
+            panic!("too few acknowledgements: {acknowledged_alice:?}");
+        }
+        if let Ok(Some(received)) = alice.poll_message(Duration::from_millis(50)) {
+            if let Outbound::OrderAccepted(a) = received.message {
+                acknowledged_alice.insert(a.user_ref_num);
+            }
+        }
+    }
+    let killed_at = Instant::now();
+    cluster.nodes[leader].take().expect("leader").kill();
+    while let Ok(Some(received)) = alice.poll_message(Duration::from_millis(100)) {
+        if let Outbound::OrderAccepted(a) = received.message {
+            acknowledged_alice.insert(a.user_ref_num);
+        }
+    }
+
+    // A standby takes over; alice resumes where she was and carries on trading.
+    let new_leader = cluster.wait_for_leader(Some(leader));
+    let resume = alice.resume_seq();
+    alice = connect(&addresses, "alice", resume);
+    assert_eq!(alice.address(), cluster.addrs[new_leader].order_entry);
+    alice
+        .enter_order(&limit(ref_num, Side::Sell, 1, "ACME", 1_050_000))
+        .expect("send after failover");
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no acknowledgement from the new leader"
+        );
+        match alice.poll_message(Duration::from_millis(50)) {
+            Ok(Some(received)) => {
+                if let Outbound::OrderAccepted(a) = received.message {
+                    acknowledged_alice.insert(a.user_ref_num);
+                    if a.user_ref_num == ref_num {
+                        break;
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(error) => panic!("alice after failover: {error}"),
+        }
+    }
+    println!(
+        "failover: SIGKILL of the leader to an order acknowledged by the new one: {} ms",
+        killed_at.elapsed().as_millis()
+    );
+    let _ = alice.logout();
+    drop(bob);
+
+    // Every acknowledged order is in the new leader's history exactly once, fills are not repeated.
+    let history = full_history(&addresses, "alice");
+    let accepted = accepted_refs(&history);
+    let unique: BTreeSet<u32> = accepted.iter().copied().collect();
+    assert_eq!(unique.len(), accepted.len(), "an order accepted twice");
+    assert!(
+        acknowledged_alice.is_subset(&unique),
+        "acknowledged orders missing after failover: {:?}",
+        acknowledged_alice.difference(&unique).collect::<Vec<_>>()
+    );
+    let mut fills = BTreeMap::new();
+    for message in &history {
+        if let Outbound::OrderExecuted(e) = message {
+            *fills.entry(e.match_number).or_insert(0) += 1;
+        }
+    }
+    assert!(fills.values().all(|count| *count == 1), "a fill repeated");
+
+    // The killed node comes back as a standby and catches up; everyone agrees.
+    cluster.nodes[leader] = Some(cluster.start_node(leader));
+    let seq = cluster.wait_until_converged();
+    assert!(seq > 0);
+    assert_eq!(cluster.health(leader).expect("health")["role"], "standby");
+}
+
+#[test]
+fn a_leader_stopped_past_the_election_timeout_steps_down_and_acknowledges_nothing() {
+    let cluster = Cluster::new("");
+    let leader = cluster.wait_for_leader(None);
+    let addresses = cluster.order_entry();
+    let mut alice = connect(&addresses, "alice", 0);
+    alice
+        .enter_order(&limit(1, Side::Buy, 1, "ACME", 950_000))
+        .expect("send");
+    assert!(matches!(next(&mut alice).1, Outbound::OrderAccepted(_)));
+
+    let pid = cluster.nodes[leader].as_ref().expect("leader").child.id() as i32;
+    // SAFETY: kill(2) on our own child's pid, which we have not waited for.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let new_leader = cluster.wait_for_leader(Some(leader));
+    // Sent to the deposed leader while it is stopped: the kernel buffers it.
+    alice
+        .enter_order(&limit(2, Side::Buy, 1, "ACME", 950_100))
+        .expect("send to the stopped leader");
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+
+    // The old leader must not acknowledge it: the connection ends without an OrderAccepted for ref 2.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match alice.poll_message(Duration::from_millis(50)) {
+            Ok(Some(received)) => {
+                if let Outbound::OrderAccepted(a) = received.message {
+                    panic!("the deposed leader acknowledged order {}", a.user_ref_num);
+                }
+            }
+            Ok(None) => {}
+            Err(_) => break,
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the deposed leader kept the session open"
+        );
+    }
+    alice = connect(&addresses, "alice", alice.resume_seq());
+    assert_eq!(alice.address(), cluster.addrs[new_leader].order_entry);
+    let _ = alice.logout();
+    let history = full_history(&addresses, "alice");
+    assert_eq!(accepted_refs(&history), vec![1]);
+
+    // The old leader restarted itself, cut what it wrote in its old term, and follows.
+    cluster.wait_until_converged();
+    assert_eq!(cluster.health(leader).expect("health")["role"], "standby");
+}
+
+#[test]
+fn a_standby_that_missed_pruned_log_entries_catches_up_through_a_snapshot() {
+    let mut cluster = Cluster::new("snapshot_entries = 20\nsnapshot_keep_entries = 0");
+    let leader = cluster.wait_for_leader(None);
+    let addresses = cluster.order_entry();
+    let standby = (leader + 1) % NODES;
+    cluster.nodes[standby].take().expect("standby").kill();
+
+    // Enough batches for the leader to snapshot and purge its log more than once.
+    let mut alice = connect(&addresses, "alice", 0);
+    for ref_num in 1..=120u32 {
+        alice
+            .enter_order(&limit(
+                ref_num,
+                Side::Buy,
+                1,
+                "ACME",
+                950_000 + 100 * u64::from(ref_num),
+            ))
+            .expect("send");
+        assert!(matches!(next(&mut alice).1, Outbound::OrderAccepted(_)));
+    }
+    let _ = alice.logout();
+
+    cluster.nodes[standby] = Some(cluster.start_node(standby));
+    cluster.wait_until_converged();
+    let lines = cluster.nodes[standby]
+        .as_ref()
+        .expect("standby")
+        .drain_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("installed the leader's snapshot")),
+        "the standby did not install a snapshot: {lines:?}"
+    );
+}
