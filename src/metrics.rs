@@ -92,6 +92,10 @@ pub struct EngineMetrics {
     pub journal_bytes: AtomicU64,
     /// Journal append + engine apply of one batch.
     pub batch_latency: Log2Histogram,
+    /// A standby: from the leader's sequencer stamping a command to this node's engine applying it (both wall
+    /// clocks; meaningful when the nodes' clocks agree, as on one host or under PTP).
+    pub replication_lag: Log2Histogram,
+    pub replication_lag_max_ns: AtomicU64,
 }
 
 #[derive(Debug, Default)]

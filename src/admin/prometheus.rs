@@ -188,6 +188,16 @@ pub fn render(metrics: &Metrics, health: Option<&Health>) -> String {
         "Journal append and engine apply of one batch.",
         &e.batch_latency,
     );
+    out.histogram(
+        "replication_lag",
+        "A standby: from the leader's sequencer stamping a command to this node applying it.",
+        &e.replication_lag,
+    );
+    out.gauge(
+        "replication_lag_max_ns",
+        "A standby: the largest replication lag seen, in nanoseconds.",
+        get(&e.replication_lag_max_ns),
+    );
 
     let f = &metrics.follower;
     out.gauge(
