@@ -15,6 +15,8 @@ pub mod config;
 mod engine;
 pub mod event;
 pub mod expiry;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod index;
 pub mod instrument;
 pub mod order;

@@ -23,6 +23,8 @@
 mod error;
 mod flusher;
 mod fsio;
+#[doc(hidden)]
+pub mod fuzzing;
 mod header;
 mod preparer;
 mod reader;
