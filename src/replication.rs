@@ -2,9 +2,10 @@
 //! snapshots and the appliance's, and the watcher that promotes this node when Raft elects it and steps it down
 //! when it is deposed.
 //!
-//! - **Before recovery**, the journal is cut after the last seq this node knows the cluster committed
-//!   (`cut_uncommitted`): what a former leader wrote and never got committed goes, with any local snapshot past
-//!   it. Committed records cut because the persisted commit point lags come back through Raft.
+//! - **Before recovery**, the journal is cut after the last seq this node knows the cluster committed, and before
+//!   any record that differs from Raft's log (`cut_uncommitted`): what a former leader wrote and never got
+//!   committed goes, with any local snapshot past it. Committed records cut because the persisted commit point
+//!   lags come back through Raft.
 //! - **Standby**: replication owns the journal writer and appends committed records; the engine thread follows
 //!   them (`StandbyStage`), the gateway keeps the reply stores and refuses logins.
 //! - **Promotion**: when Raft has elected this node and it has applied its whole log (`ready_to_serve`), the
@@ -60,7 +61,8 @@ pub fn cut_uncommitted(config: &Config) -> anyhow::Result<Option<String>> {
             raft_dir.display()
         );
     }
-    let committed = crate::cluster::committed_seq_on_disk(&raft_dir).map_err(anyhow::Error::msg)?;
+    let committed =
+        crate::cluster::journal_cut_point(&raft_dir, &journal_dir).map_err(anyhow::Error::msg)?;
     if last_seq <= committed {
         return Ok(None);
     }
@@ -75,8 +77,9 @@ pub fn cut_uncommitted(config: &Config) -> anyhow::Result<Option<String>> {
         }
     }
     Ok(Some(format!(
-        "cut {} journal records after seq {committed}, the last this node knows the cluster committed \
-         ({removed_snapshots} snapshots past it removed); the cluster's own records follow through replication",
+        "cut {} journal records after seq {committed}: this node does not know them committed, or they differ \
+         from the cluster's ({removed_snapshots} snapshots past it removed); the cluster's records follow \
+         through replication",
         cut.records_dropped
     )))
 }
@@ -140,10 +143,13 @@ impl ClusterApp for ApplianceApp {
         store
             .write(seq, payload)
             .map_err(|error| format!("storing the replicated snapshot at seq {seq}: {error}"))?;
+        Ok(())
+    }
+
+    fn snapshot_installed(&self, seq: u64) {
         self.restart.request(format!(
             "installed the leader's snapshot at seq {seq}; restarting to recover from it"
         ));
-        Ok(())
     }
 }
 
@@ -225,6 +231,15 @@ fn watch(
     let mut replicator: Option<Replicator> = None;
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(WATCH_INTERVAL);
+        if let Some(fatal) = node.fatal() {
+            restart.request(format!(
+                "replication stopped ({fatal}); restarting to cut the journal back to the cluster's history"
+            ));
+            if parts.lifecycle.role.get() == Role::Leader {
+                parts.lifecycle.role.set(Role::SteppingDown);
+            }
+            break;
+        }
         match parts.lifecycle.role.get() {
             Role::Standby if !learner && node.ready_to_serve() => {
                 let Some(writer) = node.take_journal_writer() else {
@@ -245,19 +260,17 @@ fn watch(
             Role::Leader => {
                 let finished = replicator.as_ref().is_some_and(Replicator::is_finished);
                 if !node.is_leader() || finished {
-                    parts.lifecycle.role.set(Role::SteppingDown);
-                    let why = match replicator.take().map(Replicator::stop) {
-                        Some(exit) if exit.error.is_some() => exit.error.unwrap_or_default(),
-                        _ => format!(
-                            "node {} is no longer the leader (leader now: {})",
-                            node.node_id(),
-                            node.current_leader()
-                                .map_or(String::from("none"), |id| id.to_string())
-                        ),
-                    };
+                    // The restart is asked for before the role changes: once the gateway sees the role, the
+                    // pipeline winds down, and `serve` must then know to restart rather than report a failure.
                     restart.request(format!(
-                        "stepping down: {why}; restarting to follow from the committed journal"
+                        "stepping down: node {} is no longer the leader (leader now: {}{}); restarting to \
+                         follow from the committed journal",
+                        node.node_id(),
+                        node.current_leader()
+                            .map_or(String::from("none"), |id| id.to_string()),
+                        if finished { ", its replicator stopped" } else { "" }
                     ));
+                    parts.lifecycle.role.set(Role::SteppingDown);
                     break;
                 }
             }

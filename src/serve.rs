@@ -859,13 +859,18 @@ pub fn serve(config: &Config) -> anyhow::Result<i32> {
     }
     println!("crossline: ready (SIGTERM or Ctrl-C stops it cleanly)");
     loop {
-        if let Some(reason) = appliance
-            .replication
-            .as_ref()
-            .and_then(|replication| replication.restart.requested())
-        {
-            println!("crossline: {reason}");
-            restart_process();
+        if let Some(replication) = &appliance.replication {
+            let stepping_down = appliance.lifecycle.role.get() == Role::SteppingDown;
+            if let Some(reason) = replication.restart.requested() {
+                println!("crossline: {reason}");
+                restart_process();
+            }
+            if stepping_down {
+                println!(
+                    "crossline: stepping down; restarting to follow from the committed journal"
+                );
+                restart_process();
+            }
         }
         if SIGNALLED.load(Ordering::SeqCst) {
             println!("crossline: signal received, draining and syncing");
@@ -877,7 +882,13 @@ pub fn serve(config: &Config) -> anyhow::Result<i32> {
         if let Some(name) = appliance.stopped_thread() {
             // A thread that panicked cannot be waited for in order (the others may wait on it). The journal
             // holds every acknowledged command, as after a SIGKILL: a restart recovers.
-            eprintln!("crossline: the {name} thread stopped unexpectedly; exiting so that a restart recovers");
+            eprintln!(
+                "crossline: the {name} thread stopped unexpectedly ({}); exiting so that a restart recovers",
+                appliance
+                    .fatal
+                    .get()
+                    .unwrap_or_else(|| String::from("no reason recorded"))
+            );
             std::process::exit(3);
         }
         std::thread::sleep(Duration::from_millis(20));

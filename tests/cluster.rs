@@ -6,15 +6,20 @@
 //!   rejoins and every node ends at the same seq with the same state hash.
 //! - SIGSTOP of the leader past the election timeout, then SIGCONT: it steps down; the order it received while
 //!   deposed is never acknowledged nor in anyone's history; it restarts and follows.
+//! - A fault-injecting proxy on every directed link between the nodes (delay, blackhole, dropped connections,
+//!   pause) while a client trades: the cluster heals, every acknowledged order is there exactly once, and all
+//!   nodes end with the same state hash.
 //! - A standby killed while the others go on, its log pruned behind a Raft snapshot: it restarts, installs the
 //!   leader's snapshot, recovers from it and catches up.
 
 mod common;
+mod fault_proxy;
 
 use common::*;
 use crossline_net::client::{Client, ClientTimeouts, ConnectError, Credentials};
 use crossline_net::ouch::{Outbound, Side};
 use crossline_net::soupbin::SessionId;
+use fault_proxy::{Fault, FaultProxy};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -49,14 +54,23 @@ struct Cluster {
 impl Cluster {
     /// Writes three configurations; `extra` goes into each `[cluster]` section.
     fn new(extra: &str) -> Cluster {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let addrs: Vec<NodeAddrs> = (0..NODES)
+        let addrs = (0..NODES)
             .map(|_| NodeAddrs {
                 order_entry: free_addr(),
                 admin: free_addr(),
                 raft: free_addr(),
             })
             .collect();
+        Cluster::with_routes(extra, addrs, |_, _, direct| direct)
+    }
+
+    /// As `new`, with node `from`'s route to node `to`'s Raft listener given by `route(from, to, direct)`.
+    fn with_routes(
+        extra: &str,
+        addrs: Vec<NodeAddrs>,
+        route: impl Fn(usize, usize, SocketAddr) -> SocketAddr,
+    ) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
         let mut configs = Vec::new();
         for (index, own) in addrs.iter().enumerate() {
             let id = index + 1;
@@ -66,7 +80,13 @@ impl Cluster {
                 .iter()
                 .enumerate()
                 .filter(|(other, _)| *other != index)
-                .map(|(other, a)| format!("{{ id = {}, addr = \"{}\" }}", other + 1, a.raft))
+                .map(|(other, a)| {
+                    format!(
+                        "{{ id = {}, addr = \"{}\" }}",
+                        other + 1,
+                        route(index, other, a.raft)
+                    )
+                })
                 .collect();
             let text = config_text(&data, feed)
                 .replacen(
@@ -464,5 +484,172 @@ fn a_standby_that_missed_pruned_log_entries_catches_up_through_a_snapshot() {
             .iter()
             .any(|line| line.contains("installed the leader's snapshot")),
         "the standby did not install a snapshot: {lines:?}"
+    );
+}
+
+/// Sends an order every few milliseconds for `duration`, reconnecting through the address list whenever the
+/// session ends; records every acknowledged user_ref_num.
+fn trade_for(
+    client: &mut Client,
+    addresses: &[SocketAddr],
+    duration: Duration,
+    next_ref: &mut u32,
+    acknowledged: &mut BTreeSet<u32>,
+) {
+    let until = Instant::now() + duration;
+    while Instant::now() < until {
+        if !client.is_open() {
+            match client.reconnect(addresses) {
+                Ok(()) => {}
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            }
+        }
+        let price = 950_000 + 100 * u64::from(*next_ref % 500);
+        if client
+            .enter_order(&limit(*next_ref, Side::Buy, 1, "ACME", price))
+            .is_ok()
+        {
+            *next_ref += 1;
+        }
+        loop {
+            match client.poll_message(Duration::from_millis(5)) {
+                Ok(Some(received)) => {
+                    if let Outbound::OrderAccepted(a) = received.message {
+                        acknowledged.insert(a.user_ref_num);
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+}
+
+#[test]
+fn the_cluster_heals_after_network_faults_between_nodes_and_loses_no_acknowledged_order() {
+    let addrs: Vec<NodeAddrs> = (0..NODES)
+        .map(|_| NodeAddrs {
+            order_entry: free_addr(),
+            admin: free_addr(),
+            raft: free_addr(),
+        })
+        .collect();
+    // proxies[from][to]: node `from`'s route to node `to`.
+    let proxies: Vec<Vec<Option<FaultProxy>>> = (0..NODES)
+        .map(|from| {
+            (0..NODES)
+                .map(|to| (from != to).then(|| FaultProxy::start(addrs[to].raft)))
+                .collect()
+        })
+        .collect();
+    let routes: Vec<Vec<Option<SocketAddr>>> = proxies
+        .iter()
+        .map(|row| row.iter().map(|p| p.as_ref().map(|p| p.addr)).collect())
+        .collect();
+    let cluster = Cluster::with_routes("", addrs, |from, to, _| {
+        routes[from][to].expect("a proxy on every link")
+    });
+    let all = |fault: Fault| {
+        for proxy in proxies.iter().flatten().flatten() {
+            proxy.set(fault);
+        }
+    };
+    let addresses = cluster.order_entry();
+    let leader = cluster.wait_for_leader(None);
+    let mut client = connect(&addresses, "alice", 0);
+    let (mut next_ref, mut acknowledged) = (1u32, BTreeSet::new());
+    let phase = Duration::from_millis(1_500);
+    trade_for(
+        &mut client,
+        &addresses,
+        phase,
+        &mut next_ref,
+        &mut acknowledged,
+    );
+
+    all(Fault::Delay(Duration::from_millis(30)));
+    trade_for(
+        &mut client,
+        &addresses,
+        phase,
+        &mut next_ref,
+        &mut acknowledged,
+    );
+
+    // Cut the leader off both ways: the others elect a new one; the old one steps down once it hears of it.
+    all(Fault::Pass);
+    for other in 0..NODES {
+        if other != leader {
+            for (from, to) in [(leader, other), (other, leader)] {
+                proxies[from][to]
+                    .as_ref()
+                    .expect("proxy")
+                    .set(Fault::Blackhole);
+            }
+        }
+    }
+    trade_for(
+        &mut client,
+        &addresses,
+        2 * phase,
+        &mut next_ref,
+        &mut acknowledged,
+    );
+
+    all(Fault::Pass);
+    for proxy in proxies.iter().flatten().flatten() {
+        proxy.drop_connections();
+    }
+    trade_for(
+        &mut client,
+        &addresses,
+        phase,
+        &mut next_ref,
+        &mut acknowledged,
+    );
+
+    all(Fault::Pause);
+    trade_for(
+        &mut client,
+        &addresses,
+        phase,
+        &mut next_ref,
+        &mut acknowledged,
+    );
+    all(Fault::Pass);
+    trade_for(
+        &mut client,
+        &addresses,
+        phase,
+        &mut next_ref,
+        &mut acknowledged,
+    );
+    let _ = client.logout();
+
+    cluster.wait_for_leader(None);
+    cluster.wait_until_converged();
+    let history = full_history(&addresses, "alice");
+    let accepted = accepted_refs(&history);
+    let unique: BTreeSet<u32> = accepted.iter().copied().collect();
+    assert_eq!(unique.len(), accepted.len(), "an order accepted twice");
+    assert!(
+        acknowledged.is_subset(&unique),
+        "acknowledged orders lost: {:?}",
+        acknowledged.difference(&unique).collect::<Vec<_>>()
+    );
+    assert!(!acknowledged.is_empty());
+    let connections: u64 = proxies
+        .iter()
+        .flatten()
+        .flatten()
+        .map(FaultProxy::accepted)
+        .sum();
+    println!(
+        "faults: {} orders sent, {} acknowledged, {} in the history; {connections} proxied connections",
+        next_ref - 1,
+        acknowledged.len(),
+        unique.len()
     );
 }

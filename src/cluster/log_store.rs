@@ -181,6 +181,18 @@ impl LogStore {
             .unwrap_or(0)
     }
 
+    /// Every journal batch the log holds, in index order (committed or not).
+    pub fn batches(&self) -> Vec<super::types::Batch> {
+        self.lock()
+            .entries
+            .values()
+            .filter_map(|(entry, _)| match &entry.payload {
+                EntryPayload::Normal(batch) => Some(batch.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn appended_bytes(&self) -> u64 {
         self.appended_bytes.load(Ordering::Relaxed)
     }

@@ -73,15 +73,53 @@ use network::Network;
 use state_machine::{SmShared, StateMachine};
 use types::Raft;
 
-/// The seq of the last journal record this node knows the cluster committed, from its Raft files alone (call it
-/// before the node starts). What the journal holds after it may be a former leader's records that were never
-/// committed; the node cuts them before it replays (a stale answer only makes it fetch more again).
-pub fn committed_seq_on_disk(raft_dir: &Path) -> Result<u64, String> {
+/// Where this node's journal must be cut before it starts (call it before the node starts, with no writer on the
+/// journal): after the last seq this node knows the cluster committed, and before the first record that differs
+/// from the record Raft's log holds at that seq. What the journal holds beyond that may be a former leader's
+/// records that were never committed (or were replaced by a newer leader's); committed records cut because the
+/// persisted commit point lags come back through Raft.
+pub fn journal_cut_point(raft_dir: &Path, journal_dir: &Path) -> Result<u64, String> {
     let snapshot_seq = state_machine::snapshot_seq_on_disk(raft_dir)
         .map_err(|err| format!("cluster snapshot in {}: {err}", raft_dir.display()))?;
     let log = LogStore::open(raft_dir, false)
         .map_err(|err| format!("cluster log in {}: {err}", raft_dir.display()))?;
-    Ok(snapshot_seq.max(log.committed_last_seq()))
+    let committed = snapshot_seq.max(log.committed_last_seq());
+    let batches = log.batches();
+    drop(log);
+    let Some(first_seq) = batches.first().map(|batch| batch.first_seq) else {
+        return Ok(committed);
+    };
+    let mut reader = match crossline_journal::JournalReader::open(journal_dir) {
+        Ok(reader) => reader,
+        Err(_) => return Ok(committed),
+    };
+    let start = first_seq.max(reader.next_seq());
+    if reader.seek(start).is_err() {
+        return Ok(committed);
+    }
+    for batch in &batches {
+        for index in 0..batch.len() {
+            let seq = batch.first_seq + index as u64;
+            if seq < start {
+                continue;
+            }
+            let logged = batch
+                .command(index)
+                .map_err(|err| format!("cluster log batch {batch:?}: {err}"))?;
+            let record = match reader.next_record() {
+                Ok(Some(record)) => record,
+                // The journal ends here (or cannot be read further): nothing after it to compare.
+                Ok(None) | Err(_) => return Ok(committed),
+            };
+            let journaled =
+                rkyv::deserialize::<crossline_engine::Command, rkyv::rancor::Error>(record.command)
+                    .ok();
+            if record.seq != seq || journaled.as_ref() != Some(&logged) {
+                return Ok(committed.min(seq - 1));
+            }
+        }
+    }
+    Ok(committed)
 }
 
 /// One node of the cluster: its Raft, its Raft listener, its peers' health checkers, on a runtime of its own.
@@ -267,6 +305,15 @@ impl ClusterNode {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
         metrics.state == ServerState::Leader && metrics.current_leader == Some(self.config.node_id)
+    }
+
+    /// Why Raft stopped on this node (a storage error, such as a committed record that differs from the
+    /// journal's), if it did; the node must restart to recover.
+    pub fn fatal(&self) -> Option<String> {
+        match &self.raft.metrics().borrow().running_state {
+            Ok(()) => None,
+            Err(fatal) => Some(fatal.to_string()),
+        }
     }
 
     pub fn current_leader(&self) -> Option<u64> {

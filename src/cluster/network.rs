@@ -286,8 +286,12 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
         let health = self.peers.iter().find(|peer| peer.id == target).cloned();
-        let mut client =
-            PeerClient::new(target, node.addr.clone(), Arc::clone(&self.token), health);
+        // This node's configured route to the peer wins over the address in the membership (which the first
+        // leader wrote from its own configuration): each node may reach a peer differently (a proxy, NAT).
+        let addr = health
+            .as_ref()
+            .map_or_else(|| node.addr.clone(), |peer| peer.addr.clone());
+        let mut client = PeerClient::new(target, addr, Arc::clone(&self.token), health);
         client.backoff_interval = self.backoff;
         client
     }

@@ -40,6 +40,9 @@ pub trait ClusterApp: Send + Sync + 'static {
     /// called when the journal already held `seq` (the engine, replayed from the journal, is then at or past the
     /// snapshot).
     fn install_snapshot(&self, seq: u64, payload: &[u8]) -> Result<(), String>;
+    /// The snapshot `install_snapshot` was given is in place: the journal restarted after it and Raft's own
+    /// snapshot is stored.
+    fn snapshot_installed(&self, _seq: u64) {}
 }
 
 /// This node's journal as replication sees it: the directory, its config, the writer when replication owns it
@@ -467,7 +470,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // verifies the journal's records.
         // The application keeps the payload first (durably), then the journal restarts after it: a crash in
         // between leaves a snapshot and the old journal, from which recovery still starts.
-        {
+        let replaced = {
             let mut journal = lock(&shared.journal);
             if journal.watermarks.written_seq() < bundle.seq {
                 shared
@@ -475,8 +478,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     .install_snapshot(bundle.seq, &bundle.payload)
                     .map_err(snapshot_err)?;
                 restart_journal(&mut journal, bundle.seq + 1).map_err(snapshot_err)?;
+                true
+            } else {
+                false
             }
-        }
+        };
         let stored = StoredSnapshot {
             meta: meta.clone(),
             data,
@@ -490,6 +496,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         shared.applied_seq.fetch_max(bundle.seq, Ordering::AcqRel);
         *lock(&shared.snapshot) = Some(stored);
+        if replaced {
+            shared.app.snapshot_installed(bundle.seq);
+        }
         Ok(())
     }
 
