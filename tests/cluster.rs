@@ -514,14 +514,9 @@ fn trade_for(
         {
             *next_ref += 1;
         }
-        loop {
-            match client.poll_message(Duration::from_millis(5)) {
-                Ok(Some(received)) => {
-                    if let Outbound::OrderAccepted(a) = received.message {
-                        acknowledged.insert(a.user_ref_num);
-                    }
-                }
-                Ok(None) | Err(_) => break,
+        while let Ok(Some(received)) = client.poll_message(Duration::from_millis(5)) {
+            if let Outbound::OrderAccepted(a) = received.message {
+                acknowledged.insert(a.user_ref_num);
             }
         }
     }
