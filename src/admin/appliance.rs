@@ -28,9 +28,13 @@ pub struct ApplianceBackend {
 
 impl AdminBackend for ApplianceBackend {
     fn health(&self) -> Health {
-        let (applied_seq, state_hash) = match self.follower.lock() {
-            Ok(state) => (state.applied_seq, state.engine.state_hash()),
-            Err(_) => (0, 0),
+        let (applied_seq, state_hash, invariant_violation) = match self.follower.lock() {
+            Ok(state) => (
+                state.applied_seq,
+                state.engine.state_hash(),
+                state.engine.validate().err(),
+            ),
+            Err(_) => (0, 0, Some(String::from("follower state unavailable"))),
         };
         Health {
             role: (self.role)(),
@@ -41,6 +45,7 @@ impl AdminBackend for ApplianceBackend {
             journal_durable_seq: self.watermarks.durable_seq(),
             sessions_logged_in: get(&self.metrics.gateway.sessions_logged_in),
             cluster: self.cluster.as_ref().map(|status| status()),
+            invariant_violation,
         }
     }
 

@@ -39,6 +39,9 @@ pub struct Health {
     pub sessions_logged_in: u64,
     /// The cluster as this node sees it (`crossline cluster status` prints it); `None` standalone.
     pub cluster: Option<serde_json::Value>,
+    /// The follower engine's invariant check (books, reservations, funds conserved per asset): `None` when they
+    /// hold, else the first one broken.
+    pub invariant_violation: Option<String>,
 }
 
 impl Health {

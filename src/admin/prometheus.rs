@@ -344,6 +344,7 @@ mod tests {
             journal_written_seq: 9,
             journal_durable_seq: 7,
             cluster: None,
+            invariant_violation: None,
             sessions_logged_in: 2,
         };
         let text = render(&metrics, Some(&health));

@@ -92,6 +92,7 @@ fn health(backend: &dyn AdminBackend) -> Response {
             "journal": { "written_seq": h.journal_written_seq, "durable_seq": h.journal_durable_seq },
             "sessions_logged_in": h.sessions_logged_in,
             "cluster": h.cluster,
+            "invariants": h.invariant_violation.as_deref().unwrap_or("ok"),
         }),
     )
 }

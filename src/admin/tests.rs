@@ -83,6 +83,7 @@ impl AdminBackend for Fake {
             journal_written_seq: 3,
             journal_durable_seq: 2,
             cluster: None,
+            invariant_violation: None,
             sessions_logged_in: 1,
         }
     }

@@ -2,6 +2,8 @@
 //! stream is also corrupted), pause (nothing read: the sender's buffers fill), and dropping every connection.
 //! Each proxy carries one direction of one node pair's Raft traffic (node A's route to node B).
 
+#![allow(dead_code)]
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};

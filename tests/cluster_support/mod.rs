@@ -1,0 +1,303 @@
+//! Three `crossline serve` nodes on 127.0.0.1 with fixed ports (a node that restarts itself keeps them), and the
+//! client helpers the replication tests and the fault campaign share.
+
+#![allow(dead_code)]
+
+use crate::common::*;
+use crossline_net::client::{Client, ClientTimeouts, Credentials};
+use crossline_net::ouch::{Outbound, Side};
+use crossline_net::soupbin::SessionId;
+use std::collections::BTreeSet;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub const NODES: usize = 3;
+pub const LEADER_TIMEOUT: Duration = Duration::from_secs(30);
+pub const TOKEN: &str = "cluster-test-token-0123456789";
+
+pub fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+}
+
+/// One node's fixed addresses: a restart (the process re-executes itself) keeps them.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeAddrs {
+    pub order_entry: SocketAddr,
+    pub admin: SocketAddr,
+    pub raft: SocketAddr,
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub configs: Vec<PathBuf>,
+    pub addrs: Vec<NodeAddrs>,
+    pub nodes: Vec<Option<Appliance>>,
+}
+
+impl Cluster {
+    /// Writes three configurations; `extra` goes into each `[cluster]` section.
+    pub fn new(extra: &str) -> Cluster {
+        let addrs = (0..NODES)
+            .map(|_| NodeAddrs {
+                order_entry: free_addr(),
+                admin: free_addr(),
+                raft: free_addr(),
+            })
+            .collect();
+        Cluster::with_routes(extra, addrs, |_, _, direct| direct)
+    }
+
+    /// As `new`, with node `from`'s route to node `to`'s Raft listener given by `route(from, to, direct)`.
+    pub fn with_routes(
+        extra: &str,
+        addrs: Vec<NodeAddrs>,
+        route: impl Fn(usize, usize, SocketAddr) -> SocketAddr,
+    ) -> Cluster {
+        Cluster::with_routes_and_edit(extra, addrs, route, |text| text)
+    }
+
+    /// As `with_routes`, with each configuration's text passed through `edit` last.
+    pub fn with_routes_and_edit(
+        extra: &str,
+        addrs: Vec<NodeAddrs>,
+        route: impl Fn(usize, usize, SocketAddr) -> SocketAddr,
+        edit: impl Fn(String) -> String,
+    ) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut configs = Vec::new();
+        for (index, own) in addrs.iter().enumerate() {
+            let id = index + 1;
+            let data = dir.path().join(format!("node{id}"));
+            let feed = free_addr();
+            let peers: Vec<String> = addrs
+                .iter()
+                .enumerate()
+                .filter(|(other, _)| *other != index)
+                .map(|(other, a)| {
+                    format!(
+                        "{{ id = {}, addr = \"{}\" }}",
+                        other + 1,
+                        route(index, other, a.raft)
+                    )
+                })
+                .collect();
+            let text = config_text(&data, feed)
+                .replacen(
+                    "listen = \"127.0.0.1:0\"",
+                    &format!("listen = \"{}\"", own.order_entry),
+                    1,
+                )
+                .replace("segment_bytes = 268435456", "segment_bytes = 8388608")
+                .replace("policy = \"local\"", "policy = \"replicated\"")
+                .replace(
+                    "gateway = { idle = \"spin-then-yield\" }",
+                    "gateway = { idle = \"backoff-park\" }",
+                )
+                .replace(
+                    "engine = { idle = \"spin-then-yield\" }",
+                    "engine = { idle = \"backoff-park\" }",
+                )
+                .replacen(
+                    "[[fee_tiers]]",
+                    &format!(
+                        "[cluster]\nnode_id = {id}\nlisten = \"{}\"\npeers = [{}]\ntoken = \"{TOKEN}\"\n\
+                         heartbeat_ms = 50\nelection_min_ms = 300\nelection_max_ms = 600\n{extra}\n\n\
+                         [[fee_tiers]]",
+                        own.raft,
+                        peers.join(", ")
+                    ),
+                    1,
+                );
+            let text = in_section(
+                &text,
+                "[admin]",
+                "listen = \"127.0.0.1:0\"",
+                &format!("listen = \"{}\"", own.admin),
+            );
+            let path = dir.path().join(format!("node{id}.toml"));
+            std::fs::write(&path, edit(text)).expect("write config");
+            configs.push(path);
+        }
+        let mut cluster = Cluster {
+            dir,
+            configs,
+            addrs,
+            nodes: Vec::new(),
+        };
+        for index in 0..NODES {
+            let node = cluster.start_node(index);
+            cluster.nodes.push(Some(node));
+        }
+        cluster
+    }
+
+    pub fn start_node(&self, index: usize) -> Appliance {
+        let node = Appliance::start(&self.configs[index]);
+        assert_eq!(node.endpoints.order_entry, self.addrs[index].order_entry);
+        node
+    }
+
+    pub fn order_entry(&self) -> Vec<SocketAddr> {
+        self.addrs.iter().map(|a| a.order_entry).collect()
+    }
+
+    pub fn health(&self, index: usize) -> Option<serde_json::Value> {
+        let stream = std::net::TcpStream::connect_timeout(
+            &self.addrs[index].admin,
+            Duration::from_millis(500),
+        )
+        .ok()?;
+        drop(stream);
+        let (status, body) = http(self.addrs[index].admin, "GET", "/health", None, "");
+        (status == 200)
+            .then(|| serde_json::from_str(&body).ok())
+            .flatten()
+    }
+
+    /// The index of the node that says it leads (and has its instruments), waiting for one.
+    pub fn wait_for_leader(&self, except: Option<usize>) -> usize {
+        let deadline = Instant::now() + LEADER_TIMEOUT;
+        loop {
+            for index in 0..NODES {
+                if Some(index) == except || self.nodes[index].is_none() {
+                    continue;
+                }
+                if let Some(health) = self.health(index) {
+                    if health["role"] == "leader" && health["engine_seq"].as_u64() >= Some(10) {
+                        return index;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no leader within {LEADER_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until every running node reports the same engine seq and state hash; returns the seq.
+    pub fn wait_until_converged(&self) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let views: Vec<(u64, String, u64)> = (0..NODES)
+                .filter(|index| self.nodes[*index].is_some())
+                .filter_map(|index| self.health(index))
+                .map(|h| {
+                    (
+                        h["engine_seq"].as_u64().unwrap_or(0),
+                        h["state_hash"].as_str().unwrap_or("").to_string(),
+                        h["applied_seq"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect();
+            let running = self.nodes.iter().filter(|n| n.is_some()).count();
+            if views.len() == running
+                && views
+                    .iter()
+                    .all(|v| v.0 == views[0].0 && v.1 == views[0].1 && v.2 == v.0)
+            {
+                return views[0].0;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the nodes did not converge: {views:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `text` with the first `from` after the line `section` replaced by `to`.
+pub fn in_section(text: &str, section: &str, from: &str, to: &str) -> String {
+    let start = text.find(section).expect("section");
+    let (head, tail) = text.split_at(start);
+    format!("{head}{}", tail.replacen(from, to, 1))
+}
+
+pub fn credentials(user: &str) -> Credentials {
+    Credentials::new(user, &format!("{user}-pw")).expect("credentials")
+}
+
+/// Logs in through the address list, retrying while no node takes the login (an election in progress).
+pub fn connect(addresses: &[SocketAddr], user: &str, from_seq: u64) -> Client {
+    let deadline = Instant::now() + LEADER_TIMEOUT;
+    loop {
+        match Client::connect(
+            addresses,
+            credentials(user),
+            SessionId::BLANK,
+            from_seq,
+            ClientTimeouts::default(),
+        ) {
+            Ok(client) => return client,
+            Err(error) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{user}: no node took the login: {error}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// Everything in `user`'s outbound stream, from sequence 1, read from whichever node leads.
+pub fn full_history(addresses: &[SocketAddr], user: &str) -> Vec<Outbound> {
+    let mut client = connect(addresses, user, 1);
+    let messages = drain(&mut client, Duration::from_millis(500));
+    let _ = client.logout();
+    for (expected, (seq, _)) in (1..).zip(messages.iter()) {
+        assert_eq!(*seq, expected, "{user}'s stream has a gap or a repeat");
+    }
+    messages.into_iter().map(|(_, m)| m).collect()
+}
+
+pub fn accepted_refs(history: &[Outbound]) -> Vec<u32> {
+    history
+        .iter()
+        .filter_map(|m| match m {
+            Outbound::OrderAccepted(a) => Some(a.user_ref_num),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sends an order every few milliseconds for `duration`, reconnecting through the address list whenever the
+/// session ends; records every acknowledged user_ref_num.
+pub fn trade_for(
+    client: &mut Client,
+    addresses: &[SocketAddr],
+    duration: Duration,
+    next_ref: &mut u32,
+    acknowledged: &mut BTreeSet<u32>,
+) {
+    let until = Instant::now() + duration;
+    while Instant::now() < until {
+        if !client.is_open() {
+            match client.reconnect(addresses) {
+                Ok(()) => {}
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            }
+        }
+        let price = 950_000 + 100 * u64::from(*next_ref % 500);
+        if client
+            .enter_order(&limit(*next_ref, Side::Buy, 1, "ACME", price))
+            .is_ok()
+        {
+            *next_ref += 1;
+        }
+        while let Ok(Some(received)) = client.poll_message(Duration::from_millis(5)) {
+            if let Outbound::OrderAccepted(a) = received.message {
+                acknowledged.insert(a.user_ref_num);
+            }
+        }
+    }
+}
