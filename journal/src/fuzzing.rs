@@ -123,7 +123,8 @@ pub fn decode_segments(data: &[u8]) -> (u8, Vec<(String, Vec<u8>)>) {
         }
         if flags & FIX_CHECKPOINTS != 0 {
             for slot in [64usize, 80] {
-                if let Some(seq) = u64_at(&bytes, slot).filter(|&seq| seq != 0) {
+                let whole_slot = bytes.len() >= slot + 16;
+                if let Some(seq) = u64_at(&bytes, slot).filter(|&seq| seq != 0 && whole_slot) {
                     let crc = crc32c::crc32c(&seq.to_le_bytes());
                     bytes[slot + 8..slot + 12].copy_from_slice(&crc.to_le_bytes());
                     bytes[slot + 12..slot + 16].fill(0);

@@ -185,6 +185,15 @@ impl JournalReader {
     /// Moves to the segment that starts at `next_seq`. Returns false if it does not exist (yet).
     #[cold]
     fn advance_segment(&mut self) -> Result<bool, ReadError> {
+        // A segment sealed or cut short before its first record would name itself as the next one: reopening it
+        // would loop for ever, so the journal ends there for a reader (recovery judges such a segment).
+        if self
+            .segment
+            .as_ref()
+            .is_some_and(|segment| segment.header.first_seq == self.next_seq)
+        {
+            return Ok(false);
+        }
         let path = self.dir.join(segment_file_name(self.next_seq));
         let segment = match Segment::open(&path, Access::ReadOnly, Some(self.next_seq)) {
             Ok(segment) => segment,

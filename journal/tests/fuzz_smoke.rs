@@ -91,3 +91,28 @@ fn the_recovery_corpus_holds_recoverable_journals() {
     }
     assert!(recovered > 0, "no recoverable journal in the corpus");
 }
+
+/// Found by the journal_recovery campaign: a segment whose first frame is a seal word, or whose file ends before
+/// its first frame, made a reader reopen the same segment for ever. Both inputs are in the corpus too.
+#[test]
+fn a_segment_that_ends_before_its_first_record_ends_the_journal_for_a_reader() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/journal_recovery");
+    for name in [
+        "regression-sealed-before-first-record",
+        "regression-cut-short-before-first-record",
+    ] {
+        let input = std::fs::read(dir.join(name)).expect("regression input");
+        let scratch = std::env::temp_dir().join(format!(
+            "crossline-fuzz-regression-{}-{name}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&scratch).expect("scratch directory");
+        for (file, contents) in fuzzing::decode_segments(&input).1 {
+            std::fs::write(scratch.join(file), contents).expect("segment file");
+        }
+        let mut reader = crossline_journal::JournalReader::open(&scratch).expect("a reader opens");
+        assert!(matches!(reader.next_record(), Ok(None)), "{name}");
+        std::fs::remove_dir_all(&scratch).expect("removing the scratch directory");
+        fuzzing::journal_recovery(&input);
+    }
+}
