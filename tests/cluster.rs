@@ -21,9 +21,8 @@ use common::*;
 use crossline_net::client::{Client, ClientTimeouts, ConnectError};
 use crossline_net::ouch::{Outbound, Side};
 use crossline_net::soupbin::SessionId;
-use fault_proxy::{Fault, FaultProxy};
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use fault_proxy::Fault;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -131,22 +130,7 @@ fn a_killed_leader_is_replaced_and_clients_resume_with_every_acknowledged_order(
     drop(bob);
 
     // Every acknowledged order is in the new leader's history exactly once, fills are not repeated.
-    let history = full_history(&addresses, "alice");
-    let accepted = accepted_refs(&history);
-    let unique: BTreeSet<u32> = accepted.iter().copied().collect();
-    assert_eq!(unique.len(), accepted.len(), "an order accepted twice");
-    assert!(
-        acknowledged_alice.is_subset(&unique),
-        "acknowledged orders missing after failover: {:?}",
-        acknowledged_alice.difference(&unique).collect::<Vec<_>>()
-    );
-    let mut fills = BTreeMap::new();
-    for message in &history {
-        if let Outbound::OrderExecuted(e) = message {
-            *fills.entry(e.match_number).or_insert(0) += 1;
-        }
-    }
-    assert!(fills.values().all(|count| *count == 1), "a fill repeated");
+    assert_history(&addresses, "alice", &acknowledged_alice);
 
     // The killed node comes back as a standby and catches up; everyone agrees.
     cluster.nodes[leader] = Some(cluster.start_node(leader));
@@ -245,127 +229,35 @@ fn a_standby_that_missed_pruned_log_entries_catches_up_through_a_snapshot() {
 
 #[test]
 fn the_cluster_heals_after_network_faults_between_nodes_and_loses_no_acknowledged_order() {
-    let addrs: Vec<NodeAddrs> = (0..NODES)
-        .map(|_| NodeAddrs {
-            order_entry: free_addr(),
-            admin: free_addr(),
-            raft: free_addr(),
-        })
-        .collect();
-    // proxies[from][to]: node `from`'s route to node `to`.
-    let proxies: Vec<Vec<Option<FaultProxy>>> = (0..NODES)
-        .map(|from| {
-            (0..NODES)
-                .map(|to| (from != to).then(|| FaultProxy::start(addrs[to].raft)))
-                .collect()
-        })
-        .collect();
-    let routes: Vec<Vec<Option<SocketAddr>>> = proxies
-        .iter()
-        .map(|row| row.iter().map(|p| p.as_ref().map(|p| p.addr)).collect())
-        .collect();
-    let cluster = Cluster::with_routes("", addrs, |from, to, _| {
-        routes[from][to].expect("a proxy on every link")
-    });
-    let all = |fault: Fault| {
-        for proxy in proxies.iter().flatten().flatten() {
-            proxy.set(fault);
-        }
-    };
-    let addresses = cluster.order_entry();
+    let addrs = node_addrs();
+    let mesh = ProxyMesh::start(&addrs);
+    let cluster = Cluster::with_routes("", addrs, |from, to, _| mesh.route(from, to));
     let leader = cluster.wait_for_leader(None);
-    let mut client = connect(&addresses, "alice", 0);
-    let (mut next_ref, mut acknowledged) = (1u32, BTreeSet::new());
+    let mut alice = Trader::new(&cluster.order_entry(), "alice");
     let phase = Duration::from_millis(1_500);
-    trade_for(
-        &mut client,
-        &addresses,
-        phase,
-        &mut next_ref,
-        &mut acknowledged,
-    );
-
-    all(Fault::Delay(Duration::from_millis(30)));
-    trade_for(
-        &mut client,
-        &addresses,
-        phase,
-        &mut next_ref,
-        &mut acknowledged,
-    );
-
+    alice.trade(phase);
+    mesh.all(Fault::Delay(Duration::from_millis(30)));
+    alice.trade(phase);
     // Cut the leader off both ways: the others elect a new one; the old one steps down once it hears of it.
-    all(Fault::Pass);
-    for other in 0..NODES {
-        if other != leader {
-            for (from, to) in [(leader, other), (other, leader)] {
-                proxies[from][to]
-                    .as_ref()
-                    .expect("proxy")
-                    .set(Fault::Blackhole);
-            }
-        }
-    }
-    trade_for(
-        &mut client,
-        &addresses,
-        2 * phase,
-        &mut next_ref,
-        &mut acknowledged,
-    );
-
-    all(Fault::Pass);
-    for proxy in proxies.iter().flatten().flatten() {
-        proxy.drop_connections();
-    }
-    trade_for(
-        &mut client,
-        &addresses,
-        phase,
-        &mut next_ref,
-        &mut acknowledged,
-    );
-
-    all(Fault::Pause);
-    trade_for(
-        &mut client,
-        &addresses,
-        phase,
-        &mut next_ref,
-        &mut acknowledged,
-    );
-    all(Fault::Pass);
-    trade_for(
-        &mut client,
-        &addresses,
-        phase,
-        &mut next_ref,
-        &mut acknowledged,
-    );
-    let _ = client.logout();
+    mesh.all(Fault::Pass);
+    mesh.isolate(leader);
+    alice.trade(2 * phase);
+    mesh.all(Fault::Pass);
+    mesh.drop_connections();
+    alice.trade(phase);
+    mesh.all(Fault::Pause);
+    alice.trade(phase);
+    mesh.all(Fault::Pass);
+    alice.trade(phase);
 
     cluster.wait_for_leader(None);
     cluster.wait_until_converged();
-    let history = full_history(&addresses, "alice");
-    let accepted = accepted_refs(&history);
-    let unique: BTreeSet<u32> = accepted.iter().copied().collect();
-    assert_eq!(unique.len(), accepted.len(), "an order accepted twice");
-    assert!(
-        acknowledged.is_subset(&unique),
-        "acknowledged orders lost: {:?}",
-        acknowledged.difference(&unique).collect::<Vec<_>>()
-    );
-    assert!(!acknowledged.is_empty());
-    let connections: u64 = proxies
-        .iter()
-        .flatten()
-        .flatten()
-        .map(FaultProxy::accepted)
-        .sum();
+    let in_history = alice.check_history();
+    assert!(!alice.acknowledged.is_empty());
     println!(
-        "faults: {} orders sent, {} acknowledged, {} in the history; {connections} proxied connections",
-        next_ref - 1,
-        acknowledged.len(),
-        unique.len()
+        "faults: {} orders sent, {} acknowledged, {in_history} in the history; {} proxied connections",
+        alice.next_ref - 1,
+        alice.acknowledged.len(),
+        mesh.connections()
     );
 }

@@ -140,21 +140,13 @@ pub fn recover(
     }
     let mut replayed = 0u64;
     if last_seq >= from_seq {
-        let mut reader = JournalReader::open(input.journal_dir).context("reading the journal")?;
-        reader.seek(from_seq).context("seeking the journal")?;
-        let mut events = Vec::with_capacity(1024);
-        while let Some(record) = reader.next_record().context("replaying the journal")? {
-            let command = rkyv::deserialize::<Command, rkyv::rancor::Error>(record.command)
-                .with_context(|| format!("journal record {}", record.seq))?;
-            events.clear();
-            ledger.on_command(&command.body);
-            engine.apply(&command, &mut events);
-            for event in &events {
-                ledger.on_event(event);
-                observer.on_event(&command, event);
-            }
-            replayed += 1;
-        }
+        replayed = replay(
+            input.journal_dir,
+            &mut engine,
+            &mut ledger,
+            u64::MAX,
+            &mut |command, event| observer.on_event(command, event),
+        )?;
     }
     Ok(Recovered {
         engine,
@@ -203,29 +195,49 @@ pub fn state_at(
         ),
     };
     if engine.last_seq() < seq {
-        let mut reader = JournalReader::open(journal_dir).context("reading the journal")?;
-        reader
-            .seek(engine.last_seq() + 1)
-            .context("seeking the journal")?;
-        let mut events = Vec::with_capacity(1024);
-        while engine.last_seq() < seq {
-            let Some(record) = reader.next_record().context("reading the journal")? else {
-                anyhow::bail!(
-                    "the journal ends at seq {} before seq {seq}",
-                    engine.last_seq()
-                );
-            };
-            let command = rkyv::deserialize::<Command, rkyv::rancor::Error>(record.command)
-                .with_context(|| format!("journal record {}", record.seq))?;
-            events.clear();
-            ledger.on_command(&command.body);
-            engine.apply(&command, &mut events);
-            for event in &events {
-                ledger.on_event(event);
-            }
+        replay(journal_dir, &mut engine, &mut ledger, seq, &mut |_, _| {})?;
+        if engine.last_seq() < seq {
+            anyhow::bail!(
+                "the journal ends at seq {} before seq {seq}",
+                engine.last_seq()
+            );
         }
     }
     Ok((engine, ledger))
+}
+
+/// Applies the journal's records after the engine's last seq, up to `until` (or the end), to the engine and the
+/// ledger, handing each event to `on_event`. Returns the number of records applied.
+fn replay(
+    journal_dir: &Path,
+    engine: &mut Engine,
+    ledger: &mut SessionLedger,
+    until: u64,
+    on_event: &mut dyn FnMut(&Command, &Event),
+) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    let mut reader = JournalReader::open(journal_dir).context("reading the journal")?;
+    reader
+        .seek(engine.last_seq() + 1)
+        .context("seeking the journal")?;
+    let mut events = Vec::with_capacity(1024);
+    let mut replayed = 0;
+    while engine.last_seq() < until {
+        let Some(record) = reader.next_record().context("replaying the journal")? else {
+            break;
+        };
+        let command = rkyv::deserialize::<Command, rkyv::rancor::Error>(record.command)
+            .with_context(|| format!("journal record {}", record.seq))?;
+        events.clear();
+        ledger.on_command(&command.body);
+        engine.apply(&command, &mut events);
+        for event in &events {
+            ledger.on_event(event);
+            on_event(&command, event);
+        }
+        replayed += 1;
+    }
+    Ok(replayed)
 }
 
 /// The journal configuration for a fsync choice.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use crate::common::*;
+use crate::fault_proxy::{Fault, FaultProxy};
 use crossline_net::client::{Client, ClientTimeouts, Credentials};
 use crossline_net::ouch::{Outbound, Side};
 use crossline_net::soupbin::SessionId;
@@ -41,14 +42,7 @@ pub struct Cluster {
 impl Cluster {
     /// Writes three configurations; `extra` goes into each `[cluster]` section.
     pub fn new(extra: &str) -> Cluster {
-        let addrs = (0..NODES)
-            .map(|_| NodeAddrs {
-                order_entry: free_addr(),
-                admin: free_addr(),
-                raft: free_addr(),
-            })
-            .collect();
-        Cluster::with_routes(extra, addrs, |_, _, direct| direct)
+        Cluster::with_routes(extra, node_addrs(), |_, _, direct| direct)
     }
 
     /// As `new`, with node `from`'s route to node `to`'s Raft listener given by `route(from, to, direct)`.
@@ -267,37 +261,150 @@ pub fn accepted_refs(history: &[Outbound]) -> Vec<u32> {
         .collect()
 }
 
-/// Sends an order every few milliseconds for `duration`, reconnecting through the address list whenever the
-/// session ends; records every acknowledged user_ref_num.
-pub fn trade_for(
-    client: &mut Client,
-    addresses: &[SocketAddr],
-    duration: Duration,
-    next_ref: &mut u32,
-    acknowledged: &mut BTreeSet<u32>,
-) {
-    let until = Instant::now() + duration;
-    while Instant::now() < until {
-        if !client.is_open() {
-            match client.reconnect(addresses) {
-                Ok(()) => {}
-                Err(_) => {
-                    std::thread::sleep(Duration::from_millis(50));
-                    continue;
+/// A client that sends an order every few milliseconds, reconnecting through the address list whenever its
+/// session ends, and records every acknowledged user_ref_num.
+pub struct Trader {
+    pub client: Client,
+    pub addresses: Vec<SocketAddr>,
+    pub user: &'static str,
+    pub next_ref: u32,
+    pub acknowledged: BTreeSet<u32>,
+}
+
+impl Trader {
+    pub fn new(addresses: &[SocketAddr], user: &'static str) -> Trader {
+        Trader {
+            client: connect(addresses, user, 0),
+            addresses: addresses.to_vec(),
+            user,
+            next_ref: 1,
+            acknowledged: BTreeSet::new(),
+        }
+    }
+
+    pub fn trade(&mut self, duration: Duration) {
+        let until = Instant::now() + duration;
+        while Instant::now() < until {
+            if !self.client.is_open() && self.client.reconnect(&self.addresses).is_err() {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            let price = 950_000 + 100 * u64::from(self.next_ref % 500);
+            if self
+                .client
+                .enter_order(&limit(self.next_ref, Side::Buy, 1, "ACME", price))
+                .is_ok()
+            {
+                self.next_ref += 1;
+            }
+            while let Ok(Some(received)) = self.client.poll_message(Duration::from_millis(5)) {
+                if let Outbound::OrderAccepted(a) = received.message {
+                    self.acknowledged.insert(a.user_ref_num);
                 }
             }
         }
-        let price = 950_000 + 100 * u64::from(*next_ref % 500);
-        if client
-            .enter_order(&limit(*next_ref, Side::Buy, 1, "ACME", price))
-            .is_ok()
-        {
-            *next_ref += 1;
+    }
+
+    /// Logs out, checks the user's whole stream (`assert_history`), logs in again; returns the number of orders in
+    /// the history.
+    pub fn check_history(&mut self) -> usize {
+        let _ = self.client.logout();
+        let in_history = assert_history(&self.addresses, self.user, &self.acknowledged);
+        self.client = connect(&self.addresses, self.user, 0);
+        in_history
+    }
+}
+
+/// Checks `user`'s whole stream on the current leader: every acknowledged order is there exactly once and no
+/// fill repeats. Returns the number of orders in the history.
+pub fn assert_history(addresses: &[SocketAddr], user: &str, acknowledged: &BTreeSet<u32>) -> usize {
+    let history = full_history(addresses, user);
+    let accepted = accepted_refs(&history);
+    let unique: BTreeSet<u32> = accepted.iter().copied().collect();
+    assert_eq!(unique.len(), accepted.len(), "an order accepted twice");
+    assert!(
+        acknowledged.is_subset(&unique),
+        "acknowledged orders lost: {:?}",
+        acknowledged.difference(&unique).collect::<Vec<_>>()
+    );
+    let mut fills = std::collections::BTreeMap::new();
+    for message in &history {
+        if let Outbound::OrderExecuted(e) = message {
+            *fills.entry(e.match_number).or_insert(0u32) += 1;
         }
-        while let Ok(Some(received)) = client.poll_message(Duration::from_millis(5)) {
-            if let Outbound::OrderAccepted(a) = received.message {
-                acknowledged.insert(a.user_ref_num);
+    }
+    assert!(fills.values().all(|count| *count == 1), "a fill repeated");
+    unique.len()
+}
+
+/// A fault proxy on every directed link between the nodes: `links[from][to]` carries node `from`'s Raft traffic to
+/// node `to`.
+pub struct ProxyMesh {
+    pub links: Vec<Vec<Option<FaultProxy>>>,
+}
+
+impl ProxyMesh {
+    pub fn start(addrs: &[NodeAddrs]) -> ProxyMesh {
+        ProxyMesh {
+            links: (0..addrs.len())
+                .map(|from| {
+                    (0..addrs.len())
+                        .map(|to| (from != to).then(|| FaultProxy::start(addrs[to].raft)))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// Node `from`'s route to node `to`.
+    pub fn route(&self, from: usize, to: usize) -> SocketAddr {
+        self.links[from][to]
+            .as_ref()
+            .expect("a proxy on every link")
+            .addr
+    }
+
+    pub fn all(&self, fault: Fault) {
+        for proxy in self.links.iter().flatten().flatten() {
+            proxy.set(fault);
+        }
+    }
+
+    /// Every link into and out of `node` blackholed.
+    pub fn isolate(&self, node: usize) {
+        for other in (0..self.links.len()).filter(|other| *other != node) {
+            for (from, to) in [(node, other), (other, node)] {
+                self.links[from][to]
+                    .as_ref()
+                    .expect("proxy")
+                    .set(Fault::Blackhole);
             }
         }
     }
+
+    pub fn drop_connections(&self) {
+        for proxy in self.links.iter().flatten().flatten() {
+            proxy.drop_connections();
+        }
+    }
+
+    pub fn connections(&self) -> u64 {
+        self.links
+            .iter()
+            .flatten()
+            .flatten()
+            .map(FaultProxy::accepted)
+            .sum()
+    }
+}
+
+/// Fresh fixed addresses for every node.
+pub fn node_addrs() -> Vec<NodeAddrs> {
+    (0..NODES)
+        .map(|_| NodeAddrs {
+            order_entry: free_addr(),
+            admin: free_addr(),
+            raft: free_addr(),
+        })
+        .collect()
 }
