@@ -8,11 +8,14 @@ use clap::{Parser, Subcommand};
 use crossline_bench::env::{command_line, Environment};
 use crossline_bench::histogram::write_hgrm;
 use crossline_bench::live::{HlogOptions, LiveOptions, ProgressOptions};
+use crossline_bench::modes::cluster_spawn::RaftTiming;
 use crossline_bench::modes::codec::{self, CodecOptions};
 use crossline_bench::modes::echo::{self, EchoBackend, EchoOptions, EchoServerOptions, Load};
 use crossline_bench::modes::engine::{self, EngineOptions};
+use crossline_bench::modes::failover::{self, FailoverOptions};
 use crossline_bench::modes::journal::{self, FsyncSetting, JournalOptions, DEFAULT_SEGMENT_BYTES};
 use crossline_bench::modes::pipeline::{self, PipelineOptions};
+use crossline_bench::modes::replication::{self, ReplicationOptions};
 use crossline_bench::modes::restart::{self, RestartOptions};
 use crossline_bench::modes::wire::{self, Target, WireOptions, WireWorkload};
 use crossline_bench::plot::{self, Series};
@@ -221,8 +224,116 @@ enum Mode {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Raft replication: the leader's throughput with N hot standbys against the same run on a standalone node
+    /// (the baseline), the standbys' replication lag, and whether they converge.
+    Replication(ReplicationArgs),
+    /// Failover: SIGKILL of the leader of a three-node cluster under light load, again and again; time to the first
+    /// order acknowledged by the new leader, and every acknowledged order checked in its stream.
+    Failover(FailoverArgs),
     /// Prints the exact definition of every workload.
     Workloads,
+}
+
+/// The options of `replication`.
+#[derive(Debug, clap::Args)]
+struct ReplicationArgs {
+    /// Standbys beside the leader (1: a two-voter cluster, 2: three voters).
+    #[arg(long, default_value_t = 1)]
+    standbys: usize,
+    /// Total messages per second over all sessions; message i is planned at i / rate.
+    #[arg(long, default_value_t = 100_000)]
+    rate: u64,
+    /// Drive as fast as possible (a bounded window in flight per session) and report the sustained rate.
+    #[arg(long)]
+    max: bool,
+    /// Messages in flight per session at most with --max.
+    #[arg(long, default_value_t = 256)]
+    window: usize,
+    /// Length of each run (baseline and replicated) in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration_s: f64,
+    /// SoupBinTCP sessions (the example's users alice, bob, carol).
+    #[arg(long, default_value_t = 1)]
+    sessions: usize,
+    #[arg(long, value_enum, default_value = "mm-orders")]
+    workload: WireWorkload,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Ack policy of every node: local (the leader's throughput), durable or replicated (the baseline, which has
+    /// no cluster, acknowledges local then).
+    #[arg(long, default_value = "local")]
+    ack: String,
+    /// How the appliance's gateway and engine threads wait: backoff-park, spin-then-yield or busy-spin.
+    #[arg(long, default_value = "backoff-park")]
+    idle: String,
+    #[command(flatten)]
+    raft: RaftArgs,
+    /// Skip the standalone baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    /// Fail when messages are outstanding and no response arrives for this many seconds.
+    #[arg(long, default_value_t = 10.0)]
+    response_timeout_s: f64,
+    /// The crossline binary (default: the one next to crossline-bench).
+    #[arg(long, value_name = "PATH")]
+    binary: Option<PathBuf>,
+    /// Write the report as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// The options of `failover`.
+#[derive(Debug, clap::Args)]
+struct FailoverArgs {
+    /// Leaders killed, one after the other.
+    #[arg(long, default_value_t = 20)]
+    kills: usize,
+    /// Orders per second the client sends.
+    #[arg(long, default_value_t = 200)]
+    rate: u64,
+    /// Load before each kill, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    settle_ms: u64,
+    #[command(flatten)]
+    raft: RaftArgs,
+    /// How the appliance's gateway and engine threads wait: backoff-park, spin-then-yield or busy-spin.
+    #[arg(long, default_value = "backoff-park")]
+    idle: String,
+    /// Bound of every wait (a leader, the first acknowledgement after a kill, a replay, a rejoin), in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    step_timeout_s: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The crossline binary (default: the one next to crossline-bench).
+    #[arg(long, value_name = "PATH")]
+    binary: Option<PathBuf>,
+    /// Write the report as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// The Raft timing of a spawned cluster.
+#[derive(Debug, clap::Args)]
+struct RaftArgs {
+    #[arg(long, default_value_t = 50)]
+    heartbeat_ms: u64,
+    #[arg(long, default_value_t = 150)]
+    election_min_ms: u64,
+    #[arg(long, default_value_t = 300)]
+    election_max_ms: u64,
+    /// fdatasync the Raft log on append (`[cluster] log_fsync`; default: the appliance's, on).
+    #[arg(long)]
+    raft_log_fsync: Option<bool>,
+}
+
+impl RaftArgs {
+    fn timing(&self) -> RaftTiming {
+        RaftTiming {
+            heartbeat_ms: self.heartbeat_ms,
+            election_min_ms: self.election_min_ms,
+            election_max_ms: self.election_max_ms,
+        }
+    }
 }
 
 /// The targets of `search`; each takes its own options and the search's.
@@ -514,6 +625,62 @@ fn main() -> anyhow::Result<()> {
                 plot::write_svg(path, "crossline-bench wire: latency by percentile", &series)?;
             }
             if !run.report.report.checks_passed() {
+                bail!("checks failed: see the table above");
+            }
+            Ok(())
+        }
+        Mode::Replication(args) => {
+            let options = ReplicationOptions {
+                binary: match args.binary {
+                    Some(path) => path,
+                    None => wire::default_binary()?,
+                },
+                standbys: args.standbys,
+                rate_per_sec: args.rate,
+                duration: seconds_arg("--duration-s", args.duration_s)?,
+                max: args.max,
+                window: args.window,
+                sessions: args.sessions,
+                workload: args.workload,
+                seed: args.seed,
+                ack: args.ack,
+                idle: args.idle,
+                timing: args.raft.timing(),
+                log_fsync: args.raft.raft_log_fsync,
+                no_baseline: args.no_baseline,
+                response_timeout: seconds_arg("--response-timeout-s", args.response_timeout_s)?,
+            };
+            let report = replication::run(&options)?;
+            print!("{}", report.wire.report.render_table());
+            if let Some(path) = &args.json {
+                write_json_file(&report, path)?;
+            }
+            if !report.wire.report.checks_passed() {
+                bail!("checks failed: see the table above");
+            }
+            Ok(())
+        }
+        Mode::Failover(args) => {
+            let options = FailoverOptions {
+                binary: match args.binary {
+                    Some(path) => path,
+                    None => wire::default_binary()?,
+                },
+                kills: args.kills,
+                rate_per_sec: args.rate,
+                timing: args.raft.timing(),
+                log_fsync: args.raft.raft_log_fsync,
+                settle: Duration::from_millis(args.settle_ms),
+                idle: args.idle,
+                step_timeout: seconds_arg("--step-timeout-s", args.step_timeout_s)?,
+                seed: args.seed,
+            };
+            let report = failover::run(&options)?;
+            print!("{}", report.render_table());
+            if let Some(path) = &args.json {
+                write_json_file(&report, path)?;
+            }
+            if !report.checks_passed() {
                 bail!("checks failed: see the table above");
             }
             Ok(())
