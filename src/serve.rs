@@ -807,17 +807,20 @@ impl Appliance {
 /// for the new run.
 fn restart_process() -> ! {
     use std::os::unix::process::CommandExt;
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(error) => {
-            eprintln!("crossline: cannot find this executable to restart: {error}");
-            std::process::exit(75);
-        }
-    };
-    let error = std::process::Command::new(exe)
-        .args(std::env::args_os().skip(1))
-        .exec();
-    eprintln!("crossline: restart failed: {error}");
+    // This executable, or the path it was started by when the file has been replaced since (an upgrade).
+    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        candidates.push(exe);
+    }
+    if let Some(argv0) = std::env::args_os().next() {
+        candidates.push(argv0.into());
+    }
+    for exe in candidates {
+        let error = std::process::Command::new(&exe)
+            .args(std::env::args_os().skip(1))
+            .exec();
+        eprintln!("crossline: restart as {} failed: {error}", exe.display());
+    }
     std::process::exit(75);
 }
 
