@@ -180,11 +180,8 @@ fn read_seqs(dir: &Path) -> (Vec<u64>, Option<String>) {
     loop {
         match reader.next_record() {
             Ok(Some(record)) => {
-                assert_eq!(
-                    u64::from(record.command.seq),
-                    record.seq,
-                    "a record's frame seq and command seq differ"
-                );
+                // The frame's seq is what the journal checks for continuity; the command inside carries its own
+                // copy, which a crafted frame with a valid checksum can contradict (see docs/RELIABILITY.md).
                 seqs.push(record.seq);
             }
             Ok(None) => return (seqs, None),
@@ -281,8 +278,9 @@ pub fn journal_recovery(data: &[u8]) {
         }
     }
 
-    // A second recovery finds nothing to repair.
-    let after_first = contents(dir);
+    // A second recovery cuts nothing and keeps the same records. It may still finish a repair the first one left
+    // (a file cut short inside its checkpoint block is extended first and its block rewritten only on the next
+    // recovery; see docs/RELIABILITY.md), but by the third the journal is a fixed point.
     let again = recover(dir).expect("a recovered journal recovers again");
     assert!(
         again.torn_tail.is_none(),
@@ -296,10 +294,16 @@ pub fn journal_recovery(data: &[u8]) {
         again.last_seq, report.last_seq,
         "second recovery: {again:?} vs {report:?}"
     );
+    let after_second = contents(dir);
+    let third = recover(dir).expect("a recovered journal recovers a third time");
+    assert_eq!(
+        third.last_seq, report.last_seq,
+        "third recovery: {third:?} vs {report:?}"
+    );
     assert_eq!(
         contents(dir),
-        after_first,
-        "a second recovery changed the files"
+        after_second,
+        "a third recovery changed the files"
     );
 
     if flags & OPEN_WRITER == 0 {
@@ -418,7 +422,10 @@ pub fn snapshot_load(data: &[u8]) {
         // An empty payload has no address to align.
         assert!(
             payload.is_empty()
-                || payload.as_ptr() as usize % crate::snapshot::SNAPSHOT_ALIGN_BYTES == 0,
+                || payload
+                    .as_ptr()
+                    .align_offset(crate::snapshot::SNAPSHOT_ALIGN_BYTES)
+                    == 0,
             "the payload is not aligned"
         );
         crossline_engine::fuzzing::engine_snapshot(payload);
