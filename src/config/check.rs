@@ -42,6 +42,29 @@ impl Config {
         self.check_engine()?;
         self.check_reference_data()?;
         self.check_users()?;
+        self.check_query()?;
+        Ok(())
+    }
+
+    fn check_query(&self) -> Result<(), ConfigError> {
+        let q = &self.query;
+        if let Err(error) = self.query_db_url() {
+            return refuse(
+                "query.database_url",
+                format!("{:?}", q.database_url),
+                &error.to_string(),
+            );
+        }
+        within(
+            "query.batch_max_commands",
+            q.batch_max_commands,
+            1,
+            1_000_000,
+        )?;
+        within("query.batch_max_delay_ms", q.batch_max_delay_ms, 1, 60_000)?;
+        if q.audit_interval_s != 0 {
+            within("query.audit_interval_s", q.audit_interval_s, 10, 604_800)?;
+        }
         Ok(())
     }
 

@@ -27,6 +27,9 @@ pub struct Config {
     pub ack: AckSection,
     pub engine: EngineSection,
     pub cores: CoresConfig,
+    /// The query side; absent: its defaults (off).
+    #[serde(default)]
+    pub query: QuerySection,
     #[serde(default)]
     pub fee_tiers: Vec<FeeTierConfig>,
     #[serde(default)]
@@ -172,6 +175,50 @@ pub struct EngineSection {
     pub max_fee_tiers: u32,
     pub max_quotes: u32,
     pub fee_account: u32,
+}
+
+/// The query side: a learner's SQL database of trades, orders and balances (docs/QUERY.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuerySection {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default = "default_query_database_url")]
+    pub database_url: String,
+    #[serde(default = "default_query_batch_max_commands")]
+    pub batch_max_commands: usize,
+    #[serde(default = "default_query_batch_max_delay_ms")]
+    pub batch_max_delay_ms: u64,
+    #[serde(default = "default_query_audit_interval_s")]
+    pub audit_interval_s: u64,
+}
+
+fn default_query_database_url() -> String {
+    String::from("sqlite://query.sqlite3")
+}
+
+fn default_query_batch_max_commands() -> usize {
+    4096
+}
+
+fn default_query_batch_max_delay_ms() -> u64 {
+    50
+}
+
+fn default_query_audit_interval_s() -> u64 {
+    600
+}
+
+impl Default for QuerySection {
+    fn default() -> Self {
+        QuerySection {
+            enabled: false,
+            database_url: default_query_database_url(),
+            batch_max_commands: default_query_batch_max_commands(),
+            batch_max_delay_ms: default_query_batch_max_delay_ms(),
+            audit_interval_s: default_query_audit_interval_s(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -322,6 +369,25 @@ impl Config {
 
     pub fn snapshot_dir(&self) -> PathBuf {
         self.node.data_dir.join(&self.snapshot.dir)
+    }
+
+    /// The query database; a relative SQLite path is under `node.data_dir`.
+    pub fn query_db_url(&self) -> Result<crate::query::DbUrl, crate::query::QueryError> {
+        crate::query::DbUrl::parse(&self.query.database_url, &self.node.data_dir)
+    }
+
+    /// The query stage's settings from `[query]` and `[engine]`; its engine starts from this node's snapshots.
+    pub fn query_stage_options(&self) -> crate::query::QueryStageOptions {
+        crate::query::QueryStageOptions {
+            batch_max_commands: self.query.batch_max_commands,
+            batch_max_delay_ms: self.query.batch_max_delay_ms,
+            audit_interval_s: self.query.audit_interval_s,
+            engine: self.engine_config(),
+            start: crate::query::StartFrom::Snapshots {
+                dir: self.snapshot_dir(),
+                sessions: self.users.len() + 1,
+            },
+        }
     }
 
     /// The engine session id of the `index`-th configured user (0 is the operator's).
