@@ -94,6 +94,9 @@ impl QueryDb for SqliteDb {
         let tx = self.conn.transaction()?;
         let mut bound: Vec<Bound<'_>> = Vec::with_capacity(32);
         let halfway = batch.rows() / 2;
+        // Each statement looked up once per batch, not once per row.
+        let mut prepared: Vec<Option<rusqlite::CachedStatement<'_>>> =
+            (0..Stmt::ALL.len()).map(|_| None).collect();
         for (i, (stmt, params)) in batch.iter().enumerate() {
             if i == halfway {
                 if let Some(pause) = self.pause_mid_transaction {
@@ -104,11 +107,18 @@ impl QueryDb for SqliteDb {
                     std::thread::sleep(pause);
                 }
             }
-            let mut prepared = tx.prepare_cached(&self.sql[stmt as usize])?;
+            let slot = &mut prepared[stmt as usize];
+            if slot.is_none() {
+                *slot = Some(tx.prepare_cached(&self.sql[stmt as usize])?);
+            }
+            let Some(statement) = slot.as_mut() else {
+                continue;
+            };
             bound.clear();
             bound.extend(params.iter().map(Bound));
-            prepared.execute(rusqlite::params_from_iter(bound.iter()))?;
+            statement.execute(rusqlite::params_from_iter(bound.iter()))?;
         }
+        drop(prepared);
         let mut progress = tx.prepare_cached(&self.sql[Stmt::UpdateProgress as usize])?;
         progress.execute(rusqlite::params![
             Bound(&Param::U64(batch.last_seq)),

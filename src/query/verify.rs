@@ -1,5 +1,5 @@
 //! The database against the journal: replays the journal into a fresh engine up to the database's seq and
-//! compares every execution, order event, balance change and trading action by key (seq, event_index) and count,
+//! compares every execution, order event, balance change and trading action by key and count,
 //! then the balances and open orders now. This is the exactly-once check: a duplicate, a gap or a wrong value
 //! shows up as a difference.
 
