@@ -5,5 +5,6 @@ pub mod echo;
 pub mod engine;
 pub mod journal;
 pub mod pipeline;
+pub mod query;
 pub mod restart;
 pub mod wire;
