@@ -19,6 +19,7 @@ pub type MarketState = FollowerState<crate::admin::market::MarketView>;
 pub struct NodeView {
     pub role: Live<String>,
     pub cluster: Option<Live<serde_json::Value>>,
+    pub query: Option<Arc<crate::query::QueryLag>>,
 }
 
 /// How long a POST waits for the engine to apply its command.
@@ -40,6 +41,7 @@ pub fn start(
     let backend = Arc::new(ApplianceBackend {
         role: node.role,
         cluster: node.cluster,
+        query: node.query,
         metrics,
         follower,
         submitter,

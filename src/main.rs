@@ -13,6 +13,7 @@ mod metrics;
 mod pipeline;
 mod pipeline_bench;
 mod replication;
+mod query;
 mod serve;
 mod tune;
 
@@ -44,6 +45,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The query side's apply rate and lag (run by `crossline-bench query`).
+    #[command(hide = true)]
+    BenchQuery(query::bench::BenchQueryArgs),
+    /// Ask the query database: trades, orders, balances, fees by tier, audit snapshots.
+    Query(query::cli::QueryCli),
     /// Run the appliance until SIGTERM or Ctrl-C (embedded default configuration unless --config is given).
     Serve {
         /// A TOML configuration file (`crossline config example` prints a commented one).
@@ -196,6 +202,8 @@ fn main() -> ExitCode {
                 .and_then(|config| cluster_cli::status(&config, admin, json)),
         ),
         Command::BenchPipeline { ops, json } => exit_with(pipeline_bench::run(ops, json)),
+        Command::BenchQuery(args) => exit_with(query::bench::run(&args)),
+        Command::Query(cli) => exit_with(query::cli::run(cli)),
         Command::Config { action } => exit_with(match action {
             ConfigAction::Example => config_cli::example(),
             ConfigAction::Check { file } => config_cli::check(&file),

@@ -693,6 +693,37 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
         })?,
     ));
 
+    // The query side, on a node that keeps the query database: it follows the same journal as the follower.
+    let query_lag = if config.query.enabled {
+        let lag = Arc::new(crate::query::QueryLag::default());
+        let url = config
+            .query_db_url()
+            .map_err(|error| anyhow::anyhow!("query.database_url: {error}"))?;
+        let db = crate::query::db::open_db(&url)
+            .map_err(|error| anyhow::anyhow!("opening the query database {}: {error}", url.display()))?;
+        let stage = crate::query::stage::QueryStage::open(
+            &journal_dir,
+            Some(Arc::clone(&watermarks)),
+            db,
+            config.query_stage_options(),
+            Arc::clone(&lag),
+        )
+        .map_err(|error| anyhow::anyhow!("starting the query side: {error}"))?;
+        let query_lifecycle = Arc::clone(&lifecycle);
+        let query_fatal = Arc::clone(&fatal);
+        threads.push((
+            "query",
+            spawn_pinned("query", &cores, config.cores.admin, move || {
+                if let Err(error) = stage.run(&query_lifecycle.engine_done) {
+                    query_fatal.set(format!("the query side stopped: {error}"));
+                }
+            })?,
+        ));
+        Some(lag)
+    } else {
+        None
+    };
+
     let admin_stop = Arc::new(AtomicBool::new(false));
     let role_lifecycle = Arc::clone(&lifecycle);
     let learner = config
@@ -713,6 +744,7 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
                 Arc::new(move || serde_json::to_value(node.status()).unwrap_or_default());
             status
         }),
+        query: query_lag,
     };
     let admin = crate::admin_backend::start(
         config,

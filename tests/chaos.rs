@@ -263,7 +263,7 @@ fn a_seeded_fault_campaign_loses_no_acknowledged_order() {
         "",
         addrs,
         |from, to, _| mesh.route(from, to),
-        |text| text.replace("interval_s = 60", "interval_s = 1"),
+        |_, text| text.replace("interval_s = 60", "interval_s = 1"),
     );
     cluster.wait_for_leader(None);
     let alice = Trader::new(&cluster.order_entry(), "alice");

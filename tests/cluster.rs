@@ -9,6 +9,8 @@
 //! - A fault-injecting proxy on every directed link between the nodes (delay, blackhole, dropped connections,
 //!   pause) while a client trades: the cluster heals, every acknowledged order is there exactly once, and all
 //!   nodes end with the same state hash.
+//! - A learner (two voters and a learner): it never leads, follows the journal, and its query database ends equal
+//!   to what the journal says (`crossline query verify`).
 //! - A standby killed while the others go on, its log pruned behind a Raft snapshot: it restarts, installs the
 //!   leader's snapshot, recovers from it and catches up.
 
@@ -260,4 +262,81 @@ fn the_cluster_heals_after_network_faults_between_nodes_and_loses_no_acknowledge
         alice.acknowledged.len(),
         mesh.connections()
     );
+}
+
+#[test]
+fn a_learner_follows_without_voting_and_keeps_the_query_database() {
+    let learner = NODES - 1;
+    let learner_id = learner + 1;
+    let addrs = node_addrs();
+    let learner_raft = addrs[learner].raft;
+    let cluster = Cluster::with_routes_and_edit(
+        "",
+        addrs,
+        |_, _, direct| direct,
+        |index, text| {
+            // Every node knows the last one as a learner; the learner knows it of itself and keeps the database.
+            let text = text.replace(
+                &format!("{{ id = {learner_id}, addr = \"{learner_raft}\" }}"),
+                &format!("{{ id = {learner_id}, addr = \"{learner_raft}\", learner = true }}"),
+            );
+            if index == learner {
+                text.replace(
+                    &format!("node_id = {learner_id}\n"),
+                    &format!("node_id = {learner_id}\nlearner = true\n"),
+                )
+                .replace("[query]\nenabled = false", "[query]\nenabled = true")
+            } else {
+                text
+            }
+        },
+    );
+    let leader = cluster.wait_for_leader(None);
+    assert_ne!(leader, learner);
+    let mut alice = Trader::new(&cluster.order_entry(), "alice");
+    alice.trade(Duration::from_millis(1_500));
+    let mut bob = connect(&cluster.order_entry(), "bob", 0);
+    bob.enter_order(&limit(1, Side::Sell, 5, "ACME", 950_000))
+        .expect("send");
+    let _ = drain(&mut bob, Duration::from_millis(300));
+    let _ = bob.logout();
+    alice.check_history();
+    cluster.wait_until_converged();
+
+    let health = cluster.health(learner).expect("learner health");
+    assert_eq!(health["role"], "learner");
+    assert_eq!(
+        health["cluster"]["learners"],
+        serde_json::json!([learner_id])
+    );
+    // The query side catches up with the journal.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = cluster.health(learner).expect("learner health");
+        if health["query"]["lag_commands"] == 0 && health["query"]["db_seq"].as_u64() > Some(10) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the query side lags: {}",
+            health["query"]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Stopped cleanly, its database equals what its journal says, row for row.
+    let config = cluster.configs[learner].clone();
+    let mut nodes = cluster.nodes;
+    let status = nodes[learner].take().expect("learner").terminate();
+    assert!(status.success(), "{status:?}");
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_crossline"))
+        .args(["query", "--format", "json", "--config"])
+        .arg(&config)
+        .arg("verify")
+        .output()
+        .expect("crossline query verify");
+    let report: serde_json::Value =
+        serde_json::from_slice(&verify.stdout).expect("verify prints JSON");
+    assert!(verify.status.success(), "{report}");
+    assert!(report["executions"].as_u64() > Some(0), "{report}");
+    assert_eq!(report["mismatches"], serde_json::json!([]));
 }

@@ -16,6 +16,7 @@ use crossline_bench::modes::failover::{self, FailoverOptions};
 use crossline_bench::modes::journal::{self, FsyncSetting, JournalOptions, DEFAULT_SEGMENT_BYTES};
 use crossline_bench::modes::pipeline::{self, PipelineOptions};
 use crossline_bench::modes::replication::{self, ReplicationOptions};
+use crossline_bench::modes::query::{self, QueryOptions};
 use crossline_bench::modes::restart::{self, RestartOptions};
 use crossline_bench::modes::wire::{self, Target, WireOptions, WireWorkload};
 use crossline_bench::plot::{self, Series};
@@ -173,6 +174,32 @@ enum Mode {
         /// Commands sent through the pipeline.
         #[arg(long, default_value_t = 10_000_000)]
         ops: u64,
+        /// The crossline binary (default: the one next to crossline-bench).
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+        /// Write the report as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// The query side: its sustained apply rate into SQLite or PostgreSQL (rows/s, orders/s) and, with --rate,
+    /// its lag behind a leader at that rate; runs the hidden `crossline bench-query`.
+    Query {
+        /// Commands of the seeded flow replayed.
+        #[arg(long, default_value_t = 200_000)]
+        commands: u64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// sqlite://FILE or postgres://USER:PASSWORD@HOST/DB (emptied first); default: SQLite in a temporary
+        /// directory.
+        #[arg(long)]
+        db: Option<String>,
+        #[arg(long, default_value_t = 4096)]
+        batch_max_commands: usize,
+        /// Leader rate for the lag run, commands per second; 0 skips it.
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        #[arg(long, default_value_t = 5.0)]
+        duration_s: f64,
         /// The crossline binary (default: the one next to crossline-bench).
         #[arg(long, value_name = "PATH")]
         binary: Option<PathBuf>,
@@ -691,6 +718,38 @@ fn main() -> anyhow::Result<()> {
                 None => wire::default_binary()?,
             };
             let report = pipeline::run(&PipelineOptions { binary, ops })?;
+            print!("{}", report.report.render_table());
+            if let Some(path) = &json {
+                write_json_file(&report, path)?;
+            }
+            if !report.report.checks_passed() {
+                bail!("checks failed: see the table above");
+            }
+            Ok(())
+        }
+        Mode::Query {
+            commands,
+            seed,
+            db,
+            batch_max_commands,
+            rate,
+            duration_s,
+            binary,
+            json,
+        } => {
+            let binary = match binary {
+                Some(path) => path,
+                None => wire::default_binary()?,
+            };
+            let report = query::run(&QueryOptions {
+                binary,
+                commands,
+                seed,
+                db,
+                batch_max_commands,
+                rate,
+                duration_s,
+            })?;
             print!("{}", report.report.render_table());
             if let Some(path) = &json {
                 write_json_file(&report, path)?;

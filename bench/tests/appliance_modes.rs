@@ -1,5 +1,5 @@
-//! The `wire` and `pipeline` modes against the real `crossline` binary: a short `wire --spawn` (one session, a low
-//! rate, one second) and a small `pipeline`, each checked for a sane JSON report with its baseline.
+//! The `wire`, `pipeline` and `query` modes against the real `crossline` binary: a short `wire --spawn` (one
+//! session, a low rate, one second), a small `pipeline` and a small `query` run, each checked for a sane JSON report.
 //!
 //! crossline-bench does not depend on the appliance's package, so the binary is found where `cargo build --release`
 //! (or `cargo test --workspace --release`, which builds every binary first) puts it: next to crossline-bench. When
@@ -179,4 +179,48 @@ fn wire_without_a_binary_says_how_to_build_it() {
         stderr.contains("cargo build --release -p crossline"),
         "{stderr}"
     );
+}
+
+#[test]
+fn query_smoke_reports_the_apply_rate_and_the_lag() {
+    let Some(binary) = crossline_binary() else {
+        skip("query_smoke");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("query.json");
+    let report = run_bench(
+        &[
+            "query",
+            "--commands",
+            "5000",
+            "--rate",
+            "5000",
+            "--duration-s",
+            "0.5",
+            "--binary",
+            binary.to_str().expect("utf-8 path"),
+        ],
+        &json,
+    );
+    assert_eq!(report["mode"], "query");
+    assert_eq!(report["checks"]["commands"], "ok", "{report}");
+    assert!(
+        report["counters"]["rows"].as_u64().unwrap_or(0) > 5_000,
+        "{report}"
+    );
+    assert!(
+        report["counters"]["orders"].as_u64().unwrap_or(0) > 0,
+        "{report}"
+    );
+    assert!(
+        report["ops_per_sec"].as_f64().unwrap_or(0.0) > 0.0,
+        "{report}"
+    );
+    let lag = &report["raw"]["lag"];
+    assert_eq!(
+        lag["db_seq"], lag["commands"],
+        "the learner caught up: {report}"
+    );
+    assert!(lag["samples"].as_u64().unwrap_or(0) > 0, "{report}");
 }

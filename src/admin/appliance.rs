@@ -18,6 +18,8 @@ pub struct ApplianceBackend {
     pub role: Live<String>,
     /// The cluster's status; `None` standalone.
     pub cluster: Option<Live<serde_json::Value>>,
+    /// The query side's lag, on a node that keeps the query database.
+    pub query: Option<Arc<crate::query::QueryLag>>,
     pub metrics: Arc<Metrics>,
     pub follower: Arc<Mutex<FollowerState<MarketView>>>,
     pub submitter: Arc<AdminSubmitter>,
@@ -45,12 +47,21 @@ impl AdminBackend for ApplianceBackend {
             journal_durable_seq: self.watermarks.durable_seq(),
             sessions_logged_in: get(&self.metrics.gateway.sessions_logged_in),
             cluster: self.cluster.as_ref().map(|status| status()),
+            query: self.query.as_ref().map(|lag| {
+                lag.health_json(crate::pipeline::messages::wall_clock_ns())
+            }),
             invariant_violation,
         }
     }
 
     fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    fn extra_metrics(&self, out: &mut String) {
+        if let Some(lag) = &self.query {
+            lag.render_prometheus(crate::pipeline::messages::wall_clock_ns(), out);
+        }
     }
 
     fn book(&self, instrument: InstrumentId, levels: usize) -> Option<BookView> {
@@ -136,6 +147,7 @@ mod tests {
         let backend = ApplianceBackend {
             role: Arc::new(|| String::from("leader")),
             cluster: None,
+            query: None,
             metrics: Arc::clone(&metrics),
             follower,
             submitter: Arc::new(AdminSubmitter::new(producer, Arc::clone(&results))),

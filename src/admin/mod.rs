@@ -39,6 +39,8 @@ pub struct Health {
     pub sessions_logged_in: u64,
     /// The cluster as this node sees it (`crossline cluster status` prints it); `None` standalone.
     pub cluster: Option<serde_json::Value>,
+    /// The query side's progress and lag on a node that keeps the query database; `None` elsewhere.
+    pub query: Option<serde_json::Value>,
     /// The follower engine's invariant check (books, reservations, funds conserved per asset): `None` when they
     /// hold, else the first one broken.
     pub invariant_violation: Option<String>,
@@ -81,6 +83,9 @@ pub struct BookView {
 /// What the admin server needs from the appliance. Every method is called from the admin server's threads.
 pub trait AdminBackend: Send + Sync + 'static {
     fn health(&self) -> Health;
+
+    /// Metrics beyond `metrics()` in Prometheus text (the query side's), appended to GET /metrics.
+    fn extra_metrics(&self, _out: &mut String) {}
 
     fn metrics(&self) -> &crate::metrics::Metrics;
 

@@ -345,6 +345,7 @@ mod tests {
             journal_durable_seq: 7,
             cluster: None,
             invariant_violation: None,
+            query: None,
             sessions_logged_in: 2,
         };
         let text = render(&metrics, Some(&health));

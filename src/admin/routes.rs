@@ -28,7 +28,8 @@ pub fn handle(request: &Request, token: &str, backend: &dyn AdminBackend) -> Res
         ["health"] if get => health(backend),
         ["metrics"] if get => {
             let health = backend.health();
-            let text = prometheus::render(backend.metrics(), Some(&health));
+            let mut text = prometheus::render(backend.metrics(), Some(&health));
+            backend.extra_metrics(&mut text);
             Response::text(200, prometheus::CONTENT_TYPE, text)
         }
         ["instruments"] if get => instruments(backend),
@@ -93,6 +94,7 @@ fn health(backend: &dyn AdminBackend) -> Response {
             "sessions_logged_in": h.sessions_logged_in,
             "cluster": h.cluster,
             "invariants": h.invariant_violation.as_deref().unwrap_or("ok"),
+            "query": h.query,
         }),
     )
 }

@@ -84,6 +84,7 @@ impl AdminBackend for Fake {
             journal_durable_seq: 2,
             cluster: None,
             invariant_violation: None,
+            query: None,
             sessions_logged_in: 1,
         }
     }

@@ -42,6 +42,41 @@ impl Config {
         self.check_engine()?;
         self.check_reference_data()?;
         self.check_users()?;
+        self.check_query()?;
+        Ok(())
+    }
+
+    fn check_query(&self) -> Result<(), ConfigError> {
+        let q = &self.query;
+        // The same rules as the query side's URL parser, here so that the configuration stands on its own.
+        let url = q.database_url.as_str();
+        let why = match url.strip_prefix("sqlite://") {
+            Some("") => Some("names no file"),
+            Some(_) => None,
+            None if url.starts_with("postgres://") || url.starts_with("postgresql://") => None,
+            None => Some("must start with sqlite:// or postgres://"),
+        };
+        if let Some(why) = why {
+            return refuse("query.database_url", format!("{url:?}"), why);
+        }
+        if q.enabled && self.cluster.as_ref().is_some_and(|cluster| !cluster.learner) {
+            return refuse(
+                "query.enabled",
+                "true",
+                "a clustered node keeps the query database only as a learner (cluster.learner = true): the \
+                 leader and its standbys must not spend their cores on it",
+            );
+        }
+        within(
+            "query.batch_max_commands",
+            q.batch_max_commands,
+            1,
+            1_000_000,
+        )?;
+        within("query.batch_max_delay_ms", q.batch_max_delay_ms, 1, 60_000)?;
+        if q.audit_interval_s != 0 {
+            within("query.audit_interval_s", q.audit_interval_s, 10, 604_800)?;
+        }
         Ok(())
     }
 

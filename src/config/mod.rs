@@ -31,6 +31,9 @@ pub struct Config {
     /// Replication to hot standbys and learners; absent: a standalone node.
     #[serde(default)]
     pub cluster: Option<cluster::ClusterConfig>,
+    /// The query side; absent: its defaults (off).
+    #[serde(default)]
+    pub query: QuerySection,
     #[serde(default)]
     pub fee_tiers: Vec<FeeTierConfig>,
     #[serde(default)]
@@ -176,6 +179,50 @@ pub struct EngineSection {
     pub max_fee_tiers: u32,
     pub max_quotes: u32,
     pub fee_account: u32,
+}
+
+/// The query side: a learner's SQL database of trades, orders and balances (docs/QUERY.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuerySection {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default = "default_query_database_url")]
+    pub database_url: String,
+    #[serde(default = "default_query_batch_max_commands")]
+    pub batch_max_commands: usize,
+    #[serde(default = "default_query_batch_max_delay_ms")]
+    pub batch_max_delay_ms: u64,
+    #[serde(default = "default_query_audit_interval_s")]
+    pub audit_interval_s: u64,
+}
+
+fn default_query_database_url() -> String {
+    String::from("sqlite://query.sqlite3")
+}
+
+fn default_query_batch_max_commands() -> usize {
+    4096
+}
+
+fn default_query_batch_max_delay_ms() -> u64 {
+    50
+}
+
+fn default_query_audit_interval_s() -> u64 {
+    600
+}
+
+impl Default for QuerySection {
+    fn default() -> Self {
+        QuerySection {
+            enabled: false,
+            database_url: default_query_database_url(),
+            batch_max_commands: default_query_batch_max_commands(),
+            batch_max_delay_ms: default_query_batch_max_delay_ms(),
+            audit_interval_s: default_query_audit_interval_s(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -128,3 +128,33 @@ fn an_sqpoll_thread_on_a_busy_spinning_core_is_refused() {
         .replace("# napi_busy_poll_us = 50", "napi_busy_poll_us = 50");
     assert_eq!(refused(&text).field, "gateway.backend");
 }
+
+#[test]
+fn a_configuration_without_a_query_section_gets_the_query_defaults() {
+    let text = embedded_text();
+    let start = text
+        .find("[query]")
+        .expect("the embedded default has [query]");
+    let end = text[start..].find("# Fee tiers").expect("next section") + start;
+    let without = format!("{}{}", &text[..start], &text[end..]);
+    let config = Config::parse(&without, "test").expect("parses without [query]");
+    assert_eq!(config.query, QuerySection::default());
+    assert_eq!(
+        Config::embedded().expect("embedded").query,
+        QuerySection::default()
+    );
+}
+
+#[test]
+fn a_bad_query_section_is_refused_with_the_field() {
+    let text = embedded_text();
+    let bad_url = text.replace(
+        "database_url = \"sqlite://query.sqlite3\"",
+        "database_url = \"mysql://x\"",
+    );
+    assert_eq!(refused(&bad_url).field, "query.database_url");
+    let bad_batch = text.replace("batch_max_commands = 4096", "batch_max_commands = 0");
+    assert_eq!(refused(&bad_batch).field, "query.batch_max_commands");
+    let bad_audit = text.replace("audit_interval_s = 600", "audit_interval_s = 5");
+    assert_eq!(refused(&bad_audit).field, "query.audit_interval_s");
+}

@@ -51,15 +51,15 @@ impl Cluster {
         addrs: Vec<NodeAddrs>,
         route: impl Fn(usize, usize, SocketAddr) -> SocketAddr,
     ) -> Cluster {
-        Cluster::with_routes_and_edit(extra, addrs, route, |text| text)
+        Cluster::with_routes_and_edit(extra, addrs, route, |_, text| text)
     }
 
-    /// As `with_routes`, with each configuration's text passed through `edit` last.
+    /// As `with_routes`, with node `index`'s configuration text passed through `edit(index, text)` last.
     pub fn with_routes_and_edit(
         extra: &str,
         addrs: Vec<NodeAddrs>,
         route: impl Fn(usize, usize, SocketAddr) -> SocketAddr,
-        edit: impl Fn(String) -> String,
+        edit: impl Fn(usize, String) -> String,
     ) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut configs = Vec::new();
@@ -113,7 +113,7 @@ impl Cluster {
                 &format!("listen = \"{}\"", own.admin),
             );
             let path = dir.path().join(format!("node{id}.toml"));
-            std::fs::write(&path, edit(text)).expect("write config");
+            std::fs::write(&path, edit(index, text)).expect("write config");
             configs.push(path);
         }
         let mut cluster = Cluster {

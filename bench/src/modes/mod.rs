@@ -8,5 +8,6 @@ pub mod failover;
 pub mod journal;
 pub mod pipeline;
 pub mod replication;
+pub mod query;
 pub mod restart;
 pub mod wire;
