@@ -230,7 +230,19 @@ impl Campaign {
         self.cluster.wait_for_leader(None);
         self.cluster.wait_until_converged();
         for index in 0..NODES {
-            let health = self.cluster.health(index).expect("health");
+            // A node may be restarting (a leader that stepped down late): wait for it to answer.
+            let deadline = std::time::Instant::now() + LEADER_TIMEOUT;
+            let health = loop {
+                if let Some(health) = self.cluster.health(index) {
+                    break health;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "node {} does not answer",
+                    index + 1
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            };
             assert_eq!(
                 health["invariants"],
                 "ok",
