@@ -1,10 +1,15 @@
 //! The `replication` and `failover` modes against the real `crossline` binary, tiny: a two-second replication run
 //! with one standby (and its standalone baseline) and two leader kills, each checked for a sane JSON report. No
-//! timing is asserted. Skipped (with a message) when the crossline binary is not built next to crossline-bench.
+//! timing is asserted. Raft timing 50/300/600 ms (heartbeat, election min and max), as the cluster tests use, and
+//! one cluster at a time. Skipped (with a message) when the crossline binary is not built next to crossline-bench.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
+
+/// One cluster at a time: two on a small box at once starve each other's Raft heartbeats.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn crossline_binary() -> Option<PathBuf> {
     let next_to_bench =
@@ -19,6 +24,9 @@ fn crossline_binary() -> Option<PathBuf> {
 }
 
 fn run_bench(args: &[&str], json: &Path) -> Value {
+    let _guard = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let output = Command::new(env!("CARGO_BIN_EXE_crossline-bench"))
         .args(args)
         .arg("--json")
@@ -54,6 +62,12 @@ fn replication_smoke_reports_throughput_baseline_lag_and_convergence() {
             "1000",
             "--duration-s",
             "2",
+            "--heartbeat-ms",
+            "50",
+            "--election-min-ms",
+            "300",
+            "--election-max-ms",
+            "600",
         ],
         &json,
     );

@@ -111,6 +111,8 @@ pub struct FailoverReport {
     pub orders_sent: u64,
     pub orders_acknowledged: usize,
     pub logins: u64,
+    /// Replays from sequence 1 started again because the first was cut short (a leader stepping down meanwhile).
+    pub replay_retries: u64,
     pub converged: bool,
     pub per_kill: Vec<KillRecord>,
     pub checks: BTreeMap<String, String>,
@@ -157,8 +159,8 @@ impl FailoverReport {
             self.logins
         ));
         out.push_str(&format!(
-            "  lost / duplicated  {} / {}\n",
-            self.lost_acknowledged, self.duplicated
+            "  lost / duplicated  {} / {} (replays started again: {})\n",
+            self.lost_acknowledged, self.duplicated, self.replay_retries
         ));
         out.push_str(&format!("  converged          {}\n", self.converged));
         for (name, value) in &self.checks {
@@ -234,6 +236,8 @@ struct Driver {
     first_ack: Option<Instant>,
     login_at: Option<Instant>,
     sent: u64,
+    /// Replays from sequence 1 started again because the first was cut short.
+    replay_retries: u64,
 }
 
 impl Driver {
@@ -255,6 +259,7 @@ impl Driver {
             first_ack: None,
             login_at: None,
             sent: 0,
+            replay_retries: 0,
         }
     }
 
@@ -386,43 +391,20 @@ impl Driver {
         }
         let expected_last = self.resume_seq.saturating_sub(1);
         let deadline = Instant::now() + timeout;
-        let mut client = loop {
-            match Client::connect(
-                &self.addresses,
-                credentials()?,
-                SessionId::BLANK,
-                1,
-                timeouts(),
-            ) {
-                Ok(client) => break client,
+        // A replay cut short (the leader stepped down meanwhile) starts again from sequence 1 on whichever node
+        // leads, until the deadline.
+        let (client, accepted) = loop {
+            match replay(&self.addresses, expected_last, deadline) {
+                Ok(done) => break done,
                 Err(error) => {
+                    self.replay_retries += 1;
                     if Instant::now() >= deadline {
-                        bail!("no node took the replay login within {timeout:?}: {error}");
+                        return Err(error.context(format!("no complete replay within {timeout:?}")));
                     }
-                    std::thread::sleep(Duration::from_millis(10));
+                    std::thread::sleep(Duration::from_millis(20));
                 }
             }
         };
-        let mut accepted: BTreeMap<u32, usize> = BTreeMap::new();
-        let mut last_seq = 0;
-        loop {
-            match client.poll_message(REPLAY_QUIET) {
-                Ok(Some(received)) => {
-                    last_seq = received.sequence_number;
-                    if let Outbound::OrderAccepted(a) = received.message {
-                        *accepted.entry(a.user_ref_num).or_insert(0) += 1;
-                    }
-                }
-                Ok(None) if last_seq >= expected_last => break,
-                Ok(None) => {}
-                Err(error) => bail!("the replay from sequence 1 failed at {last_seq}: {error}"),
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "the replay from sequence 1 reached {last_seq} of {expected_last} within {timeout:?}"
-                );
-            }
-        }
         let lost = self
             .acked
             .iter()
@@ -447,6 +429,44 @@ impl Driver {
     fn logout(&mut self) {
         if let Some(mut client) = self.client.take() {
             let _ = client.logout();
+        }
+    }
+}
+
+/// Logs in from sequence 1 and reads the stream up to `expected_last` (and until it is quiet): the client and
+/// each UserRefNum's count of Order Accepted.
+fn replay(
+    addresses: &[SocketAddr],
+    expected_last: u64,
+    deadline: Instant,
+) -> anyhow::Result<(Client, BTreeMap<u32, usize>)> {
+    let mut client = loop {
+        match Client::connect(addresses, credentials()?, SessionId::BLANK, 1, timeouts()) {
+            Ok(client) => break client,
+            Err(error) => {
+                if Instant::now() >= deadline {
+                    bail!("no node took the replay login: {error}");
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    };
+    let mut accepted: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut last_seq = 0;
+    loop {
+        match client.poll_message(REPLAY_QUIET) {
+            Ok(Some(received)) => {
+                last_seq = received.sequence_number;
+                if let Outbound::OrderAccepted(a) = received.message {
+                    *accepted.entry(a.user_ref_num).or_insert(0) += 1;
+                }
+            }
+            Ok(None) if last_seq >= expected_last => return Ok((client, accepted)),
+            Ok(None) => {}
+            Err(error) => bail!("the replay from sequence 1 failed at {last_seq}: {error}"),
+        }
+        if Instant::now() >= deadline {
+            bail!("the replay from sequence 1 reached {last_seq} of {expected_last}");
         }
     }
 }
@@ -488,16 +508,19 @@ pub fn run(options: &FailoverOptions) -> anyhow::Result<FailoverReport> {
     })?;
     cluster.wait_for_leader(None, timeout)?;
     let mut driver = Driver::new(cluster.order_entry(), options.rate_per_sec);
-    let outcome = kill_loop(&mut cluster, &mut driver, options);
+    let mut records = Vec::new();
+    let outcome = kill_loop(&mut cluster, &mut driver, options, &mut records);
     driver.logout();
-    let (records, mut notes) = match outcome {
-        Ok(records) => (records, Vec::new()),
-        Err(error) => {
-            let views = cluster.views();
-            let output = cluster.output_tail();
-            return Err(error.context(format!("nodes: {views:?}; output: {output}")));
-        }
-    };
+    let mut notes = Vec::new();
+    let aborted = outcome.err().map(|error| {
+        let text = format!(
+            "{error:#} (nodes: {:?}; output: {})",
+            cluster.views(),
+            cluster.output_tail()
+        );
+        progress(&format!("stopped early: {text}"));
+        text
+    });
     let (converged, views) = cluster.wait_until_converged(timeout);
     let clean = cluster.stop_all();
 
@@ -525,6 +548,17 @@ pub fn run(options: &FailoverOptions) -> anyhow::Result<FailoverReport> {
             "ok".to_string()
         } else {
             format!("{duplicated} orders accepted more than once")
+        },
+    );
+    checks.insert(
+        "kills".to_string(),
+        match &aborted {
+            None => "ok".to_string(),
+            Some(error) => format!(
+                "stopped after {} of {} kills: {error}",
+                records.len(),
+                options.kills
+            ),
         },
     );
     checks.insert(
@@ -574,6 +608,7 @@ pub fn run(options: &FailoverOptions) -> anyhow::Result<FailoverReport> {
         orders_sent: driver.sent,
         orders_acknowledged: driver.acked.len(),
         logins: driver.epoch,
+        replay_retries: driver.replay_retries,
         converged,
         per_kill: records,
         checks,
@@ -590,9 +625,9 @@ fn kill_loop(
     cluster: &mut Cluster,
     driver: &mut Driver,
     options: &FailoverOptions,
-) -> anyhow::Result<Vec<KillRecord>> {
+    records: &mut Vec<KillRecord>,
+) -> anyhow::Result<()> {
     let timeout = options.step_timeout;
-    let mut records = Vec::new();
     for kill in 1..=options.kills {
         // Load, then make sure the client is on the leader and its orders are acknowledged.
         driver.pump(Instant::now() + options.settle, |_| false)?;
@@ -641,7 +676,13 @@ fn kill_loop(
             if !cluster.poll_ready(leader)? {
                 continue;
             }
-            let Some(leader_seq) = cluster.health(new_leader).map(|h| h.engine_seq) else {
+            // Whichever node leads now (a stressed box can elect again meanwhile).
+            let Some(leader_seq) = (0..cluster.len())
+                .filter(|index| *index != leader && cluster.is_running(*index))
+                .filter_map(|index| cluster.health(index))
+                .find(|h| h.role == "leader")
+                .map(|h| h.engine_seq)
+            else {
                 continue;
             };
             if let Some(view) = cluster.health(leader) {
@@ -653,8 +694,9 @@ fn kill_loop(
         }
         if !rejoined {
             bail!(
-                "kill {kill}: node {} did not rejoin as a standby at the leader's seq within {timeout:?}",
-                leader + 1
+                "kill {kill}: node {} did not rejoin as a standby at the leader's seq within {timeout:?} (node {} was the last to lead)",
+                leader + 1,
+                new_leader + 1
             );
         }
         let rejoin = restarted_at.elapsed();
@@ -684,5 +726,5 @@ fn kill_loop(
         ));
         records.push(record);
     }
-    Ok(records)
+    Ok(())
 }

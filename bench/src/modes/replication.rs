@@ -98,6 +98,12 @@ pub struct ReplicationReport {
     pub per_standby: Vec<StandbyLag>,
     pub leader_engine_seq: u64,
     pub leader_state_hash: String,
+    /// The leader's engine seq when the load stopped.
+    pub leader_seq_after_run: u64,
+    /// The first leader still led when the nodes were compared.
+    pub leader_kept_leadership: bool,
+    /// Every node at the same engine seq and state hash, at least the leader's seq when the load stopped, with the
+    /// same leader.
     pub converged: bool,
 }
 
@@ -232,11 +238,20 @@ pub fn run(options: &ReplicationOptions) -> anyhow::Result<ReplicationReport> {
         "cluster: {} msg/s achieved; waiting for the standbys to converge",
         group_digits(run.report.achieved_rate_per_sec.round() as u64)
     ));
-    let (converged, views) = cluster.wait_until_converged(CONVERGE_TIMEOUT);
+    // What the leader had when the load stopped: the standbys must reach it (with ack local a leader that loses
+    // its leadership meanwhile has its unreplicated suffix cut, and the nodes could agree on less).
+    let seq_after_run = cluster.health(leader).map_or(0, |h| h.engine_seq);
+    let (agreed, views) = cluster.wait_until_converged(CONVERGE_TIMEOUT);
     let leader_view = views
         .iter()
         .find(|(index, _)| *index == leader)
         .and_then(|(_, view)| view.clone());
+    let kept_leadership = leader_view.as_ref().is_some_and(|v| v.role == "leader");
+    let converged = agreed
+        && kept_leadership
+        && leader_view
+            .as_ref()
+            .is_some_and(|v| v.engine_seq >= seq_after_run);
     let mut per_standby = Vec::new();
     let mut total = Buckets::default();
     let mut max_all: Option<u64> = None;
@@ -329,7 +344,11 @@ pub fn run(options: &ReplicationOptions) -> anyhow::Result<ReplicationReport> {
         if converged {
             "ok".to_string()
         } else {
-            format!("the standbys did not reach the leader's seq and state hash: {views:?}")
+            format!(
+                "the standbys did not reach the leader's seq ({seq_after_run} when the load stopped) and state \
+                 hash, or the leader lost its leadership (agreed {agreed}, still leader {kept_leadership}): \
+                 {views:?}"
+            )
         },
     );
     if let Some((base, _)) = &baseline {
@@ -397,6 +416,8 @@ pub fn run(options: &ReplicationOptions) -> anyhow::Result<ReplicationReport> {
         per_standby,
         leader_engine_seq: leader_view.as_ref().map_or(0, |v| v.engine_seq),
         leader_state_hash: leader_view.map_or(String::new(), |v| v.state_hash),
+        leader_seq_after_run: seq_after_run,
+        leader_kept_leadership: kept_leadership,
         converged,
     })
 }
