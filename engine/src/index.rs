@@ -1,5 +1,6 @@
 //! A fixed-capacity hash map from u64 keys to u32 values: open addressing, linear probing and backward-shift
-//! deletion, so it never allocates after construction and never accumulates tombstones.
+//! deletion, so it never allocates after construction and never accumulates tombstones. Every u64 is a valid key:
+//! the one the slots use to mean "empty" is kept beside them.
 
 const EMPTY: u64 = u64::MAX;
 
@@ -10,6 +11,8 @@ pub struct FixedIndex {
     mask: usize,
     len: usize,
     max_len: usize,
+    /// The value of the key `EMPTY`, which cannot live in a slot.
+    empty_key_value: Option<u32>,
 }
 
 impl FixedIndex {
@@ -22,6 +25,7 @@ impl FixedIndex {
             mask: slots - 1,
             len: 0,
             max_len,
+            empty_key_value: None,
         }
     }
 
@@ -41,6 +45,9 @@ impl FixedIndex {
 
     #[inline]
     pub fn get(&self, key: u64) -> Option<u32> {
+        if key == EMPTY {
+            return self.empty_key_value;
+        }
         let mut slot = self.home(key);
         loop {
             let k = self.keys[slot];
@@ -57,9 +64,16 @@ impl FixedIndex {
     /// Inserts a new key. Returns false, changing nothing, if the key exists or the index is full.
     #[inline]
     pub fn insert(&mut self, key: u64, value: u32) -> bool {
-        debug_assert_ne!(key, EMPTY);
         if self.len >= self.max_len {
             return false;
+        }
+        if key == EMPTY {
+            if self.empty_key_value.is_some() {
+                return false;
+            }
+            self.empty_key_value = Some(value);
+            self.len += 1;
+            return true;
         }
         let mut slot = self.home(key);
         loop {
@@ -80,6 +94,11 @@ impl FixedIndex {
     /// Removes a key, returning its value.
     #[inline]
     pub fn remove(&mut self, key: u64) -> Option<u32> {
+        if key == EMPTY {
+            let value = self.empty_key_value.take()?;
+            self.len -= 1;
+            return Some(value);
+        }
         let mut slot = self.home(key);
         loop {
             let k = self.keys[slot];
@@ -123,6 +142,7 @@ impl FixedIndex {
             .zip(self.values.iter())
             .filter(|(k, _)| **k != EMPTY)
             .map(|(k, v)| (*k, *v))
+            .chain(self.empty_key_value.map(|v| (EMPTY, v)))
     }
 }
 
@@ -146,7 +166,11 @@ mod tests {
             state = state
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            let key = (state >> 40) % 97;
+            // Key 96 stands for u64::MAX, the key the slots use to mean "empty".
+            let key = match (state >> 40) % 97 {
+                96 => u64::MAX,
+                key => key,
+            };
             let value = (state >> 8) as u32;
             if state & 1 == 0 {
                 let inserted = index.insert(key, value);

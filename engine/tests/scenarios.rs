@@ -40,6 +40,30 @@ fn a_state_check_compares_the_hash_before_it_and_changes_no_order<B: OrderBook>(
     assert_eq!(m.book(Side::Sell), vec![(10_010, 4)]);
 }
 
+fn an_order_keyed_by_the_largest_session_and_user_ref_is_found_and_cancelled<B: OrderBook>() {
+    let mut m = new_market::<B>();
+    // Nothing rests under (u32::MAX, u32::MAX): a cancel is rejected, not matched to an empty index slot.
+    let events = m.run(CommandBody::Cancel {
+        session: u32::MAX,
+        account: 1,
+        user_ref: u32::MAX,
+    });
+    assert_eq!(rejects(&events).len(), 1);
+    let mut order = m.order(1, Side::Buy, 9_990, 10);
+    order.session = u32::MAX;
+    order.user_ref = u32::MAX;
+    let id = accepted_id(&m.submit(order));
+    assert_eq!(m.book(Side::Buy), vec![(9_990, 10)]);
+    let events = m.run(CommandBody::Cancel {
+        session: u32::MAX,
+        account: 1,
+        user_ref: u32::MAX,
+    });
+    assert!(rejects(&events).is_empty(), "{events:?}");
+    assert!(m.book(Side::Buy).is_empty());
+    assert!(m.resting(Side::Buy).iter().all(|o| o.order_id != id));
+}
+
 // ---- resting and matching -------------------------------------------------------------------------------------
 
 fn a_limit_order_that_does_not_cross_rests<B: OrderBook>() {
@@ -1261,6 +1285,7 @@ macro_rules! for_both_books {
 
 for_both_books!(
     a_state_check_compares_the_hash_before_it_and_changes_no_order,
+    an_order_keyed_by_the_largest_session_and_user_ref_is_found_and_cancelled,
     a_limit_order_that_does_not_cross_rests,
     a_crossing_order_trades_at_the_resting_price,
     orders_at_one_price_fill_in_time_priority,
