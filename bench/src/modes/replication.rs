@@ -98,7 +98,7 @@ pub struct ReplicationReport {
     pub per_standby: Vec<StandbyLag>,
     pub leader_engine_seq: u64,
     pub leader_state_hash: String,
-    /// The leader's engine seq when the load stopped.
+    /// The leader's engine seq when the load stopped (0: it did not answer GET /health then).
     pub leader_seq_after_run: u64,
     /// The first leader still led when the nodes were compared.
     pub leader_kept_leadership: bool,
@@ -240,18 +240,30 @@ pub fn run(options: &ReplicationOptions) -> anyhow::Result<ReplicationReport> {
     ));
     // What the leader had when the load stopped: the standbys must reach it (with ack local a leader that loses
     // its leadership meanwhile has its unreplicated suffix cut, and the nodes could agree on less).
-    let seq_after_run = cluster.health(leader).map_or(0, |h| h.engine_seq);
+    let answered = run.report.messages_answered;
+    let seq_after_run = {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match cluster.health(leader) {
+                Some(h) => break Some(h.engine_seq),
+                None if Instant::now() >= deadline => break None,
+                None => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    };
     let (agreed, views) = cluster.wait_until_converged(CONVERGE_TIMEOUT);
     let leader_view = views
         .iter()
         .find(|(index, _)| *index == leader)
         .and_then(|(_, view)| view.clone());
     let kept_leadership = leader_view.as_ref().is_some_and(|v| v.role == "leader");
+    // Every answered message is a journaled command: the nodes must hold at least that many.
     let converged = agreed
         && kept_leadership
-        && leader_view
-            .as_ref()
-            .is_some_and(|v| v.engine_seq >= seq_after_run);
+        && leader_view.as_ref().is_some_and(|v| {
+            seq_after_run.is_some_and(|seq| v.engine_seq >= seq) && v.engine_seq >= answered
+        });
+    let seq_after_run = seq_after_run.unwrap_or(0);
     let mut per_standby = Vec::new();
     let mut total = Buckets::default();
     let mut max_all: Option<u64> = None;
@@ -345,8 +357,8 @@ pub fn run(options: &ReplicationOptions) -> anyhow::Result<ReplicationReport> {
             "ok".to_string()
         } else {
             format!(
-                "the standbys did not reach the leader's seq ({seq_after_run} when the load stopped) and state \
-                 hash, or the leader lost its leadership (agreed {agreed}, still leader {kept_leadership}): \
+                "the standbys did not reach the leader's seq ({seq_after_run} when the load stopped, {answered} \
+                 messages answered) and state hash, or the leader lost its leadership (agreed {agreed}, still leader {kept_leadership}): \
                  {views:?}"
             )
         },
