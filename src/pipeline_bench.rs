@@ -84,7 +84,10 @@ impl Flow {
     #[inline]
     fn next(&mut self) -> CommandBody {
         let index = self.turn;
-        self.turn = (self.turn + 1) % self.sessions.len();
+        self.turn += 1;
+        if self.turn == self.sessions.len() {
+            self.turn = 0;
+        }
         let (session, account) = self.sessions[index];
         let r = self.random();
         let aggressor = r.is_multiple_of(AGGRESSOR_ONE_IN);

@@ -16,9 +16,11 @@
 use std::mem::{align_of, size_of};
 
 use crossline_engine::{ArchivedCommand, Command};
-use rkyv::rancor::Failure;
+use rkyv::rancor::{Failure, Strategy};
 use rkyv::ser::allocator::SubAllocator;
 use rkyv::ser::writer::Buffer;
+use rkyv::ser::{Positional, Serializer};
+use rkyv::{Archive, Place, Serialize};
 
 use crate::error::FrameDefect;
 use crate::header::RECORD_ALIGN_BYTES;
@@ -42,12 +44,48 @@ pub(crate) const fn align_up(bytes: usize) -> usize {
 }
 
 /// crc32c over the length word and the seq+payload bytes, which sit contiguously at 8..16+n.
+///
+/// A frame is about a hundred bytes, too short for the `crc32c` crate's three-way interleaving to pay off: on x86-64
+/// with SSE 4.2 the sum is taken here inline, eight bytes per `crc32` instruction, which gives the same value (the
+/// instruction computes CRC-32C, the Castagnoli polynomial, over its operand's little-endian bytes).
 #[inline]
 pub(crate) fn frame_checksum(payload_bytes: u32, seq_and_payload: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("sse4.2") {
+            // SAFETY: the CPU supports SSE 4.2, checked just above.
+            return unsafe { frame_checksum_sse42(payload_bytes, seq_and_payload) };
+        }
+    }
     crc32c::crc32c_append(
         crc32c::crc32c(&payload_bytes.to_le_bytes()),
         seq_and_payload,
     )
+}
+
+/// `frame_checksum` with the `crc32` instruction.
+///
+/// # Safety
+/// The CPU must support SSE 4.2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+#[inline]
+unsafe fn frame_checksum_sse42(payload_bytes: u32, seq_and_payload: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u32, _mm_crc32_u64, _mm_crc32_u8};
+    let mut state = _mm_crc32_u32(u32::MAX, payload_bytes);
+    let mut words = seq_and_payload.chunks_exact(8);
+    let mut wide = u64::from(state);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        wide = _mm_crc32_u64(wide, u64::from_le_bytes(bytes));
+    }
+    // The instruction leaves the upper half zero.
+    state = wide as u32;
+    for &byte in words.remainder() {
+        state = _mm_crc32_u8(state, byte);
+    }
+    !state
 }
 
 /// Archives `command` into `frame[16..]`, fills seq, padding and checksum, and returns the length word to publish.
@@ -57,18 +95,31 @@ pub(crate) fn encode_frame(frame: &mut [u8], command: &Command) -> Result<u32, (
     debug_assert_eq!(frame.len(), FRAME_BYTES);
     let (head, body) = frame.split_at_mut(FRAME_HEADER_BYTES);
     let (payload, padding) = body.split_at_mut(ARCHIVED_COMMAND_BYTES);
-    // Command holds only fixed-size fields, so the serializer never asks its allocator for scratch space; an empty
-    // arena keeps this free of heap allocation.
-    let archived_len = rkyv::api::low::to_bytes_in_with_alloc::<_, _, Failure>(
-        command,
-        Buffer::from(&mut *payload),
-        SubAllocator::new(&mut []),
-    )
-    .map_err(|_| ())?
-    .len();
-    if archived_len != ARCHIVED_COMMAND_BYTES {
+    // Command holds only fixed-size fields, so serializing writes nothing out of line and never asks the allocator
+    // for scratch space (an empty arena keeps this free of heap allocation); it only yields the resolver. The archive
+    // is then resolved in place, into the zeroed payload, exactly as rkyv's `to_bytes` resolves it into a zeroed
+    // value before copying that out: the same bytes, without the copy.
+    let resolver = {
+        let mut serializer =
+            Serializer::new(Buffer::from(&mut *payload), SubAllocator::new(&mut []), ());
+        let resolver = command
+            .serialize(Strategy::<_, Failure>::wrap(&mut serializer))
+            .map_err(|_| ())?;
+        if serializer.pos() != 0 {
+            // Something was written out of line: not a fixed-size archive.
+            return Err(());
+        }
+        resolver
+    };
+    payload.fill(0);
+    let out = payload.as_mut_ptr().cast::<ArchivedCommand>();
+    if !out.is_aligned() {
         return Err(());
     }
+    // SAFETY: `out` points at `payload`, which is exactly `size_of::<ArchivedCommand>()` bytes long, aligned for it
+    // (checked above), fully initialized (zeroed just above) and borrowed mutably here, so nothing else touches it.
+    let place = unsafe { Place::new_unchecked(0, out) };
+    command.resolve(resolver, place);
     padding.fill(0);
     head[8..16].copy_from_slice(&command.seq.to_le_bytes());
     let payload_bytes = ARCHIVED_COMMAND_BYTES as u32;
@@ -209,6 +260,50 @@ mod tests {
         let back: Command =
             rkyv::deserialize::<Command, rkyv::rancor::Error>(archived).expect("deserializes");
         assert_eq!(back, command);
+    }
+
+    #[test]
+    fn the_payload_is_what_rkyv_to_bytes_archives() {
+        let mut commands = vec![order(1), order(u64::MAX / 3)];
+        commands.push(Command {
+            seq: 77,
+            timestamp_ns: 123_456_789,
+            body: CommandBody::Cancel {
+                session: 3,
+                account: 9,
+                user_ref: 0xDEAD_BEEF,
+            },
+        });
+        commands.push(Command {
+            seq: 78,
+            timestamp_ns: 1,
+            body: CommandBody::Tick,
+        });
+        for command in commands {
+            let mut frame = AlignedFrame([0x5A; FRAME_BYTES]);
+            encode_frame(&mut frame.0, &command).expect("fits");
+            let expected = rkyv::to_bytes::<rkyv::rancor::Error>(&command).expect("archives");
+            assert_eq!(
+                &frame.0[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + ARCHIVED_COMMAND_BYTES],
+                expected.as_slice()
+            );
+        }
+    }
+
+    #[test]
+    fn the_inline_checksum_matches_the_crc32c_crate() {
+        let data: Vec<u8> = (0..300u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for len in 0..data.len() {
+            for payload_bytes in [0, 1, ARCHIVED_COMMAND_BYTES as u32, u32::MAX] {
+                let expected = crc32c::crc32c_append(
+                    crc32c::crc32c(&payload_bytes.to_le_bytes()),
+                    &data[..len],
+                );
+                assert_eq!(frame_checksum(payload_bytes, &data[..len]), expected);
+            }
+        }
     }
 
     #[test]

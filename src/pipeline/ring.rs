@@ -17,8 +17,8 @@ struct Shared<T> {
     head: CachePadded<AtomicU64>,
     /// Next slot the producer will publish (count of slots published).
     tail: CachePadded<AtomicU64>,
+    /// A power of two of them; each end keeps `len - 1` as its index mask.
     slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
-    mask: u64,
 }
 
 // SAFETY: a slot is written only by the producer while it is outside head..tail and read only by the consumer
@@ -37,6 +37,9 @@ pub struct Producer<T> {
     published: u64,
     /// The consumer's head as last loaded.
     head_cache: u64,
+    /// Slot count minus one (the slot count is a power of two), kept here so that a write touches only this
+    /// side's own fields and the slot.
+    mask: u64,
 }
 
 /// The reading end.
@@ -46,6 +49,8 @@ pub struct Consumer<T> {
     head: u64,
     /// The producer's tail as last loaded.
     tail_cache: u64,
+    /// Slot count minus one, like the producer's.
+    mask: u64,
 }
 
 /// A ring of `capacity` slots (rounded up to a power of two, at least 2).
@@ -54,11 +59,11 @@ pub fn ring<T: Copy + Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     let slots = (0..capacity)
         .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
         .collect();
+    let mask = capacity as u64 - 1;
     let shared = Arc::new(Shared {
         head: CachePadded::new(AtomicU64::new(0)),
         tail: CachePadded::new(AtomicU64::new(0)),
         slots,
-        mask: capacity as u64 - 1,
     });
     (
         Producer {
@@ -66,11 +71,13 @@ pub fn ring<T: Copy + Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
             tail: 0,
             published: 0,
             head_cache: 0,
+            mask,
         },
         Consumer {
             shared,
             head: 0,
             tail_cache: 0,
+            mask,
         },
     )
 }
@@ -79,14 +86,19 @@ impl<T: Copy + Send> Producer<T> {
     /// Writes `value` into the next slot without publishing it; false when the ring is full.
     #[inline]
     pub fn try_write(&mut self, value: T) -> bool {
-        let capacity = self.shared.slots.len() as u64;
-        if self.tail - self.head_cache >= capacity {
+        // The capacity is `mask + 1`: a full ring has `tail - head > mask`.
+        if self.tail - self.head_cache > self.mask {
             self.head_cache = self.shared.head.load(Ordering::Acquire);
-            if self.tail - self.head_cache >= capacity {
+            if self.tail - self.head_cache > self.mask {
                 return false;
             }
         }
-        let slot = &self.shared.slots[(self.tail & self.shared.mask) as usize];
+        // SAFETY: `slots` has `mask + 1` entries (a power of two), so the masked index is in bounds.
+        let slot = unsafe {
+            self.shared
+                .slots
+                .get_unchecked((self.tail & self.mask) as usize)
+        };
         // SAFETY: `tail - head < capacity`, so this slot is outside the consumer's readable range head..tail and
         // no one else writes it: the producer is unique (`Producer` is not Clone).
         unsafe { (*slot.get()).write(value) };
@@ -128,7 +140,12 @@ impl<T: Copy + Send> Consumer<T> {
         if offset >= self.tail_cache - self.head && offset >= self.available() {
             return None;
         }
-        let slot = &self.shared.slots[((self.head + offset) & self.shared.mask) as usize];
+        // SAFETY: `slots` has `mask + 1` entries (a power of two), so the masked index is in bounds.
+        let slot = unsafe {
+            self.shared
+                .slots
+                .get_unchecked(((self.head + offset) & self.mask) as usize)
+        };
         // SAFETY: head + offset < tail as loaded with Acquire, so the producer wrote this slot and published it
         // with Release before; it will not write it again until `head` moves past it.
         Some(unsafe { (*slot.get()).assume_init() })
