@@ -12,8 +12,8 @@ mod journal_cli;
 mod metrics;
 mod pipeline;
 mod pipeline_bench;
-mod replication;
 mod query;
+mod replication;
 mod serve;
 mod tune;
 

@@ -699,8 +699,9 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
         let url = config
             .query_db_url()
             .map_err(|error| anyhow::anyhow!("query.database_url: {error}"))?;
-        let db = crate::query::db::open_db(&url)
-            .map_err(|error| anyhow::anyhow!("opening the query database {}: {error}", url.display()))?;
+        let db = crate::query::db::open_db(&url).map_err(|error| {
+            anyhow::anyhow!("opening the query database {}: {error}", url.display())
+        })?;
         let stage = crate::query::stage::QueryStage::open(
             &journal_dir,
             Some(Arc::clone(&watermarks)),

@@ -47,9 +47,10 @@ impl AdminBackend for ApplianceBackend {
             journal_durable_seq: self.watermarks.durable_seq(),
             sessions_logged_in: get(&self.metrics.gateway.sessions_logged_in),
             cluster: self.cluster.as_ref().map(|status| status()),
-            query: self.query.as_ref().map(|lag| {
-                lag.health_json(crate::pipeline::messages::wall_clock_ns())
-            }),
+            query: self
+                .query
+                .as_ref()
+                .map(|lag| lag.health_json(crate::pipeline::messages::wall_clock_ns())),
             invariant_violation,
         }
     }

@@ -59,7 +59,12 @@ impl Config {
         if let Some(why) = why {
             return refuse("query.database_url", format!("{url:?}"), why);
         }
-        if q.enabled && self.cluster.as_ref().is_some_and(|cluster| !cluster.learner) {
+        if q.enabled
+            && self
+                .cluster
+                .as_ref()
+                .is_some_and(|cluster| !cluster.learner)
+        {
             return refuse(
                 "query.enabled",
                 "true",

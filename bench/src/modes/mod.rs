@@ -7,7 +7,7 @@ pub mod engine;
 pub mod failover;
 pub mod journal;
 pub mod pipeline;
-pub mod replication;
 pub mod query;
+pub mod replication;
 pub mod restart;
 pub mod wire;
