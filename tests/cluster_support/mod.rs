@@ -17,11 +17,18 @@ pub const NODES: usize = 3;
 pub const LEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const TOKEN: &str = "cluster-test-token-0123456789";
 
+/// A port a node keeps across restarts. It is taken below Linux's ephemeral range (32768 and up by default), so
+/// that while the node is down no outgoing connection of this host is given it.
 pub fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = 12_000 + (std::process::id() * 1_117) % 16_000;
+    loop {
+        let port = start + NEXT.fetch_add(1, Ordering::Relaxed) % 4_000;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port as u16)) {
+            return listener.local_addr().expect("addr");
+        }
+    }
 }
 
 /// One node's fixed addresses: a restart (the process re-executes itself) keeps them.

@@ -65,11 +65,20 @@ pub struct NodeAddrs {
     pub raft: SocketAddr,
 }
 
-/// A free port on 127.0.0.1 (bound, read and released: another process could take it in between, which a start
-/// then reports as a bind failure).
+/// A free port on 127.0.0.1 that a node keeps across restarts (bound, read and released: another process could
+/// take it in between, which a start then reports as a bind failure). It is taken below Linux's ephemeral range
+/// (32768 and up by default), so that while a killed node is down no outgoing connection of this host is given it.
 pub fn free_addr() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    listener.local_addr().context("a free port's address")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = 12_000 + (std::process::id() * 1_117) % 16_000;
+    for _ in 0..4_000 {
+        let port = start + NEXT.fetch_add(1, Ordering::Relaxed) % 4_000;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port as u16)) {
+            return listener.local_addr().context("a free port's address");
+        }
+    }
+    anyhow::bail!("no free port between 12000 and 32000 on 127.0.0.1")
 }
 
 /// A running `crossline serve` child; SIGKILLed and reaped on drop.
