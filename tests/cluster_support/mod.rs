@@ -22,7 +22,7 @@ pub const TOKEN: &str = "cluster-test-token-0123456789";
 pub fn free_addr() -> SocketAddr {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = 12_000 + (std::process::id() * 1_117) % 16_000;
+    let start = 12_000 + std::process::id().wrapping_mul(1_117) % 16_000;
     loop {
         let port = start + NEXT.fetch_add(1, Ordering::Relaxed) % 4_000;
         if let Ok(listener) = TcpListener::bind(("127.0.0.1", port as u16)) {
