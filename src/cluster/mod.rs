@@ -151,8 +151,11 @@ fn raft_config(config: &ClusterConfig) -> Result<openraft::Config, String> {
         election_timeout_min: config.election_min_ms,
         election_timeout_max: config.election_max_ms,
         install_snapshot_timeout: 1_000,
-        // A batch is up to batch_max_records records; this bounds one AppendEntries message.
-        max_payload_entries: 64,
+        // A batch is up to batch_max_records records; this bounds one AppendEntries message (at most 512 x 256
+        // records of about 104 bytes: 13 MiB). Each follower has one AppendEntries in flight, so an entry count
+        // per message well above the entries a busy leader proposes per follower round trip keeps it from falling
+        // behind.
+        max_payload_entries: 512,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_entries),
         max_in_snapshot_log_to_keep: config.snapshot_keep_entries,
         ..openraft::Config::default()

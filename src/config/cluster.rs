@@ -119,7 +119,7 @@ fn default_batch_max_records() -> usize {
     256
 }
 fn default_batch_max_us() -> u64 {
-    100
+    1_000
 }
 fn default_state_check_interval_ms() -> u64 {
     1_000
