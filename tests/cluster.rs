@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn a_killed_leader_is_replaced_and_clients_resume_with_every_acknowledged_order() {
+    let _serial = one_cluster_at_a_time();
     let mut cluster = Cluster::new("");
     let leader = cluster.wait_for_leader(None);
     let addresses = cluster.order_entry();
@@ -143,6 +144,7 @@ fn a_killed_leader_is_replaced_and_clients_resume_with_every_acknowledged_order(
 
 #[test]
 fn a_leader_stopped_past_the_election_timeout_steps_down_and_acknowledges_nothing() {
+    let _serial = one_cluster_at_a_time();
     let cluster = Cluster::new("");
     let leader = cluster.wait_for_leader(None);
     let addresses = cluster.order_entry();
@@ -193,6 +195,7 @@ fn a_leader_stopped_past_the_election_timeout_steps_down_and_acknowledges_nothin
 
 #[test]
 fn a_standby_that_missed_pruned_log_entries_catches_up_through_a_snapshot() {
+    let _serial = one_cluster_at_a_time();
     let mut cluster = Cluster::new("snapshot_entries = 20\nsnapshot_keep_entries = 0");
     let leader = cluster.wait_for_leader(None);
     let addresses = cluster.order_entry();
@@ -231,6 +234,7 @@ fn a_standby_that_missed_pruned_log_entries_catches_up_through_a_snapshot() {
 
 #[test]
 fn the_cluster_heals_after_network_faults_between_nodes_and_loses_no_acknowledged_order() {
+    let _serial = one_cluster_at_a_time();
     let addrs = node_addrs();
     let mesh = ProxyMesh::start(&addrs);
     let cluster = Cluster::with_routes("", addrs, |from, to, _| mesh.route(from, to));
@@ -266,6 +270,7 @@ fn the_cluster_heals_after_network_faults_between_nodes_and_loses_no_acknowledge
 
 #[test]
 fn a_learner_follows_without_voting_and_keeps_the_query_database() {
+    let _serial = one_cluster_at_a_time();
     let learner = NODES - 1;
     let learner_id = learner + 1;
     let addrs = node_addrs();

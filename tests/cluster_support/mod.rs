@@ -17,6 +17,15 @@ pub const NODES: usize = 3;
 pub const LEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const TOKEN: &str = "cluster-test-token-0123456789";
 
+/// The tests of one binary run on parallel threads; three nodes each on a two-core box would starve each other's
+/// heartbeats, so each test holds this while its cluster lives.
+pub fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static CLUSTERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    CLUSTERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A port a node keeps across restarts. It is taken below Linux's ephemeral range (32768 and up by default), so
 /// that while the node is down no outgoing connection of this host is given it.
 pub fn free_addr() -> SocketAddr {
