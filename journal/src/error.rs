@@ -137,7 +137,7 @@ pub enum FrameDefect {
         stored: u32,
         computed: u32,
     },
-    /// The checksum holds but the bytes are not a valid archived command.
+    /// The checksum holds but the bytes are not a valid archived command, or the command's seq is not the frame's.
     Undecodable,
 }
 

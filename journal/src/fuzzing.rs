@@ -180,8 +180,13 @@ fn read_seqs(dir: &Path) -> (Vec<u64>, Option<String>) {
     loop {
         match reader.next_record() {
             Ok(Some(record)) => {
-                // The frame's seq is what the journal checks for continuity; the command inside carries its own
-                // copy, which a crafted frame with a valid checksum can contradict (see docs/RELIABILITY.md).
+                // The command inside carries its own copy of the frame's seq; a frame where they differ is refused
+                // as undecodable, so a record read back always agrees.
+                assert_eq!(
+                    record.command.seq.to_native(),
+                    record.seq,
+                    "a record whose command seq is not its frame's was read back"
+                );
                 seqs.push(record.seq);
             }
             Ok(None) => return (seqs, None),

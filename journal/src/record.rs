@@ -188,12 +188,12 @@ pub(crate) unsafe fn read_frame(segment: &Segment, offset: usize) -> Frame<'_> {
     }
     let mut seq_bytes = [0u8; 8];
     seq_bytes.copy_from_slice(&frame[8..16]);
+    let seq = u64::from_le_bytes(seq_bytes);
     match access_command(&frame[FRAME_HEADER_BYTES..]) {
-        Some(command) => Frame::Valid {
-            seq: u64::from_le_bytes(seq_bytes),
-            command,
-        },
-        None => Frame::Invalid(FrameDefect::Undecodable),
+        // The frame's seq and its command's are written from one value: a frame where they differ was not written
+        // by the journal writer.
+        Some(command) if command.seq.to_native() == seq => Frame::Valid { seq, command },
+        _ => Frame::Invalid(FrameDefect::Undecodable),
     }
 }
 
