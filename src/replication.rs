@@ -2,12 +2,12 @@
 //! snapshots and the appliance's, and the watcher that promotes this node when Raft elects it and steps it down
 //! when it is deposed.
 //!
-//! - **Before recovery**, the journal is cut after the last seq this node knows the cluster committed, and before
-//!   any record that differs from Raft's log (`cut_uncommitted`): what a former leader wrote and never got
-//!   committed goes, with any local snapshot past it. Committed records cut because the persisted commit point
-//!   lags come back through Raft.
-//! - **Standby**: replication owns the journal writer and appends committed records; the engine thread follows
-//!   them (`StandbyStage`), the gateway keeps the reply stores and refuses logins.
+//! - **Before recovery** (`prepare_journal`), the journal is cut after the last record Raft's log carries (what a
+//!   former leader wrote and never proposed), local snapshots past the seq this node knows committed go, and the
+//!   replay stops at that seq: records accepted and not yet known committed stay in the journal, unseen, until
+//!   Raft commits them (or truncates them, which cuts them from the journal).
+//! - **Standby**: replication owns the journal writer and appends the records it accepts; the engine thread
+//!   follows them as they are committed (`StandbyStage`), the gateway keeps the reply stores and refuses logins.
 //! - **Promotion**: when Raft has elected this node and it has applied its whole log (`ready_to_serve`), the
 //!   watcher takes the journal writer from replication and offers it to the engine thread, which catches up and
 //!   starts sequencing; the gateway opens; the replicator tails the journal from there.
@@ -22,7 +22,6 @@ use crate::config::Config;
 use crate::pipeline::role::Role;
 use crate::pipeline::standby_stage::Promotion;
 use crate::pipeline::{recovery, state_snapshot, Lifecycle};
-use crossline_engine::Command;
 use crossline_journal::{JournalConfig, JournalWriter, SnapshotStore};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,11 +31,23 @@ use std::time::Duration;
 /// How often the watcher looks at Raft's state.
 const WATCH_INTERVAL: Duration = Duration::from_millis(1);
 
-/// Cuts the journal after the last seq this node knows committed, and drops local snapshots past it. Returns a
-/// line for the start-up report when it cut something.
-pub fn cut_uncommitted(config: &Config) -> anyhow::Result<Option<String>> {
+/// What `prepare_journal` found and did.
+pub struct PreparedJournal {
+    /// A line for the start-up report when it cut something.
+    pub note: Option<String>,
+    /// The last seq this node knows committed: recovery replays up to it and readers see no further until Raft
+    /// raises it.
+    pub committed_seq: u64,
+}
+
+/// Before recovery opens the journal: cuts the tail this node wrote and never proposed (after the last record its
+/// Raft log carries), and drops local snapshots past the seq it knows committed (a former leader's snapshot may
+/// cover records the cluster never committed).
+pub fn prepare_journal(config: &Config) -> anyhow::Result<PreparedJournal> {
     let raft_dir = config.raft_dir();
     let journal_dir = config.journal_dir();
+    let bounds = crate::cluster::journal_bounds(&raft_dir).map_err(anyhow::Error::msg)?;
+    let mut notes = Vec::new();
     let has_segments = std::fs::read_dir(&journal_dir)
         .map(|entries| {
             entries
@@ -44,44 +55,52 @@ pub fn cut_uncommitted(config: &Config) -> anyhow::Result<Option<String>> {
                 .any(|entry| entry.file_name().to_string_lossy().ends_with(".seg"))
         })
         .unwrap_or(false);
-    if !has_segments {
-        return Ok(None);
+    if has_segments {
+        let report = crossline_journal::recover(&journal_dir)
+            .map_err(|error| anyhow::anyhow!("recovering {}: {error}", journal_dir.display()))?;
+        if let Some(last_seq) = report.last_seq {
+            if !raft_dir.join("raft-meta").exists() && !raft_dir.join("raft-snapshot").exists() {
+                anyhow::bail!(
+                    "the journal in {} holds records up to seq {last_seq} but this node has no Raft state in {}: \
+                     a journal written standalone cannot join a cluster (start the cluster's first leader from \
+                     an empty data directory, or remove [cluster] to run it standalone)",
+                    journal_dir.display(),
+                    raft_dir.display()
+                );
+            }
+            if last_seq > bounds.last_seq {
+                let cut = crossline_journal::truncate_after(&journal_dir, bounds.last_seq)
+                    .map_err(|error| {
+                        anyhow::anyhow!(
+                            "cutting the journal after seq {}: {error}",
+                            bounds.last_seq
+                        )
+                    })?;
+                notes.push(format!(
+                    "cut {} journal records after seq {}: this node wrote them as leader and never proposed them",
+                    cut.records_dropped, bounds.last_seq
+                ));
+            }
+        }
     }
-    let report = crossline_journal::recover(&journal_dir)
-        .map_err(|error| anyhow::anyhow!("recovering {}: {error}", journal_dir.display()))?;
-    let Some(last_seq) = report.last_seq else {
-        return Ok(None);
-    };
-    if !raft_dir.join("raft-meta").exists() && !raft_dir.join("raft-snapshot").exists() {
-        anyhow::bail!(
-            "the journal in {} holds records up to seq {last_seq} but this node has no Raft state in {}: a \
-             journal written standalone cannot join a cluster (start the cluster's first leader from an empty \
-             data directory, or remove [cluster] to run it standalone)",
-            journal_dir.display(),
-            raft_dir.display()
-        );
-    }
-    let committed =
-        crate::cluster::journal_cut_point(&raft_dir, &journal_dir).map_err(anyhow::Error::msg)?;
-    if last_seq <= committed {
-        return Ok(None);
-    }
-    let cut = crossline_journal::truncate_after(&journal_dir, committed)
-        .map_err(|error| anyhow::anyhow!("cutting the journal after seq {committed}: {error}"))?;
     let mut removed_snapshots = 0;
     if let Ok(store) = SnapshotStore::open(&config.snapshot_dir()) {
         for info in store.list().unwrap_or_default() {
-            if info.seq > committed && std::fs::remove_file(&info.path).is_ok() {
+            if info.seq > bounds.committed_seq && std::fs::remove_file(&info.path).is_ok() {
                 removed_snapshots += 1;
             }
         }
     }
-    Ok(Some(format!(
-        "cut {} journal records after seq {committed}: this node does not know them committed, or they differ \
-         from the cluster's ({removed_snapshots} snapshots past it removed); the cluster's records follow \
-         through replication",
-        cut.records_dropped
-    )))
+    if removed_snapshots > 0 {
+        notes.push(format!(
+            "removed {removed_snapshots} local snapshots past the committed seq {}",
+            bounds.committed_seq
+        ));
+    }
+    Ok(PreparedJournal {
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+        committed_seq: bounds.committed_seq,
+    })
 }
 
 /// Set when the process must restart to rebuild its state (a replicated snapshot was installed, or a leader
@@ -115,10 +134,6 @@ struct ApplianceApp {
 }
 
 impl ClusterApp for ApplianceApp {
-    fn on_replicated(&self, _commands: &[Command]) {
-        // The standby's engine thread follows the journal itself.
-    }
-
     fn build_snapshot(&self, applied_seq: u64) -> Result<(u64, Vec<u8>), String> {
         let (engine, ledger) = recovery::state_at(
             &self.config.journal_dir(),

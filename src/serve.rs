@@ -222,6 +222,8 @@ struct GatewayParts {
     feed_tcp: Option<crate::pipeline::ring::Producer<crate::pipeline::feed_stage::FeedMessage>>,
     /// The cluster's committed seq (ack policy `replicated`).
     committed_seq: Arc<AtomicU64>,
+    /// A replica replays no further than the seq it knows committed.
+    replay_through: Option<u64>,
 }
 
 /// What the gateway thread hands back after binding and recovering.
@@ -334,6 +336,7 @@ fn build_gateway(
             engine: config.engine_config(),
             sessions: session_count,
             replay_min_commands: config.snapshot.replay_min_commands,
+            replay_through: parts.replay_through,
         },
         &mut GatewayRestore {
             stage: &mut stage,
@@ -445,9 +448,12 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
     let lifecycle = Arc::new(Lifecycle::default());
     let committed_seq = Arc::new(AtomicU64::new(0));
     let mut cut_note = None;
+    let mut replay_through = None;
     if config.cluster.is_some() {
         // Before recovery opens the journal: drop what this node wrote and the cluster never committed.
-        cut_note = crate::replication::cut_uncommitted(config)?;
+        let prepared = crate::replication::prepare_journal(config)?;
+        cut_note = prepared.note;
+        replay_through = Some(prepared.committed_seq);
         lifecycle.role.set(Role::Standby);
     }
     let (to_engine, from_gateway) = ring(INBOUND_RING_SLOTS);
@@ -476,6 +482,7 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
         lifecycle: Arc::clone(&lifecycle),
         feed_tcp: feed_tcp_ring,
         committed_seq: Arc::clone(&committed_seq),
+        replay_through,
     };
     let gateway_cores = cores.clone();
     let gateway_thread = std::thread::Builder::new()

@@ -348,7 +348,7 @@ struct RaftArgs {
     election_min_ms: u64,
     #[arg(long, default_value_t = 300)]
     election_max_ms: u64,
-    /// fdatasync the Raft log on append (`[cluster] log_fsync`; default: the appliance's, on).
+    /// Sync the journal and the Raft index on append (`[cluster] log_fsync`; default: the appliance's, on).
     #[arg(long)]
     raft_log_fsync: Option<bool>,
 }

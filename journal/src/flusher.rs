@@ -114,13 +114,13 @@ impl SyncShared {
     /// True when the persisted checkpoint trails the durable watermark: one more round (which syncs only the header
     /// page if nothing new was written) would bring it level.
     pub(crate) fn checkpoint_behind(&self) -> bool {
-        self.checkpoint_seq.load(Ordering::Relaxed) < self.watermarks.durable_seq()
+        self.checkpoint_seq.load(Ordering::Relaxed) < self.watermarks.synced_seq()
     }
 
     /// Syncs everything published so far and advances the durable watermark to match.
     pub(crate) fn sync_now(&self) -> Result<(), (PathBuf, std::io::Error)> {
         let mut state = self.lock();
-        let target_seq = self.watermarks.written_seq();
+        let target_seq = self.watermarks.appended_seq();
         while let Some(segment) = state.sealed.pop() {
             segment
                 .sync_all()
@@ -207,7 +207,7 @@ impl Flusher {
                 let mut idle_ticks = 0u64;
                 while !worker.stop.load(Ordering::Acquire) {
                     thread::park_timeout(interval);
-                    let behind = worker.watermarks.durable_seq() < worker.watermarks.written_seq();
+                    let behind = worker.watermarks.synced_seq() < worker.watermarks.appended_seq();
                     let catch_up = !behind && worker.checkpoint_behind() && {
                         idle_ticks += 1;
                         idle_ticks >= catch_up_idle_ticks

@@ -56,6 +56,6 @@ pub use snapshot::{
     snapshot_file_name, LoadedSnapshot, SkippedSnapshot, SnapshotInfo, SnapshotLoad, SnapshotStore,
     SNAPSHOT_ALIGN_BYTES,
 };
-pub use truncate::{truncate_after, TruncateError, TruncateReport};
+pub use truncate::{truncate_after, CutError, TruncateError, TruncateReport};
 pub use watermarks::Watermarks;
-pub use writer::{FsyncPolicy, JournalConfig, JournalWriter};
+pub use writer::{FsyncPolicy, JournalConfig, JournalSync, JournalWriter};

@@ -46,6 +46,28 @@ pub enum TruncateError {
     },
 }
 
+/// Why a live journal could not be cut (`JournalWriter::cut_after`). After `Close`, `Truncate` or `Reopen` the
+/// writer is gone; opening the journal again recovers it. A refused cut (`Visible`) gives the writer back.
+#[derive(Debug, thiserror::Error)]
+pub enum CutError {
+    #[error(
+        "cannot cut the journal after seq {last_kept_seq}: readers may already have seen records up to seq \
+         {visible_seq}"
+    )]
+    Visible {
+        last_kept_seq: u64,
+        visible_seq: u64,
+        /// The writer, untouched.
+        writer: Box<crate::writer::JournalWriter>,
+    },
+    #[error("closing the journal for the cut: {0}")]
+    Close(crate::error::AppendError),
+    #[error("cutting the journal: {0}")]
+    Truncate(TruncateError),
+    #[error("reopening the journal after the cut: {0}")]
+    Reopen(OpenError),
+}
+
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TruncateError + '_ {
     move |source| TruncateError::Io {
         path: path.to_path_buf(),
@@ -114,7 +136,9 @@ fn cut_segment(path: &Path, last_kept_seq: u64) -> Result<(), TruncateError> {
     if end > cut_offset {
         let (offset, len) = (cut_offset as usize, (end - cut_offset) as usize);
         // SAFETY: the directory lock is held, so no writer exists in any process, and no reader in this process
-        // holds a slice of this freshly opened mapping.
+        // holds a slice of this freshly opened mapping. Readers of the same file through other mappings (a live
+        // cut, `JournalWriter::cut_after`) read frames only up to the visible written watermark, which is at or
+        // before the cut, so none of them reads these bytes while they change.
         unsafe { segment.bytes_mut(offset, len) }.fill(0);
     }
     if claim.is_some_and(|seq| seq > last_kept_seq) {

@@ -20,6 +20,7 @@ use crate::reader::JournalReader;
 use crate::record::{encode_frame, FRAME_BYTES, SEAL_WORD};
 use crate::recovery::{lock_dir, recover_locked, RecoveryReport};
 use crate::segment::{segment_bytes_valid, Access, Segment, FIRST_FRAME_OFFSET_BYTES, PAGE_BYTES};
+use crate::truncate::{CutError, TruncateReport};
 use crate::watermarks::Watermarks;
 
 /// When the writer's records reach stable storage.
@@ -66,6 +67,8 @@ pub struct JournalWriter {
     /// Where the next frame goes in `current`.
     write_offset: usize,
     next_seq: u64,
+    /// Sequence number of the journal's first record (or of the first to come, in an empty journal).
+    first_seq: u64,
     /// Highest appended sequence number not yet published by `commit_batch` (0: nothing pending).
     pending_seq: u64,
     shared: Arc<SyncShared>,
@@ -80,6 +83,15 @@ impl JournalWriter {
     pub fn open(
         dir: &Path,
         config: JournalConfig,
+    ) -> Result<(JournalWriter, RecoveryReport), OpenError> {
+        Self::open_on(dir, config, None)
+    }
+
+    /// `open`, publishing into `watermarks` (a writer reopened after a cut keeps its readers) or into new ones.
+    fn open_on(
+        dir: &Path,
+        config: JournalConfig,
+        watermarks: Option<Arc<Watermarks>>,
     ) -> Result<(JournalWriter, RecoveryReport), OpenError> {
         validate(&config)?;
         let lock = lock_dir(dir)?;
@@ -112,7 +124,14 @@ impl JournalWriter {
         };
         current.written_end.store(write_offset, Ordering::Release);
         let current = Arc::new(current);
-        let watermarks = Arc::new(Watermarks::new(last_seq));
+        let first_seq = report.first_seq.unwrap_or(next_seq);
+        let watermarks = match watermarks {
+            Some(watermarks) => {
+                watermarks.restart_at(last_seq);
+                watermarks
+            }
+            None => Arc::new(Watermarks::new(last_seq)),
+        };
         let shared = Arc::new(SyncShared::new(
             dir.clone(),
             watermarks,
@@ -139,6 +158,7 @@ impl JournalWriter {
             current,
             write_offset,
             next_seq,
+            first_seq,
             pending_seq: 0,
             shared,
             flusher,
@@ -259,7 +279,7 @@ impl JournalWriter {
                 &self.dir,
                 self.next_seq,
                 self.config.segment_bytes,
-                self.shared.watermarks.durable_seq(),
+                self.shared.watermarks.synced_seq(),
             )?,
         };
         let next = Arc::new(next);
@@ -278,7 +298,7 @@ impl JournalWriter {
         self.preparer.request(Request {
             first_seq: next_first_seq(self.next_seq, self.config.segment_bytes),
             segment_bytes: self.config.segment_bytes,
-            checkpoint_seq: self.shared.watermarks.durable_seq(),
+            checkpoint_seq: self.shared.watermarks.synced_seq(),
         });
         Ok(())
     }
@@ -286,6 +306,49 @@ impl JournalWriter {
     /// The sequence number the next appended command must carry.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// The sequence number of the journal's first record (of the first to come, in an empty journal).
+    pub fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+
+    /// A handle another thread can sync this journal with (a replica makes the records it accepted durable
+    /// before it acknowledges them), sharing the writer's group commit.
+    pub fn sync_handle(&self) -> JournalSync {
+        JournalSync {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Cuts every record after `last_kept_seq` from the live journal: a replica dropping records it accepted that
+    /// the cluster did not commit. The writer closes, the journal is cut (`truncate_after`) and reopened on the same
+    /// watermarks, so readers that follow it keep following. Records readers may have seen (up to the visible
+    /// written watermark) cannot be cut.
+    pub fn cut_after(
+        self,
+        last_kept_seq: u64,
+    ) -> Result<(JournalWriter, TruncateReport), CutError> {
+        let watermarks = self.watermarks();
+        let visible_seq = watermarks.written_seq();
+        if last_kept_seq < visible_seq {
+            return Err(CutError::Visible {
+                last_kept_seq,
+                visible_seq,
+                writer: Box::new(self),
+            });
+        }
+        let dir = self.dir.clone();
+        let config = self.config;
+        if last_kept_seq + 1 >= self.next_seq {
+            return Ok((self, TruncateReport::default()));
+        }
+        self.close().map_err(CutError::Close)?;
+        let report =
+            crate::truncate::truncate_after(&dir, last_kept_seq).map_err(CutError::Truncate)?;
+        let (writer, _) =
+            JournalWriter::open_on(&dir, config, Some(watermarks)).map_err(CutError::Reopen)?;
+        Ok((writer, report))
     }
 
     /// The watermarks, for readers, the replicator and the gateway's ack policy.
@@ -304,6 +367,34 @@ impl JournalWriter {
     /// A reader positioned at `from_seq` that follows this writer, seeing records up to the written watermark.
     pub fn tail_reader(&self, from_seq: u64) -> Result<JournalReader, crate::error::ReadError> {
         JournalReader::open_tailing(&self.dir, self.watermarks(), from_seq)
+    }
+}
+
+/// Syncs a journal from another thread than its writer's (`JournalWriter::sync_handle`).
+#[derive(Debug, Clone)]
+pub struct JournalSync {
+    shared: Arc<SyncShared>,
+}
+
+impl JournalSync {
+    /// Syncs everything the writer has published; returns the seq every record up to which is on stable
+    /// storage.
+    pub fn sync(&self) -> Result<u64, AppendError> {
+        if self.shared.is_poisoned() {
+            return Err(AppendError::Poisoned {
+                reason: self.shared.failure_reason(),
+            });
+        }
+        self.shared.sync_now().map_err(|(path, err)| {
+            self.shared.poison(format!("{}: {err}", path.display()));
+            AppendError::io(&path, err)
+        })?;
+        Ok(self.shared.watermarks.synced_seq())
+    }
+
+    /// The last record on stable storage.
+    pub fn synced_seq(&self) -> u64 {
+        self.shared.watermarks.synced_seq()
     }
 }
 

@@ -3,32 +3,28 @@
 //! **What travels.** One Raft entry carries one contiguous batch of journal records (`Batch`): its first seq and
 //! the records' rkyv archives, the very bytes of the journal frames' payloads, in one `Arc<[u8]>` that every
 //! replication stream and log read shares. The leader's replicator (`Replicator`) tails the local journal off the
-//! hot path and proposes batches; a committed batch is applied by each node's state machine, which appends the
-//! same commands at the same seqs to its own journal (the journal writer is deterministic, so a standby's
-//! journal is a byte-identical prefix of the leader's, checkpoint blocks aside) and hands them to
-//! `ClusterApp::on_replicated` (the standby's engine). On the leader the records are already in its journal (the
-//! engine wrote them first: replication is asynchronous) and applying only reads them back and compares.
+//! hot path and proposes batches.
 //!
-//! **Raft's log is a separate, small, short-lived file, not the journal** (`log_store.rs`). The journal cannot be
-//! Raft's log as things stand: (1) the leader writes its journal before consensus, so the journal holds records
-//! Raft may still discard, and Raft's log must be truncatable where the journal has no truncate operation (it only
-//! cuts torn tails at recovery); (2) a follower must persist an entry before acknowledging it, but must not put
-//! it into its journal before it is committed, or a leader change would leave it a divergent journal suffix to
-//! cut. So the log file holds each entry from acceptance until it is covered by a Raft snapshot and purged; a
-//! record is written twice on a standby (log file, then journal at commit) and twice on the leader (journal, then
-//! log file, by the Raft task, off the hot path). The cost is measured in the tests
-//! (`log_store_append_cost`). Once crossline-journal has `truncate_after(seq)`, the log becomes a thin index over
-//! the journal (term, index -> seq range, ~32 bytes an entry) and followers append at acceptance.
+//! **The journal is Raft's log; `raft-index` only indexes it** (`log_store.rs`, `journal_slot.rs`). Each index
+//! record maps a Raft entry (term, index) to the seq range of the journal it carries, about 40 bytes an entry. A
+//! follower appends an entry's records to its journal when it accepts the entry (the journal writer is
+//! deterministic, so its journal is a byte-identical prefix of the leader's, checkpoint blocks aside); on the
+//! leader they are already there, its engine wrote them first (replication is asynchronous). No record is written
+//! twice. What makes this safe:
+//! - Raft may truncate entries a follower accepted but the cluster did not commit: the journal is then cut after
+//!   the last record the log keeps (`JournalWriter::cut_after`), live, under the writer.
+//! - Nothing downstream may act on a record before it is committed: the journal's visibility limit
+//!   (`Watermarks::limit_visibility`) keeps the readers (the standby's engine, the read-only views, the query
+//!   side) at the committed seq, which the state machine raises as entries are applied; a restart replays only
+//!   up to the committed seq it knows (`log_bounds`). A leader's limit is lifted at promotion.
+//! - A leader's journal may run ahead of its log (written, not yet proposed). At start-up, before anything reads
+//!   it, a node cuts its journal after the last record its log carries: that tail was never proposed, so never
+//!   committed, and a deposed leader restarts.
 //!
 //! **Persistent state.** `raft-meta` (vote, committed log id, purge point; temp file + fsync + rename),
-//! `raft-log` (entries), `raft-snapshot` (the last Raft snapshot: the appliance's payload plus the seq it covers).
-//! The state machine keeps nothing else: after a restart openraft re-applies the log after the snapshot, and
-//! applying records the journal already holds only verifies them.
-//!
-//! **Divergence.** A former leader's journal may hold records it wrote but never got committed; when it rejoins,
-//! applying the new leader's different records at those seqs fails loudly (`divergent journal at seq N`) rather
-//! than let it follow with a different history. Cutting that suffix and rebuilding the engine is left to serve's
-//! recovery (it needs a journal truncate).
+//! `raft-index` (entries), `raft-snapshot` (the last Raft snapshot: the appliance's payload plus the seq it
+//! covers). The state machine keeps nothing else: after a restart openraft re-applies the log after the snapshot,
+//! which only raises the visibility limit again.
 //!
 //! **Network** (`network.rs`): TCP, length-prefixed bincode frames, the cluster token first on every connection
 //! (constant-time comparison; refused otherwise). **Health** (`health.rs`): active pings and passive RPC failure
@@ -42,6 +38,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod health;
+mod journal_slot;
 mod log_store;
 mod network;
 mod replicator;
@@ -53,10 +50,11 @@ mod tests;
 
 pub use crate::config::cluster::{ClusterConfig, HealthConfig, PeerConfig};
 pub use health::{ClusterStatus, PeerHealth, PeerStatus};
-pub use log_store::LogStore;
+pub use journal_slot::JournalSlot;
+pub use log_store::{LogBounds, LogStore};
 pub use network::{token_matches, CallError, PeerClient};
 pub use replicator::{Replicator, ReplicatorConfig, ReplicatorExit};
-pub use state_machine::{ClusterApp, JournalSlot};
+pub use state_machine::ClusterApp;
 pub use types::{Batch, BatchBuilder, BatchError, TypeConfig};
 
 use std::collections::BTreeMap;
@@ -73,53 +71,14 @@ use network::Network;
 use state_machine::{SmShared, StateMachine};
 use types::Raft;
 
-/// Where this node's journal must be cut before it starts (call it before the node starts, with no writer on the
-/// journal): after the last seq this node knows the cluster committed, and before the first record that differs
-/// from the record Raft's log holds at that seq. What the journal holds beyond that may be a former leader's
-/// records that were never committed (or were replaced by a newer leader's); committed records cut because the
-/// persisted commit point lags come back through Raft.
-pub fn journal_cut_point(raft_dir: &Path, journal_dir: &Path) -> Result<u64, String> {
+/// What this node's Raft state says about its journal (read before the journal is opened): the last seq its log
+/// carries (a journal holding more has an unproposed tail to cut) and the last seq it knows committed (what a
+/// restart may replay).
+pub fn journal_bounds(raft_dir: &Path) -> Result<LogBounds, String> {
     let snapshot_seq = state_machine::snapshot_seq_on_disk(raft_dir)
         .map_err(|err| format!("cluster snapshot in {}: {err}", raft_dir.display()))?;
-    let log = LogStore::open(raft_dir, false)
-        .map_err(|err| format!("cluster log in {}: {err}", raft_dir.display()))?;
-    let committed = snapshot_seq.max(log.committed_last_seq());
-    let batches = log.batches();
-    drop(log);
-    let Some(first_seq) = batches.first().map(|batch| batch.first_seq) else {
-        return Ok(committed);
-    };
-    let mut reader = match crossline_journal::JournalReader::open(journal_dir) {
-        Ok(reader) => reader,
-        Err(_) => return Ok(committed),
-    };
-    let start = first_seq.max(reader.next_seq());
-    if reader.seek(start).is_err() {
-        return Ok(committed);
-    }
-    for batch in &batches {
-        for index in 0..batch.len() {
-            let seq = batch.first_seq + index as u64;
-            if seq < start {
-                continue;
-            }
-            let logged = batch
-                .command(index)
-                .map_err(|err| format!("cluster log batch {batch:?}: {err}"))?;
-            let record = match reader.next_record() {
-                Ok(Some(record)) => record,
-                // The journal ends here (or cannot be read further): nothing after it to compare.
-                Ok(None) | Err(_) => return Ok(committed),
-            };
-            let journaled =
-                rkyv::deserialize::<crossline_engine::Command, rkyv::rancor::Error>(record.command)
-                    .ok();
-            if record.seq != seq || journaled.as_ref() != Some(&logged) {
-                return Ok(committed.min(seq - 1));
-            }
-        }
-    }
-    Ok(committed)
+    log_store::log_bounds(raft_dir, snapshot_seq)
+        .map_err(|err| format!("cluster log in {}: {err}", raft_dir.display()))
 }
 
 /// One node of the cluster: its Raft, its Raft listener, its peers' health checkers, on a runtime of its own.
@@ -180,9 +139,16 @@ impl ClusterNode {
             .enable_all()
             .build()
             .map_err(|err| format!("cluster runtime: {err}"))?;
-        let log = LogStore::open(raft_dir, config.log_fsync)
+        let bounds = journal_bounds(raft_dir)?;
+        let mut journal = journal;
+        let committed_seq = bounds.committed_seq.min(journal.last_seq());
+        // Readers see what is committed; the tail a leader wrote and never proposed goes.
+        journal.watermarks.limit_visibility(committed_seq);
+        journal.cut_after(bounds.last_seq)?;
+        let journal = Arc::new(std::sync::Mutex::new(journal));
+        let log = LogStore::open(raft_dir, config.log_fsync, Arc::clone(&journal))
             .map_err(|err| format!("cluster log {}: {err}", raft_dir.display()))?;
-        let sm = SmShared::new(raft_dir, journal, app)
+        let sm = SmShared::new(raft_dir, journal, committed_seq, app)
             .map_err(|err| format!("cluster state {}: {err}", raft_dir.display()))?;
         let peers: Vec<Arc<PeerHealth>> = config
             .peers
@@ -300,6 +266,7 @@ impl ClusterNode {
         self.log.last_seq()
     }
 
+    /// Bytes appended to the log's index file since start.
     pub fn log_appended_bytes(&self) -> u64 {
         self.log.appended_bytes()
     }

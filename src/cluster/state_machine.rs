@@ -1,38 +1,34 @@
-//! The state machine (`RaftStateMachine`): a committed batch goes into this node's journal with the same seqs, then
-//! to the application (the standby's engine). Snapshots are the application's payload plus the seq it covers.
+//! The state machine (`RaftStateMachine`): the records of a committed entry are already in this node's journal (a
+//! follower appended them when it accepted the entry, a leader's engine wrote them before proposing them), so
+//! applying one raises the journal's visibility limit to its last seq, publishes the committed seq and tells the
+//! application (`ClusterApp::on_committed`). Snapshots are the application's payload plus the seq it covers.
 //!
-//! Applying is idempotent, which is what lets the state machine keep no state of its own beyond the last snapshot:
-//! a record whose seq the journal already holds (a leader's own records, written by its engine before they were
-//! proposed; or, after a restart, records openraft applies again from the log) is read back and compared with the
-//! committed one, and a difference stops the node loudly (`divergent journal`): that is a former leader's
-//! unreplicated suffix, which must be cut before it may follow (see the module docs). A record beyond the journal's
-//! end is appended, committed as one journal batch per Raft batch, and handed to `ClusterApp::on_replicated`. A
-//! record before the journal's first (pruned, or covered by an installed snapshot) is skipped.
-
+//! The state machine keeps no state of its own beyond the last snapshot: after a restart openraft re-applies the
+//! log after it, which only raises what is already raised.
 use std::fs::{self, File};
 use std::io::{self, Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crossline_engine::Command;
-use crossline_journal::{JournalConfig, JournalReader, JournalWriter, ReadError, Watermarks};
+use crossline_journal::{JournalWriter, Watermarks};
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, StorageIOError};
 use serde::{Deserialize, Serialize};
 
+use super::journal_slot::JournalSlot;
 use super::types::{Batch, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
 const SNAPSHOT_FILE: &str = "raft-snapshot";
 
 /// What the appliance plugs into replication.
 pub trait ClusterApp: Send + Sync + 'static {
-    /// Records this node's journal just received through replication, in seq order (never records the journal
-    /// already held: a leader's own, or a restarted node's). Called on the Raft runtime, after the journal batch
-    /// is published; the standby's engine applies them here (or queues them to its thread).
-    fn on_replicated(&self, commands: &[Command]);
+    /// Records `first_seq ..= last_seq`, received through replication, are committed and visible to the journal's
+    /// readers, in seq order. Not called for a leader's own records, nor for those a restarted node already had
+    /// committed (its application recovered them). Called on the Raft runtime.
+    fn on_committed(&self, _first_seq: u64, _last_seq: u64) {}
     /// The appliance's snapshot payload for a Raft snapshot, and the seq it covers, which must be at least
-    /// `applied_seq` (everything this state machine has applied; on a standby fed by `on_replicated` it is exactly
+    /// `applied_seq` (everything this state machine has applied; on a standby that follows the journal it is exactly
     /// that).
     fn build_snapshot(&self, applied_seq: u64) -> Result<(u64, Vec<u8>), String>;
     /// Replace this node's state by a snapshot payload covering everything up to `seq`. The journal is restarted
@@ -43,47 +39,6 @@ pub trait ClusterApp: Send + Sync + 'static {
     /// The snapshot `install_snapshot` was given is in place: the journal restarted after it and Raft's own
     /// snapshot is stored.
     fn snapshot_installed(&self, _seq: u64) {}
-}
-
-/// This node's journal as replication sees it: the directory, its config, the writer when replication owns it
-/// (standby) or `None` while the engine holds it (leader), and its watermarks either way.
-#[derive(Debug)]
-pub struct JournalSlot {
-    dir: PathBuf,
-    config: JournalConfig,
-    writer: Option<JournalWriter>,
-    watermarks: Arc<Watermarks>,
-    verifier: Option<JournalReader>,
-    /// Where the state machine publishes the committed seq (`ClusterNode::committed_seq`); given by the
-    /// appliance so that its gateway can read it from the start.
-    committed_seq: Option<Arc<AtomicU64>>,
-}
-
-impl JournalSlot {
-    /// Opens (recovering) the journal in `dir` with replication as its writer.
-    pub fn open(dir: &Path, config: JournalConfig) -> Result<JournalSlot, String> {
-        let (writer, _report) =
-            JournalWriter::open(dir, config).map_err(|err| format!("journal: {err}"))?;
-        Ok(JournalSlot::with_writer(dir, config, writer))
-    }
-
-    /// A journal already opened by the appliance.
-    pub fn with_writer(dir: &Path, config: JournalConfig, writer: JournalWriter) -> JournalSlot {
-        JournalSlot {
-            dir: dir.to_path_buf(),
-            config,
-            watermarks: writer.watermarks(),
-            writer: Some(writer),
-            verifier: None,
-            committed_seq: None,
-        }
-    }
-
-    /// Publishes the committed seq into `committed_seq` (instead of a counter of its own).
-    pub fn with_committed_seq(mut self, committed_seq: Arc<AtomicU64>) -> JournalSlot {
-        self.committed_seq = Some(committed_seq);
-        self
-    }
 }
 
 /// The snapshot as stored and shipped.
@@ -109,7 +64,7 @@ struct Applied {
 /// Shared by the state machine (on the Raft task), its snapshot builder and the node's handle.
 pub struct SmShared {
     raft_dir: PathBuf,
-    journal: Mutex<JournalSlot>,
+    journal: Arc<Mutex<JournalSlot>>,
     app: Arc<dyn ClusterApp>,
     /// Seq of the last record applied (committed by the cluster, and in this node's journal).
     applied_seq: Arc<AtomicU64>,
@@ -137,9 +92,11 @@ fn apply_err(log_id: LogId, message: String) -> StorageError {
 }
 
 impl SmShared {
+    /// `committed_seq`: what this node knows committed at start (its application holds everything up to it).
     pub fn new(
         raft_dir: &Path,
-        mut journal: JournalSlot,
+        journal: Arc<Mutex<JournalSlot>>,
+        committed_seq: u64,
         app: Arc<dyn ClusterApp>,
     ) -> io::Result<Arc<SmShared>> {
         let snapshot = read_snapshot(raft_dir)?;
@@ -148,16 +105,11 @@ impl SmShared {
             applied.last = snapshot.meta.last_log_id;
             applied.membership = snapshot.meta.last_membership.clone();
         }
-        // openraft re-applies the log after the snapshot at start-up; only what it applies counts as committed.
-        let snapshot_seq = snapshot
-            .as_ref()
-            .and_then(|s| bincode::deserialize::<SnapshotBundle>(&s.data).ok())
-            .map_or(0, |bundle| bundle.seq);
-        let applied_seq = journal.committed_seq.take().unwrap_or_default();
-        applied_seq.store(snapshot_seq, Ordering::Release);
+        let applied_seq = lock(&journal).committed_counter();
+        applied_seq.store(committed_seq, Ordering::Release);
         Ok(Arc::new(SmShared {
             raft_dir: raft_dir.to_path_buf(),
-            journal: Mutex::new(journal),
+            journal,
             app,
             applied_seq,
             applied: Mutex::new(applied),
@@ -169,9 +121,9 @@ impl SmShared {
         Arc::clone(&self.applied_seq)
     }
 
-    /// The journal's written watermark (whoever writes it).
+    /// The last record in this node's journal (committed or not).
     pub fn journal_written_seq(&self) -> u64 {
-        lock(&self.journal).watermarks.written_seq()
+        lock(&self.journal).last_seq()
     }
 
     pub fn journal_watermarks(&self) -> Arc<Watermarks> {
@@ -184,13 +136,14 @@ impl SmShared {
 
     /// Hands the journal writer to the engine (promotion). `None` if the engine already holds it.
     pub fn take_writer(&self) -> Option<JournalWriter> {
-        lock(&self.journal).writer.take()
+        lock(&self.journal).take_writer()
     }
 
     /// Gives the journal writer back to replication (demotion, or shutdown of the engine).
     pub fn return_writer(&self, writer: JournalWriter) {
         let mut journal = lock(&self.journal);
         journal.watermarks = writer.watermarks();
+        journal.sync = writer.sync_handle();
         journal.writer = Some(writer);
     }
 
@@ -202,82 +155,31 @@ impl SmShared {
         }
     }
 
-    /// Applies one committed batch; the error says why not (the caller wraps it for openraft).
+    /// Applies one committed batch: its records become visible; the error says why not (the caller wraps it for
+    /// openraft).
     fn apply_batch(&self, batch: &Batch) -> Result<u64, String> {
-        let commands = batch
-            .commands()
-            .map_err(|err| format!("{batch:?}: {err}"))?;
-        let mut journal = lock(&self.journal);
-        let journal = &mut *journal;
-        let mut new_from = commands.len();
-        let written = journal.watermarks.written_seq();
-        for (index, command) in commands.iter().enumerate() {
-            let seq = command.seq;
-            if seq <= written {
-                verify_record(journal, command)?;
-                continue;
-            }
-            let Some(writer) = journal.writer.as_mut() else {
-                return Err(format!(
-                    "seq {seq} is committed but not in this node's journal (written up to {written}), \
-                     and the engine holds the journal writer"
-                ));
-            };
-            if writer.next_seq() != seq {
-                return Err(format!(
-                    "seq {seq} is committed but this node's journal continues at seq {}",
-                    writer.next_seq()
-                ));
-            }
-            writer
-                .append(command)
-                .map_err(|err| format!("journal append seq {seq}: {err}"))?;
-            new_from = new_from.min(index);
-        }
-        if new_from < commands.len() {
-            if let Some(writer) = journal.writer.as_mut() {
-                writer
-                    .commit_batch()
-                    .map_err(|err| format!("journal commit: {err}"))?;
-            }
-            self.app.on_replicated(&commands[new_from..]);
+        if batch.is_empty() {
+            return Ok(self.applied_seq.load(Ordering::Acquire));
         }
         let last = batch.last_seq();
-        self.applied_seq.fetch_max(last, Ordering::AcqRel);
+        let follower = {
+            let journal = lock(&self.journal);
+            let held = journal.last_seq();
+            if held < last {
+                return Err(format!(
+                    "{batch:?} is committed but this node's journal ends at seq {held}"
+                ));
+            }
+            journal.commit_through(last);
+            journal.writer.is_some()
+        };
+        let before = self.applied_seq.fetch_max(last, Ordering::AcqRel);
+        if follower && before < last {
+            self.app
+                .on_committed(before.max(batch.first_seq - 1) + 1, last);
+        }
         Ok(last)
     }
-}
-
-/// Compares the journal's record at `command.seq` with the committed command.
-fn verify_record(journal: &mut JournalSlot, command: &Command) -> Result<(), String> {
-    let seq = command.seq;
-    if journal
-        .verifier
-        .as_ref()
-        .is_none_or(|reader| reader.next_seq() != seq)
-    {
-        match JournalReader::open_tailing(&journal.dir, Arc::clone(&journal.watermarks), seq) {
-            Ok(reader) => journal.verifier = Some(reader),
-            // Covered by a snapshot this journal restarted after.
-            Err(ReadError::Pruned { .. }) => return Ok(()),
-            Err(err) => return Err(format!("reading back seq {seq}: {err}")),
-        }
-    }
-    let reader = journal.verifier.as_mut().expect("set above");
-    let record = reader
-        .next_record()
-        .map_err(|err| format!("reading back seq {seq}: {err}"))?
-        .ok_or_else(|| format!("reading back seq {seq}: not found below the written watermark"))?;
-    let held = rkyv::deserialize::<Command, rkyv::rancor::Error>(record.command)
-        .map_err(|err| format!("reading back seq {seq}: {err}"))?;
-    if held != *command {
-        journal.verifier = None;
-        return Err(format!(
-            "divergent journal at seq {seq}: this node holds {held:?}, the cluster committed {command:?}; \
-             the suffix from seq {seq} must be cut before this node can follow"
-        ));
-    }
-    Ok(())
 }
 
 /// Seq covered by the Raft snapshot stored in `dir` (0: none).
@@ -319,34 +221,6 @@ fn write_snapshot(dir: &Path, snapshot: &StoredSnapshot) -> io::Result<()> {
     file.sync_all()?;
     fs::rename(&tmp, dir.join(SNAPSHOT_FILE))?;
     File::open(dir)?.sync_all()
-}
-
-/// Restarts the journal at `first_seq` (after installing a snapshot that covers everything before it): closes the
-/// writer, deletes the segments and opens an empty journal.
-fn restart_journal(journal: &mut JournalSlot, first_seq: u64) -> Result<(), String> {
-    let Some(writer) = journal.writer.take() else {
-        return Err("cannot install a snapshot while the engine holds the journal writer".into());
-    };
-    journal.verifier = None;
-    writer
-        .close()
-        .map_err(|err| format!("journal close: {err}"))?;
-    for entry in fs::read_dir(&journal.dir).map_err(|err| err.to_string())? {
-        let path = entry.map_err(|err| err.to_string())?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.ends_with(".seg") || name.ends_with(".seg.tmp") {
-            fs::remove_file(&path).map_err(|err| format!("{}: {err}", path.display()))?;
-        }
-    }
-    let config = JournalConfig {
-        first_seq,
-        ..journal.config
-    };
-    let (writer, _report) =
-        JournalWriter::open(&journal.dir, config).map_err(|err| format!("journal: {err}"))?;
-    journal.watermarks = writer.watermarks();
-    journal.writer = Some(writer);
-    Ok(())
 }
 
 /// The Raft-facing state machine.
@@ -465,22 +339,29 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let snapshot_err = |message: String| -> StorageError {
             StorageIOError::write_snapshot(signature.clone(), &io::Error::other(message)).into()
         };
-        // The journal (and the engine fed from it) already covers the snapshot: a repeated install, or a node
-        // that is only missing log entries. Then nothing is replaced; openraft re-applies what follows it, which
-        // verifies the journal's records.
-        // The application keeps the payload first (durably), then the journal restarts after it: a crash in
-        // between leaves a snapshot and the old journal, from which recovery still starts.
+        // Three cases. The application already has everything the snapshot covers (a repeated install): nothing
+        // changes. The journal holds the snapshot's records (openraft kept this node's log up to the snapshot's
+        // last entry, which matched): they become committed and the application follows them from the journal.
+        // Otherwise the application keeps the payload first (durably), then the journal restarts after it: a
+        // crash in between leaves a snapshot and the old journal, from which recovery still starts.
         let replaced = {
             let mut journal = lock(&shared.journal);
-            if journal.watermarks.written_seq() < bundle.seq {
+            let applied_seq = shared.applied_seq.load(Ordering::Acquire);
+            if applied_seq >= bundle.seq {
+                false
+            } else if journal.last_seq() >= bundle.seq {
+                journal.commit_through(bundle.seq);
+                if journal.writer.is_some() {
+                    shared.app.on_committed(applied_seq + 1, bundle.seq);
+                }
+                false
+            } else {
                 shared
                     .app
                     .install_snapshot(bundle.seq, &bundle.payload)
                     .map_err(snapshot_err)?;
-                restart_journal(&mut journal, bundle.seq + 1).map_err(snapshot_err)?;
+                journal.restart_at(bundle.seq + 1).map_err(snapshot_err)?;
                 true
-            } else {
-                false
             }
         };
         let stored = StoredSnapshot {

@@ -87,8 +87,8 @@ pub struct ClusterConfig {
     /// ... and is proposed at the latest this long after its first record was read.
     #[serde(default = "default_batch_max_us")]
     pub batch_max_us: u64,
-    /// fdatasync the Raft log file on every append (off: a power loss of a majority can lose acknowledged entries;
-    /// a process crash cannot).
+    /// Sync the journal through an appended entry's records, and the Raft index, before the append counts (off: a
+    /// power loss of a majority can lose acknowledged entries; a process crash cannot).
     #[serde(default = "default_true")]
     pub log_fsync: bool,
     /// Build a Raft snapshot after this many entries (batches) since the last one.

@@ -40,6 +40,10 @@ pub struct RecoveryInput<'a> {
     /// so that the replay refills the sessions' replay stores (a restart then serves logins asking for old
     /// sequence numbers). Zero: the newest snapshot.
     pub replay_min_commands: u64,
+    /// Replay no further than this seq, and keep the journal's readers from seeing past it until it is raised (a
+    /// replica's journal holds records it accepted that the cluster may not have committed). `None`: the whole
+    /// journal.
+    pub replay_through: Option<u64>,
 }
 
 /// Who wants to hear about the recovery as it goes.
@@ -64,7 +68,11 @@ pub fn recover(
     let (journal, report) = JournalWriter::open(input.journal_dir, input.journal)
         .with_context(|| format!("opening the journal in {}", input.journal_dir.display()))?;
     // An empty journal may start after seq 1 (restarted after a replicated snapshot was installed).
-    let last_seq = journal.next_seq() - 1;
+    let mut last_seq = journal.next_seq() - 1;
+    if let Some(through) = input.replay_through {
+        last_seq = last_seq.min(through);
+        journal.watermarks().limit_visibility(last_seq);
+    }
 
     let store = SnapshotStore::open(input.snapshot_dir)
         .with_context(|| format!("opening snapshots in {}", input.snapshot_dir.display()))?;
@@ -144,7 +152,7 @@ pub fn recover(
             input.journal_dir,
             &mut engine,
             &mut ledger,
-            u64::MAX,
+            last_seq,
             &mut |command, event| observer.on_event(command, event),
         )?;
     }
