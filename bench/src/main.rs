@@ -342,11 +342,12 @@ struct FailoverArgs {
 /// The Raft timing of a spawned cluster.
 #[derive(Debug, clap::Args)]
 struct RaftArgs {
-    #[arg(long, default_value_t = 50)]
+    /// Default: the appliance's.
+    #[arg(long, default_value_t = 40)]
     heartbeat_ms: u64,
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = 120)]
     election_min_ms: u64,
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 200)]
     election_max_ms: u64,
     /// Sync the journal and the Raft index on append (`[cluster] log_fsync`; default: the appliance's, on).
     #[arg(long)]

@@ -28,7 +28,8 @@
 //!
 //! **Network** (`network.rs`): TCP, length-prefixed bincode frames, the cluster token first on every connection
 //! (constant-time comparison; refused otherwise). **Health** (`health.rs`): active pings and passive RPC failure
-//! counting per peer, as Kraken does. **Timing** (`config.rs`): heartbeat 50 ms, election timeout 150-300 ms.
+//! counting per peer, as Kraken does. **Timing** (`config/cluster.rs`): heartbeat 40 ms, election timeout 120-200 ms; a
+//! crashed leader is replaced as soon as the leases allow (`leader_loss.rs`).
 //!
 //! Bootstrap: on first start the lowest-id voter initializes the cluster with every configured voter; the leader
 //! adds configured learners.
@@ -39,6 +40,7 @@
 
 mod health;
 mod journal_slot;
+mod leader_loss;
 mod log_store;
 mod network;
 mod replicator;
@@ -180,11 +182,22 @@ impl ClusterNode {
         let local_addr = listener
             .local_addr()
             .map_err(|err| format!("cluster listen: {err}"))?;
+        let leader_loss = Arc::new(leader_loss::LeaderLoss::new(
+            config.node_id,
+            Duration::from_millis(config.election_max_ms),
+            config
+                .peers
+                .iter()
+                .map(|peer| (peer.id, peer.addr.clone(), !peer.learner))
+                .collect(),
+            Arc::clone(&token),
+            config.learner,
+        ));
         let mut tasks = vec![runtime.spawn(network::serve(
             listener,
             raft.clone(),
             Arc::clone(&token),
-            config.node_id,
+            leader_loss,
         ))];
         for peer in &peers {
             tasks.push(runtime.spawn(check_peer(

@@ -25,6 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::health::PeerHealth;
+use super::leader_loss::LeaderLoss;
 use super::types::{NodeId, Raft, TypeConfig};
 
 /// Largest frame accepted (a batch of records, a snapshot chunk).
@@ -40,6 +41,11 @@ pub enum Request {
     Vote(VoteRequest<NodeId>),
     Snapshot(InstallSnapshotRequest<TypeConfig>),
     Ping,
+    /// This node's last log index and how long ago it heard from `leader` (`leader_loss.rs`: who stands first
+    /// after the leader crashed, and when).
+    LogState {
+        leader: NodeId,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,7 +53,14 @@ pub enum Response {
     Append(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
     Snapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
-    Pong { node_id: NodeId },
+    Pong {
+        node_id: NodeId,
+    },
+    LogState {
+        node_id: NodeId,
+        last_log_index: Option<u64>,
+        leader_contact_age_us: Option<u64>,
+    },
 }
 
 /// Equal length and equal bytes, in time that depends only on the lengths.
@@ -87,14 +100,24 @@ async fn read_frame(stream: &mut TcpStream, max: usize) -> io::Result<Vec<u8>> {
 }
 
 /// Accepts Raft connections until the task is aborted; aborting it also ends every connection it accepted.
-pub async fn serve(listener: TcpListener, raft: Raft, token: Arc<str>, node_id: NodeId) {
+pub async fn serve(
+    listener: TcpListener,
+    raft: Raft,
+    token: Arc<str>,
+    leader_loss: Arc<LeaderLoss>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _peer)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
-                connections.spawn(serve_connection(stream, raft.clone(), Arc::clone(&token), node_id));
+                connections.spawn(serve_connection(
+                    stream,
+                    raft.clone(),
+                    Arc::clone(&token),
+                    Arc::clone(&leader_loss),
+                ));
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
@@ -105,8 +128,9 @@ async fn serve_connection(
     mut stream: TcpStream,
     raft: Raft,
     token: Arc<str>,
-    node_id: NodeId,
+    leader_loss: Arc<LeaderLoss>,
 ) -> io::Result<()> {
+    let node_id = leader_loss.node_id;
     let presented =
         tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut stream, MAX_TOKEN_BYTES))
             .await
@@ -116,14 +140,41 @@ async fn serve_connection(
         return Err(io::Error::other("peer presented a wrong cluster token"));
     }
     stream.write_all(&[ACCEPTED]).await?;
+    // The leader whose replication stream this connection carries, and when it was last heard.
+    let mut replicating: Option<(NodeId, Instant)> = None;
     loop {
-        let body = read_frame(&mut stream, MAX_FRAME_BYTES).await?;
+        let body = match read_frame(&mut stream, MAX_FRAME_BYTES).await {
+            Ok(body) => body,
+            Err(err) => {
+                if let Some((leader, last_contact)) = replicating {
+                    tokio::spawn(Arc::clone(&leader_loss).connection_ended(
+                        raft.clone(),
+                        leader,
+                        last_contact,
+                    ));
+                }
+                return Err(err);
+            }
+        };
         let request: Request = bincode::deserialize(&body).map_err(io::Error::other)?;
         let response = match request {
-            Request::Append(rpc) => Response::Append(raft.append_entries(rpc).await),
+            Request::Append(rpc) => {
+                let leader = rpc.vote.leader_id().voted_for();
+                let response = raft.append_entries(rpc).await;
+                if let (Some(leader), Ok(_)) = (leader, &response) {
+                    replicating = Some((leader, Instant::now()));
+                    leader_loss.heard_from(leader);
+                }
+                Response::Append(response)
+            }
             Request::Vote(rpc) => Response::Vote(raft.vote(rpc).await),
             Request::Snapshot(rpc) => Response::Snapshot(raft.install_snapshot(rpc).await),
             Request::Ping => Response::Pong { node_id },
+            Request::LogState { leader } => Response::LogState {
+                node_id,
+                last_log_index: raft.metrics().borrow().last_log_index,
+                leader_contact_age_us: leader_loss.contact_age_us(leader),
+            },
         };
         let body = bincode::serialize(&response).map_err(io::Error::other)?;
         write_frame(&mut stream, &body).await?;

@@ -281,9 +281,9 @@ fn journal_seqs(dir: &Path) -> (u64, u64) {
 
 #[test]
 fn cluster_replicates_fails_over_and_the_old_leader_catches_up() {
-    // The documented defaults: heartbeat 50 ms, election timeout 150-300 ms. How long the failover takes is
+    // The documented defaults: heartbeat 40 ms, election timeout 120-200 ms. How long the failover takes is
     // measured by `crossline-bench failover`, not asserted here.
-    let failover = replicate_fail_over_and_catch_up((50, 150, 300), (20_000, 5_000));
+    let failover = replicate_fail_over_and_catch_up((40, 120, 200), (20_000, 5_000));
     println!("failover (stop of the leader to a new leader ready): {failover:?}");
 }
 
@@ -599,7 +599,7 @@ fn cluster_config_parses_and_refuses_unknown_fields() {
             config.election_min_ms,
             config.election_max_ms
         ),
-        (50, 150, 300)
+        (40, 120, 200)
     );
     assert_eq!(
         config.voters(),

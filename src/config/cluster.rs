@@ -4,19 +4,22 @@
 //! 1.5 heartbeats. A follower that has seen a committed leader stands for election only after openraft's leader
 //! lease (`election_max_ms`) *plus* a random timeout in [`election_min_ms`, `election_max_ms`) without hearing from
 //! it; the lease keeps a follower from deposing a leader whose lease still holds, the randomness keeps two
-//! followers from splitting the vote. So a dead leader is replaced after roughly
+//! followers from splitting the vote. So a leader that stops answering is replaced after roughly
 //! `election_max + random(election_min, election_max) + up to one tick`, plus a vote round and the commit of the
-//! new term's first entry (both sub-millisecond on a LAN):
+//! new term's first entry.
 //!
-//! | heartbeat / election | expected | measured on this 2-vCPU box (stop of the leader to new leader ready) |
-//! | --- | --- | --- |
-//! | 50 / 150-300 ms (default) | 450-675 ms | 457-568 ms |
-//! | 20 / 60-120 ms | 180-300 ms | 204-254 ms |
+//! A leader whose process died is replaced sooner (`cluster/leader_loss.rs`): its connections end and its Raft port
+//! refuses connections, so the follower with the longest log stands as soon as every voter's lease is over,
+//! skipping the random timeout and the tick: `election_max` after the last heartbeat, plus the vote.
 //!
-//! The default keeps three heartbeats inside the smallest election timeout, so one late heartbeat on a busy box
-//! does not depose a healthy leader. The tighter setting meets a 300 ms failover goal but needs the Raft runtime
-//! not to be starved (its own core, or an unloaded box): in tests on a loaded 2-vCPU box it deposed a healthy
-//! leader under load before the log's fsync moved off openraft's core task.
+//! | heartbeat / election | crashed leader (SIGKILL) to the first order acknowledged by the new one, 20 kills |
+//! | --- | --- |
+//! | 40 / 120-200 ms (default) | p50 255 ms, max 291 ms |
+//! | 50 / 150-300 ms | p50 357 ms, max 367 ms (8 kills); p50 630 ms, max 1,551 ms before the fast path |
+//!
+//! (`crossline-bench failover`, BENCHMARKS.md.) The default keeps three heartbeats inside the smallest election
+//! timeout, so one late heartbeat on a busy box does not depose a healthy leader; a paused or partitioned leader is
+//! replaced after 320-475 ms.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -107,13 +110,13 @@ pub struct ClusterConfig {
 }
 
 fn default_heartbeat_ms() -> u64 {
-    50
+    40
 }
 fn default_election_min_ms() -> u64 {
-    150
+    120
 }
 fn default_election_max_ms() -> u64 {
-    300
+    200
 }
 fn default_batch_max_records() -> usize {
     256

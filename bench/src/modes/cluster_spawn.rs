@@ -35,9 +35,9 @@ pub struct RaftTiming {
 impl Default for RaftTiming {
     fn default() -> Self {
         RaftTiming {
-            heartbeat_ms: 50,
-            election_min_ms: 150,
-            election_max_ms: 300,
+            heartbeat_ms: 40,
+            election_min_ms: 120,
+            election_max_ms: 200,
         }
     }
 }

@@ -118,8 +118,8 @@ impl SessionManager {
         &self.config
     }
 
-    /// Takes logins (`true`, the default) or answers each with Login Rejected `S` (a standby). Sessions already
-    /// logged in are not touched: the caller closes them when it stops serving.
+    /// Takes logins (`true`, the default) or answers each with Login Rejected `S` (a standby), before checking the
+    /// password. Sessions already logged in are not touched: the caller closes them when it stops serving.
     pub fn set_serving(&mut self, serving: bool) {
         self.serving = serving;
     }
@@ -482,6 +482,19 @@ impl SessionManager {
         T: Transport,
         F: FnMut(SessionEvent<'_>),
     {
+        if !self.serving {
+            // Answered before the password is checked: `S` says nothing about the credentials, and a standby
+            // spends no hashing on clients that look for the leader during a failover.
+            self.reject(
+                slot,
+                LoginRejectReason::SessionNotAvailable,
+                SessionCloseReason::NotServing,
+                now_ns,
+                out,
+                on_event,
+            );
+            return;
+        }
         let request = match self.verifier.as_ref().map(|v| v.hand_off(conn, *request)) {
             Some(Handoff::Queued) => {
                 self.links[slot].state = LinkState::Verifying;

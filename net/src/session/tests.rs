@@ -729,6 +729,15 @@ fn a_node_that_is_not_serving_rejects_logins_with_s_and_serves_again_when_told()
         Some(&Seen::Closed(c, None, SessionCloseReason::NotServing))
     );
     assert_eq!(h.manager.logged_in(h.alice), None);
+    // Whatever the password: a standby does not check it.
+    let wrong = conn(2);
+    h.accept(wrong, 0);
+    h.receive(
+        wrong,
+        &login_bytes("alice", "wrongpass", SessionId::BLANK, 0),
+        0,
+    );
+    assert_eq!(h.out.take(wrong), vec![(b'J', vec![b'S'])]);
     h.manager.set_serving(true);
     let again = conn(1);
     assert_eq!(h.login_alice(again, 0, 0), vec![accepted(1)]);
