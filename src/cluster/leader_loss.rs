@@ -23,9 +23,9 @@ use tokio::net::TcpStream;
 use super::network::{PeerClient, Request, Response};
 use super::types::{NodeId, Raft};
 
-/// Time after the end of this node's lease before it stands, for the other voters' leases (they heard from the
-/// leader a little later, perhaps) to end too.
-const LEASE_MARGIN: Duration = Duration::from_millis(20);
+/// Time after the end of the latest lease before standing: covers the round trip that measured the other voters'
+/// contact times (a vote refused for a lease is asked again `RETRY_AFTER` later).
+const LEASE_MARGIN: Duration = Duration::from_millis(5);
 /// How long the checks (connecting to the dead leader, asking the others' logs) may take.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
 /// How long an accepted probe connection must stay open for its listener to count as alive.
@@ -172,4 +172,24 @@ impl LeaderLoss {
             tokio::time::sleep(RETRY_AFTER).await;
         }
     }
+}
+
+/// A node that starts (or restarts, rejoining a running cluster) stands for election only once it has heard from a
+/// leader or `hold` has passed. Without this, a node whose start-up outlasts its election timeout campaigns before
+/// the leader reaches it, and the higher term it then answers the leader with deposes a healthy leader. (Elections
+/// are disabled by the caller before the node can tick.)
+pub async fn hold_elections_at_start(raft: Raft, leader_loss: Arc<LeaderLoss>, hold: Duration) {
+    let started = Instant::now();
+    while started.elapsed() < hold {
+        let heard = leader_loss
+            .last_contact
+            .lock()
+            .map(|last| last.is_some())
+            .unwrap_or(true);
+        if heard {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    raft.runtime_config().elect(true);
 }

@@ -197,7 +197,7 @@ impl ClusterNode {
             listener,
             raft.clone(),
             Arc::clone(&token),
-            leader_loss,
+            Arc::clone(&leader_loss),
         ))];
         for peer in &peers {
             tasks.push(runtime.spawn(check_peer(
@@ -207,6 +207,12 @@ impl ClusterNode {
             )));
         }
         tasks.push(runtime.spawn(add_learners(raft.clone(), config.clone())));
+        raft.runtime_config().elect(false);
+        tasks.push(runtime.spawn(leader_loss::hold_elections_at_start(
+            raft.clone(),
+            leader_loss,
+            Duration::from_millis(config.election_max_ms * 2),
+        )));
         let node = ClusterNode {
             config,
             runtime: Some(runtime),
