@@ -490,20 +490,28 @@ fn run_flusher(jobs: mpsc::Receiver<Job>, inner: Weak<Mutex<Inner>>, meta_lock: 
                 Job::Meta => None,
             })
             .max_by_key(|(_, seq)| *seq);
-        if let Some((journal, seq)) = need {
-            journal_synced = Some(JournalSlot::sync_through(journal, seq));
-        }
-        for job in &batch {
-            match job {
-                Job::Sync { file, .. } => {
-                    if !synced.iter().any(|(done, _)| Arc::ptr_eq(done, file)) {
-                        let result = file.sync_data().map_err(|err| err.to_string());
-                        synced.push((Arc::clone(file), result));
+        // The journal and the index files are synced side by side: the file system may fold the two flushes into
+        // one commit of its own journal, and neither waits for the other.
+        std::thread::scope(|scope| {
+            let journal_sync = need
+                .map(|(journal, seq)| scope.spawn(move || JournalSlot::sync_through(journal, seq)));
+            for job in &batch {
+                match job {
+                    Job::Sync { file, .. } => {
+                        if !synced.iter().any(|(done, _)| Arc::ptr_eq(done, file)) {
+                            let result = file.sync_data().map_err(|err| err.to_string());
+                            synced.push((Arc::clone(file), result));
+                        }
                     }
+                    Job::Meta => meta = true,
                 }
-                Job::Meta => meta = true,
             }
-        }
+            journal_synced = journal_sync.map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err("the journal sync panicked".into()))
+            });
+        });
         for job in batch {
             if let Job::Sync { file, callback, .. } = job {
                 let result = synced
