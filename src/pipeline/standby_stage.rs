@@ -1,8 +1,9 @@
 //! The engine thread of a standby: it follows the replicated journal instead of sequencing, keeping the engine,
 //! the session ledger and the gateway's reply stores hot, until promotion hands it the journal writer.
 //!
-//! Replication appends committed records to this node's journal; this stage reads them as they are published
-//! and applies each to the engine, writing the events into the outbound ring exactly as the leader's engine
+//! Replication appends the records this node accepts to its journal and makes them visible to readers once they
+//! are committed (the journal's visibility limit); this stage reads them as they become visible and applies each
+//! to the engine, writing the events into the outbound ring exactly as the leader's engine
 //! thread did (the gateway keeps every session's outbound stream, so that a client that logs in after a failover
 //! resumes by sequence number). A `StateCheck` record whose hash differs from this engine's stops the node: its
 //! books are not the leader's.
