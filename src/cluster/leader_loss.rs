@@ -193,3 +193,62 @@ pub async fn hold_elections_at_start(raft: Raft, leader_loss: Arc<LeaderLoss>, h
     }
     raft.runtime_config().elect(true);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_port_nobody_listens_on_is_gone_and_a_live_listener_is_not() {
+        runtime().block_on(async {
+            // A live listener that, like a node, waits for the token without a word.
+            let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let live_addr = live.local_addr().unwrap().to_string();
+            let held = tokio::spawn(async move {
+                let (stream, _) = live.accept().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                drop(stream);
+            });
+            assert!(!listener_gone(&live_addr).await);
+            held.abort();
+
+            // A listener that has gone: its port refuses connections.
+            let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let gone_addr = gone.local_addr().unwrap().to_string();
+            drop(gone);
+            assert!(listener_gone(&gone_addr).await);
+
+            // A dying listener: it accepts, then resets at once.
+            let dying = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let dying_addr = dying.local_addr().unwrap().to_string();
+            let closer = tokio::spawn(async move {
+                let (stream, _) = dying.accept().await.unwrap();
+                drop(stream);
+            });
+            assert!(listener_gone(&dying_addr).await);
+            let _ = closer.await;
+        });
+    }
+
+    #[test]
+    fn contact_age_is_reported_for_the_leader_last_heard_only() {
+        let loss = LeaderLoss::new(
+            2,
+            Duration::from_millis(200),
+            Vec::new(),
+            Arc::from("t"),
+            false,
+        );
+        assert_eq!(loss.contact_age_us(1), None);
+        loss.heard_from(1);
+        assert!(loss.contact_age_us(1).is_some_and(|age| age < 1_000_000));
+        assert_eq!(loss.contact_age_us(3), None);
+    }
+}
