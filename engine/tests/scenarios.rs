@@ -833,6 +833,54 @@ fn a_quote_needs_funds_for_both_sides<B: OrderBook>() {
     assert_eq!(m.book(Side::Buy), vec![(9_991, 10)]);
 }
 
+fn a_quote_for_another_account_on_the_same_session_does_not_spend_the_funds_the_old_quote_frees<
+    B: OrderBook,
+>() {
+    let mut m = new_market::<B>();
+    m.ok(CommandBody::SetAccount(account_spec(5)));
+    // Account 3 quotes on its session; the same session then quotes for account 5, which holds nothing.
+    m.ok(quote(3, 1, (9_990, 10), (10_010, 10)));
+    let for_five = |user_ref, bid: (Price, Qty), ask: (Price, Qty)| {
+        CommandBody::Quote(Quote {
+            session: session(3),
+            account: 5,
+            user_ref,
+            instrument: ACME,
+            bid_price: bid.0,
+            bid_qty: bid.1,
+            ask_price: ask.0,
+            ask_qty: ask.1,
+        })
+    };
+    let events = m.run(for_five(2, (9_991, 1), (10_009, 2)));
+    assert_eq!(
+        rejects(&events),
+        vec![RejectReason::InsufficientFunds],
+        "account 3's reservations are not account 5's to spend"
+    );
+    assert_eq!(m.book(Side::Buy), vec![(9_990, 10)]);
+    assert_eq!(m.book(Side::Sell), vec![(10_010, 10)]);
+    // Funded, account 5 replaces the session's quote; account 3 gets its reservations back.
+    m.ok(CommandBody::Deposit {
+        account: 5,
+        asset: QUOTE,
+        amount: 200_000,
+    });
+    m.ok(CommandBody::Deposit {
+        account: 5,
+        asset: BASE,
+        amount: 10,
+    });
+    m.ok(for_five(3, (9_991, 1), (10_009, 2)));
+    assert_eq!(m.book(Side::Buy), vec![(9_991, 1)]);
+    assert_eq!(m.book(Side::Sell), vec![(10_009, 2)]);
+    assert_eq!(m.engine.open_orders(3), 0);
+    assert_eq!(m.engine.open_orders(5), 2);
+    for asset in [BASE, QUOTE] {
+        assert_eq!(m.engine.balance(3, asset).reserved, 0);
+    }
+}
+
 // ---- self-trade prevention -------------------------------------------------------------------------------------
 
 fn stp_mode(m: &mut Market<impl OrderBook>, account: AccountId, mode: StpMode, group: u32) {
@@ -1317,6 +1365,7 @@ for_both_books!(
     a_rejected_quote_leaves_the_previous_quote_in_place,
     a_quote_can_trade_and_its_fills_are_ordinary_executions,
     a_quote_needs_funds_for_both_sides,
+    a_quote_for_another_account_on_the_same_session_does_not_spend_the_funds_the_old_quote_frees,
     a_new_quote_through_the_old_one_replaces_it_without_trading_with_it,
     self_trade_prevention_cancels_the_resting_order,
     self_trade_prevention_cancels_the_incoming_order,

@@ -25,7 +25,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{FrameDefect, OpenError, RecoveryError};
 use crate::fsio::{self, DirLock, LockError};
 use crate::record::{read_frame, Frame, FRAME_BYTES, SEAL_WORD};
-use crate::segment::{list_segments, Access, Segment, FIRST_FRAME_OFFSET_BYTES};
+use crate::segment::{
+    ends_inside_a_checkpoint_slot, list_segments, Access, Segment, FIRST_FRAME_OFFSET_BYTES,
+};
 
 /// How a segment's frames end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +150,8 @@ pub struct RecoveryReport {
     /// Newest segments that had been cut short and were extended back to their preallocated size.
     pub extended_segments: Vec<PathBuf>,
     /// Segments whose checkpoint block had no valid slot, or claimed more than was recovered (possible only after
-    /// falling back to the rules without a checkpoint); rewritten with the last recovered seq once that was synced.
+    /// falling back to the rules without a checkpoint), or was cut short inside a slot and extended; rewritten with
+    /// the last recovered seq once that was synced.
     pub rewritten_checkpoints: Vec<PathBuf>,
 }
 
@@ -322,7 +325,9 @@ pub(crate) struct RepairPlan {
     pub extend: Option<PathBuf>,
     /// Kept segments whose checkpoint block has no valid slot or claims more than recovery keeps (possible only
     /// when it fell back to the rules without a checkpoint): rewritten with the last kept seq once that is synced,
-    /// so that a writer never appends under a claim covering records it has not written yet.
+    /// so that a writer never appends under a claim covering records it has not written yet. Also the segment
+    /// extended when its file ends inside a checkpoint slot: the part of the slot left would read as damaged once
+    /// the file is extended, and rewriting it in the same pass keeps recovery idempotent.
     pub rewrite_checkpoints: Vec<PathBuf>,
 }
 
@@ -562,7 +567,11 @@ pub(crate) fn scan_journal(dir: &Path, live: bool) -> Result<JournalScan, Recove
         plan.rewrite_checkpoints = entries[..kept]
             .iter()
             .filter_map(|entry| entry.scan.as_ref())
-            .filter(|seg| !matches!(seg.checkpoint_seq, Some(claim) if claim <= last_seq))
+            .filter(|seg| {
+                !matches!(seg.checkpoint_seq, Some(claim) if claim <= last_seq)
+                    || (plan.extend.as_ref() == Some(&seg.path)
+                        && ends_inside_a_checkpoint_slot(seg.file_bytes))
+            })
             .map(|seg| seg.path.clone())
             .collect();
     }

@@ -73,6 +73,16 @@ const _: () = assert!(
 const _: () = assert!(FIRST_FRAME_OFFSET_BYTES & (RECORD_ALIGN_BYTES - 1) == 0);
 const _: () = assert!(CHECKPOINT_BLOCK_OFFSET_BYTES & 7 == 0 && CHECKPOINT_SLOT_BYTES & 7 == 0);
 
+/// A file that ends inside a checkpoint slot (some of the slot's bytes there, the rest cut off). While the file is
+/// short the slot reads as empty; once recovery extends the file, the bytes left of it read as a damaged slot, so
+/// recovery rewrites the block of a file it extends that ends there.
+pub(crate) fn ends_inside_a_checkpoint_slot(file_bytes: u64) -> bool {
+    let slots = CHECKPOINT_BLOCK_OFFSET_BYTES as u64
+        ..(CHECKPOINT_BLOCK_OFFSET_BYTES + CHECKPOINT_SLOT_COUNT * CHECKPOINT_SLOT_BYTES) as u64;
+    slots.contains(&file_bytes)
+        && !(file_bytes - slots.start).is_multiple_of(CHECKPOINT_SLOT_BYTES as u64)
+}
+
 fn checkpoint_crc(seq: u64) -> u32 {
     crc32c::crc32c(&seq.to_le_bytes())
 }
@@ -586,6 +596,15 @@ mod tests {
             assert_eq!(block.seq(), seq, "{block:?}");
             assert_eq!(block.next_slot(), next_slot, "{block:?}");
         }
+    }
+
+    #[test]
+    fn a_file_ends_inside_a_checkpoint_slot_only_between_the_ends_of_a_slot() {
+        let inside: Vec<u64> = (0..200)
+            .filter(|&bytes| ends_inside_a_checkpoint_slot(bytes))
+            .collect();
+        let expected: Vec<u64> = (65..80).chain(81..96).collect();
+        assert_eq!(inside, expected);
     }
 
     #[test]

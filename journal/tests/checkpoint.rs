@@ -626,3 +626,66 @@ fn a_segment_cut_short_inside_its_checkpoint_block_never_panics() {
         }
     }
 }
+
+#[test]
+fn recovery_of_a_segment_cut_short_inside_its_checkpoint_block_settles_in_one_pass() {
+    let per_segment = records_per_segment(SMALL_SEGMENT_BYTES);
+    let mut rewritten = 0;
+    for cut_at in 64usize..=130 {
+        // One segment, then two with the newest cut short; closed (every slot holds a claim) or with nothing synced.
+        for last in [5, per_segment + 5] {
+            for synced in [true, false] {
+                let dir = scratch();
+                if synced {
+                    write_range(
+                        dir.path(),
+                        config(SMALL_SEGMENT_BYTES, FsyncPolicy::None),
+                        1,
+                        last,
+                        1,
+                    );
+                } else {
+                    write_with_checkpoint(dir.path(), SMALL_SEGMENT_BYTES, 0, last);
+                }
+                let path = segment_paths(dir.path()).last().expect("a segment").clone();
+                let bytes = fs::read(&path).expect("read");
+                fs::write(&path, &bytes[..cut_at]).expect("write");
+                let case = format!("cut at {cut_at}, {last} records, synced: {synced}");
+                let Ok(first) = recover(dir.path()) else {
+                    continue;
+                };
+                assert_eq!(first.extended_segments, vec![path.clone()], "{case}");
+                rewritten += first.rewritten_checkpoints.len();
+                let after_first = files_of(dir.path());
+                let second = recover(dir.path()).unwrap_or_else(|err| panic!("{case}: {err}"));
+                assert!(
+                    second.torn_tail.is_none()
+                        && second.removed_files.is_empty()
+                        && second.extended_segments.is_empty()
+                        && second.rewritten_checkpoints.is_empty(),
+                    "{case}: the second recovery repaired {second:?}"
+                );
+                assert_eq!(second.last_seq, first.last_seq, "{case}");
+                assert_eq!(
+                    second.durable_checkpoint_seq,
+                    Some(journal_checkpoint(dir.path())),
+                    "{case}"
+                );
+                assert!(
+                    files_of(dir.path()) == after_first,
+                    "{case}: the second recovery changed the files"
+                );
+                assert_eq!(
+                    verify(dir.path()).expect("verify").verdict,
+                    Verdict::Clean,
+                    "{case}"
+                );
+            }
+        }
+    }
+    // Cuts inside a slot holding a claim leave bytes that read as a damaged slot once the file is extended.
+    assert!(
+        rewritten > 0,
+        "no cut needed its checkpoint block rewritten"
+    );
+}

@@ -68,6 +68,9 @@ impl<B: OrderBook> Engine<B> {
         let mut plans = [SidePlan::Nothing; 2];
         let mut new_orders = 0usize;
         let mut removed_orders = 0usize;
+        // The session's previous quote may have been entered for another account: replacing it frees that
+        // account's funds and open-order count, not the quoting account's.
+        let mut removed_own_orders = 0usize;
         for side in [Side::Buy, Side::Sell] {
             let (price, qty) = match side {
                 Side::Buy => (cmd.bid_price, cmd.bid_qty),
@@ -106,13 +109,16 @@ impl<B: OrderBook> Engine<B> {
                     return reject(sink, RejectReason::BookFull);
                 }
             }
+            let own_old_order = old_order.filter(|old| old.account == cmd.account);
             if old_order.is_some() && matches!(plan, SidePlan::New { .. } | SidePlan::Withdraw) {
                 removed_orders += 1;
+                removed_own_orders += usize::from(own_old_order.is_some());
             }
-            // Funds: what the new side needs against what is available plus what the old side frees.
+            // Funds: what the new side needs against what is available plus what the old side frees, if the old
+            // side is this account's.
             if let SidePlan::New { reservation, .. } = plan {
                 let asset = Self::reserved_asset(&instrument, side);
-                let freed = old_order.map_or(0, |old| old.leaves * old.reserve_per_lot);
+                let freed = own_old_order.map_or(0, |old| old.leaves * old.reserve_per_lot);
                 let available = self.balances[self.balance_slot(cmd.account, asset)].available;
                 if (available as u128 + freed as u128) < reservation.total as u128 {
                     return reject(sink, RejectReason::InsufficientFunds);
@@ -120,14 +126,16 @@ impl<B: OrderBook> Engine<B> {
             }
             plans[side.index()] = plan;
         }
-        if new_orders > removed_orders {
-            let added = (new_orders - removed_orders) as u32;
+        if new_orders > removed_own_orders {
+            let added = (new_orders - removed_own_orders) as u32;
             if account.open_orders + added > account.spec.max_open_orders {
                 return reject(sink, RejectReason::TooManyOpenOrders);
             }
-            if self.orders.capacity() - self.orders.live_count() < new_orders - removed_orders {
-                return reject(sink, RejectReason::BookFull);
-            }
+        }
+        if new_orders > removed_orders
+            && self.orders.capacity() - self.orders.live_count() < new_orders - removed_orders
+        {
+            return reject(sink, RejectReason::BookFull);
         }
         if entry.is_none() && new_orders > 0 && self.free_quotes.is_empty() {
             return reject(sink, RejectReason::BookFull);

@@ -7,7 +7,6 @@ use crate::index::pair_key;
 use crate::instrument::fee_per_lot;
 use crate::order::{Handle, Order, NIL};
 use crate::types::*;
-use std::collections::HashMap;
 use xxhash_rust::xxh3::Xxh3;
 
 /// A resting order as queries report it.
@@ -205,7 +204,18 @@ impl<B: OrderBook> Engine<B> {
                 self.orders.live_count()
             ));
         }
-        let non_quotes = self.orders.iter_live().filter(|(_, o)| !o.is_quote).count();
+        // One pass over the pool counts what the checks below compare with their tables.
+        let (mut non_quotes, mut quotes_live, mut gtt) = (0usize, 0usize, 0usize);
+        for (_, o) in self.orders.iter_live() {
+            if o.is_quote {
+                quotes_live += 1;
+            } else {
+                non_quotes += 1;
+            }
+            if o.time_in_force == TimeInForce::Gtt {
+                gtt += 1;
+            }
+        }
         if non_quotes != self.by_user_ref.len() {
             return Err(format!(
                 "{non_quotes} resting orders but {} user references",
@@ -266,18 +276,15 @@ impl<B: OrderBook> Engine<B> {
             }
         }
         self.expiry.validate(&self.orders)?;
-        let gtt = self
-            .orders
-            .iter_live()
-            .filter(|(_, o)| o.time_in_force == TimeInForce::Gtt)
-            .count();
         if gtt != self.expiry.len() {
             return Err(format!(
                 "{gtt} GTT orders but {} in the expiry heap",
                 self.expiry.len()
             ));
         }
-        let mut quote_sides = HashMap::new();
+        // Each counted order has the entry's key and the side's index, keys are distinct and an order has one key
+        // and one side, so no order is counted twice.
+        let mut quote_sides = 0usize;
         for (key, slot) in self.quote_index.iter() {
             for (side, &handle) in self.quotes[slot as usize].sides.iter().enumerate() {
                 if handle == NIL {
@@ -293,14 +300,12 @@ impl<B: OrderBook> Engine<B> {
                         "quote entry {slot} points at a wrong order in slot {handle}"
                     ));
                 }
-                quote_sides.insert(handle, ());
+                quote_sides += 1;
             }
         }
-        let quotes_live = self.orders.iter_live().filter(|(_, o)| o.is_quote).count();
-        if quotes_live != quote_sides.len() {
+        if quotes_live != quote_sides {
             return Err(format!(
-                "{quotes_live} quote orders but {} in the quote table",
-                quote_sides.len()
+                "{quotes_live} quote orders but {quote_sides} in the quote table"
             ));
         }
         Ok(())
