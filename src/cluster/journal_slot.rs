@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crossline_engine::Command;
@@ -160,12 +160,26 @@ impl JournalSlot {
         self.watermarks.raise_visibility(seq);
     }
 
-    /// Reads the records `first_seq ..= last_seq` back into a batch (opening the log after a restart).
-    pub(super) fn read_batch(&self, first_seq: u64, last_seq: u64) -> Result<Batch, String> {
-        let mut reader = JournalReader::open(&self.dir).map_err(|err| format!("journal: {err}"))?;
-        reader
-            .seek(first_seq)
-            .map_err(|err| format!("journal seek to seq {first_seq}: {err}"))?;
+    /// Reads the records `first_seq ..= last_seq` back into a batch (opening the log after a restart). `reader`
+    /// carries one reader from call to call, so that consecutive batches read on without reopening the journal.
+    pub(super) fn read_batch(
+        &self,
+        reader: &mut Option<JournalReader>,
+        first_seq: u64,
+        last_seq: u64,
+    ) -> Result<Batch, String> {
+        if reader
+            .as_ref()
+            .is_none_or(|open| open.next_seq() != first_seq)
+        {
+            let mut opened =
+                JournalReader::open(&self.dir).map_err(|err| format!("journal: {err}"))?;
+            opened
+                .seek(first_seq)
+                .map_err(|err| format!("journal seek to seq {first_seq}: {err}"))?;
+            *reader = Some(opened);
+        }
+        let reader = reader.as_mut().expect("opened above");
         let mut builder = BatchBuilder::with_capacity((last_seq + 1 - first_seq) as usize);
         for seq in first_seq..=last_seq {
             let record = reader
@@ -224,9 +238,4 @@ impl JournalSlot {
     pub(super) fn committed_counter(&mut self) -> Arc<AtomicU64> {
         self.committed_seq.take().unwrap_or_default()
     }
-}
-
-/// The committed seq a node's counter starts from.
-pub(super) fn store_committed(counter: &AtomicU64, seq: u64) {
-    counter.store(seq, Ordering::Release);
 }

@@ -235,6 +235,7 @@ impl LogStore {
         {
             let slot = journal.lock().unwrap_or_else(|p| p.into_inner());
             let journal_last = slot.last_seq();
+            let mut reader = None;
             for (index, (record, offset)) in live {
                 let payload = match record.carried {
                     Carried::Blank => EntryPayload::Blank,
@@ -250,9 +251,12 @@ impl LogStore {
                             // Covered by a snapshot the journal restarted after: as good as purged.
                             continue;
                         }
-                        EntryPayload::Normal(slot.read_batch(first_seq, last).map_err(|err| {
-                            io_err("index entry", &path, format!("{index}: {err}"))
-                        })?)
+                        EntryPayload::Normal(
+                            slot.read_batch(&mut reader, first_seq, last)
+                                .map_err(|err| {
+                                    io_err("index entry", &path, format!("{index}: {err}"))
+                                })?,
+                        )
                     }
                 };
                 entries.insert(
@@ -336,11 +340,7 @@ impl LogStore {
         let mut inner = self.lock();
         let mut bytes = Vec::new();
         let mut placed = Vec::new();
-        let mut last_seq = inner
-            .entries
-            .values()
-            .next_back()
-            .map_or(inner.meta.last_purged_seq, |held| held.last_seq);
+        let mut last_seq = inner.last_seq();
         {
             let mut journal = self.journal();
             for entry in entries {
@@ -394,12 +394,7 @@ impl LogStore {
     }
 
     fn refresh_last_seq(&self, inner: &Inner) {
-        let last = inner
-            .entries
-            .values()
-            .next_back()
-            .map_or(inner.meta.last_purged_seq, |held| held.last_seq);
-        self.last_seq.store(last, Ordering::Release);
+        self.last_seq.store(inner.last_seq(), Ordering::Release);
     }
 }
 
@@ -532,6 +527,14 @@ fn run_flusher(jobs: mpsc::Receiver<Job>, inner: Weak<Mutex<Inner>>, meta_lock: 
 }
 
 impl Inner {
+    /// Seq of the last journal record carried by the entries held, or by those purged before them.
+    fn last_seq(&self) -> u64 {
+        self.entries
+            .values()
+            .next_back()
+            .map_or(self.meta.last_purged_seq, |held| held.last_seq)
+    }
+
     /// Rewrites the index file with only the entries still held, once purged records dominate it.
     fn maybe_compact(&mut self) -> io::Result<()> {
         let first_offset = self
@@ -691,11 +694,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         };
         let offset = first.offset;
         // The last seq the log keeps: the entry before the first removed one carries it.
-        let kept_seq = inner
-            .entries
-            .values()
-            .next_back()
-            .map_or(inner.meta.last_purged_seq, |held| held.last_seq);
+        let kept_seq = inner.last_seq();
         self.journal()
             .cut_after(kept_seq)
             .map_err(|err| write_err(io::Error::other(err)))?;
