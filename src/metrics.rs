@@ -102,6 +102,7 @@ pub struct EngineMetrics {
 pub struct FollowerMetrics {
     pub applied_seq: AtomicU64,
     pub snapshots: AtomicU64,
+    pub snapshot_failures: AtomicU64,
     pub last_snapshot_seq: AtomicU64,
     pub last_snapshot_ms: AtomicU64,
     pub state_hash: AtomicU64,

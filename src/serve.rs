@@ -250,8 +250,10 @@ fn build_gateway(
     }
     let sessions = SessionManager::new(session_config(config), users)
         .map_err(|error| anyhow::anyhow!("gateway session settings: {error}"))?;
-    let reactor = Reactor::bind(config.gateway.listen, reactor_config(config))
-        .with_context(|| format!("listening for order entry on {}", config.gateway.listen))?;
+    let reactor = crate::rebind::bind_when_free(|| {
+        Reactor::bind(config.gateway.listen, reactor_config(config))
+    })
+    .with_context(|| format!("listening for order entry on {}", config.gateway.listen))?;
     let backend = match reactor.backend() {
         Backend::IoUring => "io_uring",
         _ => "epoll",
@@ -847,6 +849,7 @@ impl Appliance {
 /// for the new run.
 fn restart_process() -> ! {
     use std::os::unix::process::CommandExt;
+
     // This executable, or the path it was started by when the file has been replaced since (an upgrade).
     let mut candidates: Vec<std::path::PathBuf> = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
@@ -901,18 +904,44 @@ pub fn serve(config: &Config) -> anyhow::Result<i32> {
         );
     }
     println!("crossline: ready (SIGTERM or Ctrl-C stops it cleanly)");
+    let headroom = crate::disk_space::Headroom::new(
+        vec![config.node.data_dir.clone(), config.journal_dir()],
+        config.journal.segment_bytes,
+    );
+    let mut restart_announced = false;
+    let mut waiting_for_room = false;
     loop {
         if let Some(replication) = &appliance.replication {
-            let stepping_down = appliance.lifecycle.role.get() == Role::SteppingDown;
-            if let Some(reason) = replication.restart.requested() {
-                println!("crossline: {reason}");
-                restart_process();
-            }
-            if stepping_down {
-                println!(
-                    "crossline: stepping down; restarting to follow from the committed journal"
-                );
-                restart_process();
+            let reason = replication.restart.requested().or_else(|| {
+                (appliance.lifecycle.role.get() == Role::SteppingDown).then(|| {
+                    String::from("stepping down; restarting to follow from the committed journal")
+                })
+            });
+            if let Some(reason) = reason {
+                if !restart_announced {
+                    println!("crossline: {reason}");
+                    restart_announced = true;
+                }
+                match headroom.short() {
+                    None => restart_process(),
+                    Some((path, free_bytes)) if !waiting_for_room => {
+                        println!(
+                            "crossline: the file system of {} has {free_bytes} bytes free, {} are needed to \
+                             restart (a journal segment and a margin): waiting for room",
+                            path.display(),
+                            headroom.needed_bytes()
+                        );
+                        waiting_for_room = true;
+                    }
+                    Some(_) => {}
+                }
+                // The pipeline winds down for the restart: its threads ending is expected here.
+                if SIGNALLED.load(Ordering::SeqCst) {
+                    println!("crossline: signal received while waiting for room; stopping");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
             }
         }
         if SIGNALLED.load(Ordering::SeqCst) {

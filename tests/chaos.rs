@@ -8,13 +8,16 @@
 //! (fault proxies between the nodes); a torn journal tail on a killed node (a partly written frame after its last
 //! record); a corrupt newest snapshot on a killed node (here recovery replays the journal from its start, so the
 //! check is that a damaged snapshot file neither stops a restart nor reaches the state; the loader itself is
-//! fuzzed by `snapshot_load`).
+//! fuzzed by `snapshot_load`); a full disk on the leader or a standby (each node's data directory is a
+//! size-limited tmpfs, filled to the last byte by a ballast file while trading and a burst of orders go on, then
+//! freed; a node that stopped is restarted).
 //!
-//! The suite runs a short campaign; a long one is opt-in:
+//! The suite runs one round of each kind; a long campaign is opt-in:
 //! `CROSSLINE_CHAOS_ROUNDS=200 CROSSLINE_CHAOS_SEED=7 cargo test --release --test chaos -- --nocapture`.
 
 mod cluster_support;
 mod common;
+mod disk_limit;
 mod fault_proxy;
 
 use cluster_support::*;
@@ -51,9 +54,10 @@ enum FaultKind {
     SlowAndDropLinks,
     TornJournalTail,
     CorruptSnapshot,
+    DiskFull,
 }
 
-const KINDS: [FaultKind; 7] = [
+const KINDS: [FaultKind; 8] = [
     FaultKind::KillLeader,
     FaultKind::KillStandby,
     FaultKind::StopLeader,
@@ -61,7 +65,19 @@ const KINDS: [FaultKind; 7] = [
     FaultKind::SlowAndDropLinks,
     FaultKind::TornJournalTail,
     FaultKind::CorruptSnapshot,
+    FaultKind::DiskFull,
 ];
+
+/// Each node's data directory is a tmpfs of this size (the disk-full fault fills it): room for the journal's
+/// segments of a long campaign, the Raft index and the snapshots kept.
+const NODE_DISK_BYTES: u64 = 256 << 20;
+
+/// Journal segments in the campaign: small, so that a node rolls over to a new segment (and prepares the next)
+/// every couple of thousand records, also while its disk is full.
+const SEGMENT_BYTES: u64 = 256 << 10;
+
+/// Orders another user sends back to back while a node's disk is full: more records than a segment holds.
+const DISK_FULL_BURST: u32 = 3_000;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -142,11 +158,49 @@ struct Campaign {
     mesh: ProxyMesh,
     alice: Trader,
     rng: Rng,
+    /// Set when each node's data directory is a size-limited tmpfs (the disk-full fault needs it).
+    disks: Option<disk_limit::TmpfsMounts>,
+    /// The next user ref of the disk-full bursts.
+    carol_next_ref: u32,
 }
 
 impl Campaign {
     fn node_dir(&self, index: usize) -> PathBuf {
-        self.cluster.dir.path().join(format!("node{}", index + 1))
+        self.cluster.node_dir(index)
+    }
+
+    /// The kinds this campaign can inject.
+    fn kinds(&self) -> Vec<FaultKind> {
+        KINDS
+            .iter()
+            .copied()
+            .filter(|kind| *kind != FaultKind::DiskFull || self.disks.is_some())
+            .collect()
+    }
+
+    /// carol sends `DISK_FULL_BURST` resting bids on GLOBX back to back, reading whatever comes back; the burst
+    /// ends early when her session ends. Returns how many were sent.
+    fn burst(&mut self) -> u32 {
+        let mut carol = connect(&self.alice.addresses, "carol", 0);
+        let mut sent = 0;
+        while sent < DISK_FULL_BURST && carol.is_open() {
+            let order = limit(self.carol_next_ref, Side::Buy, 1, "GLOBX", 240_000);
+            if carol.enter_order(&order).is_err() {
+                break;
+            }
+            self.carol_next_ref += 1;
+            sent += 1;
+            while let Ok(Some(_)) = carol.poll_message(Duration::ZERO) {}
+        }
+        let _ = drain(&mut carol, Duration::from_millis(100));
+        let _ = carol.logout();
+        sent
+    }
+
+    /// The node's exit status if it has stopped.
+    fn exited(&mut self, index: usize) -> Option<std::process::ExitStatus> {
+        let node = self.cluster.nodes[index].as_mut()?;
+        node.child.try_wait().ok().flatten()
     }
 
     fn restart(&mut self, index: usize) {
@@ -222,6 +276,45 @@ impl Campaign {
                     corrupted.map_or(String::from("none yet"), |p| p.display().to_string())
                 )
             }
+            FaultKind::DiskFull => {
+                let target = if self.rng.below(2) == 0 {
+                    leader
+                } else {
+                    standby
+                };
+                let role = if target == leader {
+                    "leader"
+                } else {
+                    "standby"
+                };
+                let dir = self.node_dir(target);
+                let ballast = disk_limit::fill(&dir).expect("fill the node's disk");
+                let sent = self.burst();
+                self.alice.trade(2 * phase);
+                let free_while_full = disk_limit::free_bytes(&dir).unwrap_or(0);
+                let said: Vec<String> = self.cluster.nodes[target]
+                    .as_ref()
+                    .map(|node| node.drain_lines())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|line| !line.contains("listening") && !line.contains("ready"))
+                    .collect();
+                let reaction = match self.exited(target) {
+                    Some(status) => format!("stopped ({status})"),
+                    None => String::from("kept running"),
+                };
+                let reaction = format!("{reaction}, saying {said:?}");
+                disk_limit::empty(&dir);
+                if self.exited(target).is_some() {
+                    self.cluster.nodes[target] = None;
+                    self.restart(target);
+                }
+                format!(
+                    "disk full on {role} {}: {ballast} bytes of ballast, {sent} orders burst, {free_while_full} \
+                     bytes free at the end; the node {reaction}; space freed",
+                    target + 1
+                )
+            }
         }
     }
 
@@ -265,18 +358,31 @@ impl Campaign {
 
 #[test]
 fn a_seeded_fault_campaign_loses_no_acknowledged_order() {
-    let rounds = env_u64("CROSSLINE_CHAOS_ROUNDS", 4);
     let seed = env_u64("CROSSLINE_CHAOS_SEED", 1).max(1);
     let addrs = node_addrs();
     let mesh = ProxyMesh::start(&addrs);
     // Snapshots every second, so that a killed node has some to damage. Recovery still replays the journal from
     // its start (the default), which keeps every session's replies from sequence 1 for the checks.
-    let cluster = Cluster::with_routes_and_edit(
+    let mut cluster = Cluster::configured(
         "",
         addrs,
         |from, to, _| mesh.route(from, to),
-        |_, text| text.replace("interval_s = 60", "interval_s = 1"),
+        |_, text| {
+            text.replace("interval_s = 60", "interval_s = 1").replace(
+                "segment_bytes = 8388608",
+                &format!("segment_bytes = {SEGMENT_BYTES}"),
+            )
+        },
     );
+    let node_dirs: Vec<PathBuf> = (0..NODES).map(|index| cluster.node_dir(index)).collect();
+    let disks = match disk_limit::TmpfsMounts::mount(&node_dirs, NODE_DISK_BYTES) {
+        Ok(mounts) => Some(mounts),
+        Err(reason) => {
+            println!("the disk-full fault is left out: {reason}");
+            None
+        }
+    };
+    cluster.start_all();
     cluster.wait_for_leader(None);
     let alice = Trader::new(&cluster.order_entry(), "alice");
     let mut campaign = Campaign {
@@ -284,15 +390,20 @@ fn a_seeded_fault_campaign_loses_no_acknowledged_order() {
         mesh,
         alice,
         rng: Rng(seed),
+        disks,
+        carol_next_ref: 1,
     };
+    let kinds = campaign.kinds();
+    // By default one round of each kind.
+    let rounds = env_u64("CROSSLINE_CHAOS_ROUNDS", kinds.len() as u64);
     let mut injected: BTreeMap<FaultKind, u32> = BTreeMap::new();
     // The first rounds go through the kinds in order, so that a short campaign meets several; then random.
     for round in 0..rounds {
         campaign.alice.trade(Duration::from_millis(500));
-        let kind = if round < KINDS.len() as u64 {
-            KINDS[(round + seed) as usize % KINDS.len()]
+        let kind = if round < kinds.len() as u64 {
+            kinds[(round + seed) as usize % kinds.len()]
         } else {
-            KINDS[campaign.rng.below(KINDS.len() as u64) as usize]
+            kinds[campaign.rng.below(kinds.len() as u64) as usize]
         };
         let what = campaign.inject(kind);
         campaign.alice.trade(Duration::from_millis(500));

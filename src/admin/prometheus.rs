@@ -210,6 +210,11 @@ pub fn render(metrics: &Metrics, health: Option<&Health>) -> String {
         "Snapshots the follower wrote.",
         &f.snapshots,
     );
+    out.counter(
+        "follower_snapshot_failures",
+        "Periodic snapshots that could not be written (a full disk, say); each is tried again one interval later.",
+        &f.snapshot_failures,
+    );
     out.gauge(
         "follower_last_snapshot_seq",
         "Sequence number covered by the last snapshot.",

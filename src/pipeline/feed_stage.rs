@@ -116,7 +116,10 @@ pub fn start(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Option<Fe
     let handle = std::thread::Builder::new()
         .name(String::from("crossline-feed"))
         .spawn(move || {
-            let server = match FeedServer::bind(server_config, users) {
+            let bound = crate::rebind::bind_when_free(|| {
+                FeedServer::bind(server_config, Arc::clone(&users))
+            });
+            let server = match bound {
                 Ok(server) => server,
                 Err(error) => {
                     let _ = ready_tx.send(Err(anyhow::anyhow!("{error}")));

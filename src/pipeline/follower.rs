@@ -64,7 +64,9 @@ impl<O: ApplyObserver> Follower<O> {
                 }
             };
             if let Some(interval) = self.snapshot_interval {
-                if last_snapshot.elapsed() >= interval && self.snapshot_now() {
+                // A failed write (a full disk) is tried again one interval later, not on every pass.
+                if last_snapshot.elapsed() >= interval && self.snapshot_now() != SnapshotTry::NotYet
+                {
                     last_snapshot = Instant::now();
                 }
             }
@@ -112,21 +114,21 @@ impl<O: ApplyObserver> Follower<O> {
         Ok(applied)
     }
 
-    /// Takes a snapshot if the applied state is covered by what is on disk; true when one was written.
-    fn snapshot_now(&mut self) -> bool {
+    /// Takes a snapshot if the applied state is covered by what is on disk.
+    fn snapshot_now(&mut self) -> SnapshotTry {
         let Some(store) = self.snapshots.as_ref() else {
-            return false;
+            return SnapshotTry::NotYet;
         };
         let started = Instant::now();
         let (seq, payload, hash) = {
             let Ok(state) = self.state.lock() else {
-                return false;
+                return SnapshotTry::NotYet;
             };
             if state.applied_seq == 0 {
-                return false;
+                return SnapshotTry::NotYet;
             }
             if self.snapshot_needs_durable && state.applied_seq > self.watermarks.durable_seq() {
-                return false;
+                return SnapshotTry::NotYet;
             }
             (
                 state.applied_seq,
@@ -134,8 +136,11 @@ impl<O: ApplyObserver> Follower<O> {
                 state.engine.state_hash(),
             )
         };
-        if store.write(seq, &payload).is_err() {
-            return false;
+        if let Err(error) = store.write(seq, &payload) {
+            metrics::bump(&self.metrics.follower.snapshot_failures);
+            // Once per interval at most; the journal still holds everything, so only the restart time grows.
+            eprintln!("crossline: snapshot at seq {seq} not written: {error}");
+            return SnapshotTry::Failed;
         }
         if let Ok(mut list) = store.list() {
             list.sort_by_key(|info| std::cmp::Reverse(info.seq));
@@ -148,6 +153,16 @@ impl<O: ApplyObserver> Follower<O> {
         metrics::set(&m.last_snapshot_seq, seq);
         metrics::set(&m.state_hash, hash);
         metrics::set(&m.last_snapshot_ms, started.elapsed().as_millis() as u64);
-        true
+        SnapshotTry::Written
     }
+}
+
+/// What one attempt at a periodic snapshot came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SnapshotTry {
+    Written,
+    /// Nothing to take yet (no state, or not yet durable); try again on the next pass.
+    NotYet,
+    /// The write failed (a full disk, say); try again after the interval.
+    Failed,
 }

@@ -77,6 +77,19 @@ impl Cluster {
         route: impl Fn(usize, usize, SocketAddr) -> SocketAddr,
         edit: impl Fn(usize, String) -> String,
     ) -> Cluster {
+        let mut cluster = Cluster::configured(extra, addrs, route, edit);
+        cluster.start_all();
+        cluster
+    }
+
+    /// As `with_routes_and_edit`, without starting the nodes (each node's data directory is `node_dir`): the caller
+    /// prepares the directories, then calls `start_all`.
+    pub fn configured(
+        extra: &str,
+        addrs: Vec<NodeAddrs>,
+        route: impl Fn(usize, usize, SocketAddr) -> SocketAddr,
+        edit: impl Fn(usize, String) -> String,
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut configs = Vec::new();
         for (index, own) in addrs.iter().enumerate() {
@@ -132,17 +145,25 @@ impl Cluster {
             std::fs::write(&path, edit(index, text)).expect("write config");
             configs.push(path);
         }
-        let mut cluster = Cluster {
+        Cluster {
             dir,
             configs,
             addrs,
             nodes: Vec::new(),
-        };
-        for index in 0..NODES {
-            let node = cluster.start_node(index);
-            cluster.nodes.push(Some(node));
         }
-        cluster
+    }
+
+    /// Node `index`'s data directory.
+    pub fn node_dir(&self, index: usize) -> PathBuf {
+        self.dir.path().join(format!("node{}", index + 1))
+    }
+
+    /// Starts every node of a `configured` cluster.
+    pub fn start_all(&mut self) {
+        for index in 0..NODES {
+            let node = self.start_node(index);
+            self.nodes.push(Some(node));
+        }
     }
 
     pub fn start_node(&self, index: usize) -> Appliance {

@@ -100,9 +100,9 @@ pub enum FeedServerError {
     #[error("feed server settings: {0}")]
     Config(&'static str),
     #[error("feed TCP stream: {0}")]
-    Stream(ReactorError),
+    Stream(#[source] ReactorError),
     #[error("feed snapshot service: {0}")]
-    Snapshot(ReactorError),
+    Snapshot(#[source] ReactorError),
 }
 
 impl FeedServerConfig {
