@@ -250,7 +250,7 @@ fn build_gateway(
     }
     let sessions = SessionManager::new(session_config(config), users)
         .map_err(|error| anyhow::anyhow!("gateway session settings: {error}"))?;
-    let reactor = crate::rebind::bind_when_free(|| {
+    let reactor = crate::rebind::bind_when_free("order entry", || {
         Reactor::bind(config.gateway.listen, reactor_config(config))
     })
     .with_context(|| format!("listening for order entry on {}", config.gateway.listen))?;

@@ -320,6 +320,14 @@ impl Campaign {
 
     /// After healing: every node converged with its invariants holding, nothing acknowledged lost or repeated.
     fn check(&mut self) -> usize {
+        // What the nodes said about waiting for their listening ports (a previous run releasing them).
+        for (index, node) in self.cluster.nodes.iter().enumerate() {
+            for line in node.iter().flat_map(|node| node.drain_lines()) {
+                if line.contains("address in use") || line.contains("bound after waiting") {
+                    println!("node {}: {line}", index + 1);
+                }
+            }
+        }
         self.cluster.wait_for_leader(None);
         self.cluster.wait_until_converged();
         for index in 0..NODES {

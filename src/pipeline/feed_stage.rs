@@ -116,7 +116,7 @@ pub fn start(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Option<Fe
     let handle = std::thread::Builder::new()
         .name(String::from("crossline-feed"))
         .spawn(move || {
-            let bound = crate::rebind::bind_when_free(|| {
+            let bound = crate::rebind::bind_when_free("feed TCP", || {
                 FeedServer::bind(server_config, Arc::clone(&users))
             });
             let server = match bound {
