@@ -441,10 +441,29 @@ impl EngineParts {
     }
 }
 
+/// The room a node needs where it keeps its data and its journal before it starts or restarts.
+fn storage_headroom(config: &Config) -> crate::disk_space::Headroom {
+    crate::disk_space::Headroom::new(
+        vec![config.node.data_dir.clone(), config.journal_dir()],
+        config.journal.segment_bytes,
+    )
+}
+
 /// Recovers and starts every thread.
 pub fn start(config: &Config) -> anyhow::Result<Appliance> {
     let cores = CoreList::read();
     cores.check(&config.cores, config.gateway.sqpoll_core)?;
+    // The journal prepares its next segment as soon as it opens: without room for it the node would stop at its
+    // first rollover, so it is refused here, saying how much is missing.
+    if let Some((path, free_bytes)) = storage_headroom(config).short() {
+        anyhow::bail!(
+            "the file system of {} has {free_bytes} bytes free; a node needs {} (a journal segment of {} and a \
+             margin) to start",
+            path.display(),
+            storage_headroom(config).needed_bytes(),
+            config.journal.segment_bytes
+        );
+    }
 
     let metrics = Arc::new(Metrics::default());
     let lifecycle = Arc::new(Lifecycle::default());
@@ -904,10 +923,7 @@ pub fn serve(config: &Config) -> anyhow::Result<i32> {
         );
     }
     println!("crossline: ready (SIGTERM or Ctrl-C stops it cleanly)");
-    let headroom = crate::disk_space::Headroom::new(
-        vec![config.node.data_dir.clone(), config.journal_dir()],
-        config.journal.segment_bytes,
-    );
+    let headroom = storage_headroom(config);
     let mut restart_announced = false;
     let mut waiting_for_room = false;
     loop {
