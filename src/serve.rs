@@ -567,6 +567,8 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
             .map_err(|error| anyhow::anyhow!("copying the recovered state: {error}"))?;
     drop(copy);
     let applied_seq = follower_engine.last_seq();
+    // The engine starts where recovery left it: /health and the shutdown line say so before the first new command.
+    crate::metrics::set(&metrics.engine.last_seq, applied_seq);
     let mut market = crate::admin::market::MarketView::default();
     for spec in follower_engine.instrument_specs() {
         market.learn_instrument(spec.instrument, spec.symbol);

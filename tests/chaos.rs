@@ -431,4 +431,10 @@ fn a_seeded_fault_campaign_loses_no_acknowledged_order() {
         campaign.alice.acknowledged.len(),
         campaign.mesh.connections()
     );
+    // The nodes stop before their file systems are unmounted, and those before the directory holding them goes.
+    let Campaign {
+        mut cluster, disks, ..
+    } = campaign;
+    cluster.nodes.clear();
+    drop(disks);
 }

@@ -109,6 +109,14 @@ fn a_full_disk_stops_a_node_with_the_reason_and_loses_no_acknowledged_reply() {
         replayed[..acknowledged.len()] == acknowledged[..],
         "an acknowledged reply changed or went missing"
     );
+    // The restarted engine reports the sequence number it recovered to before any new command.
+    let admin = appliance.endpoints.admin.expect("admin endpoint");
+    let (status, body) = http(admin, "GET", "/health", None, "");
+    assert_eq!(status, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).expect("health json");
+    let engine_seq = health["engine_seq"].as_u64().expect("engine_seq");
+    assert!(engine_seq > 1_000, "{health}");
+    assert_eq!(health["applied_seq"].as_u64(), Some(engine_seq), "{health}");
     // And the node trades on.
     alice
         .enter_order(&limit(next_ref, Side::Buy, 1, "ACME", 950_000))
