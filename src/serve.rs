@@ -870,7 +870,6 @@ impl Appliance {
 /// for the new run.
 fn restart_process() -> ! {
     use std::os::unix::process::CommandExt;
-
     // This executable, or the path it was started by when the file has been replaced since (an upgrade).
     let mut candidates: Vec<std::path::PathBuf> = Vec::new();
     if let Ok(exe) = std::env::current_exe() {

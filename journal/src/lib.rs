@@ -51,7 +51,7 @@ pub use report::{
     dump, inspect, verify, Dump, InspectReport, SegmentReport, Verdict, VerifyReport,
 };
 pub use retention::{prune, PruneReport};
-pub use segment::{segment_file_name, FIRST_FRAME_OFFSET_BYTES};
+pub use segment::{segment_file_name, FIRST_FRAME_OFFSET_BYTES, MAX_FIRST_SEQ};
 pub use snapshot::{
     snapshot_file_name, LoadedSnapshot, SkippedSnapshot, SnapshotInfo, SnapshotLoad, SnapshotStore,
     SNAPSHOT_ALIGN_BYTES,

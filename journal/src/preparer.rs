@@ -20,9 +20,10 @@ pub fn records_per_segment(segment_bytes: u64) -> u64 {
     segment_bytes.saturating_sub(FIRST_FRAME_OFFSET_BYTES as u64) / FRAME_BYTES as u64
 }
 
-/// First sequence number of the segment after one that starts at `first_seq` with `segment_bytes`.
+/// First sequence number of the segment after one that starts at `first_seq` with `segment_bytes`. Headers carry
+/// at most `MAX_FIRST_SEQ`, so this never saturates on a journal that opened.
 pub(crate) fn next_first_seq(first_seq: u64, segment_bytes: u64) -> u64 {
-    first_seq + records_per_segment(segment_bytes)
+    first_seq.saturating_add(records_per_segment(segment_bytes))
 }
 
 /// A segment to create: where it starts, its size, and the durable watermark to seed its checkpoint block with.

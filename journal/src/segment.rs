@@ -61,6 +61,12 @@ pub(crate) const PAGE_BYTES: u64 = 4096;
 
 /// Where a segment's first record frame starts: after the 64-byte header and the 64-byte checkpoint block.
 pub const FIRST_FRAME_OFFSET_BYTES: usize = 128;
+
+/// The largest first sequence number a segment header may carry: 2^62, which a journal appending ten million
+/// records a second reaches after some fourteen thousand years. Bounding it keeps every sequence number derived from
+/// a header (the segment's last record, the next segment's first) far from `u64::MAX`, so a forged header cannot
+/// make them wrap.
+pub const MAX_FIRST_SEQ: u64 = 1 << 62;
 /// Where the durable checkpoint block starts: right after the header.
 const CHECKPOINT_BLOCK_OFFSET_BYTES: usize = HEADER_BYTES;
 const CHECKPOINT_SLOT_BYTES: usize = 16;
@@ -221,11 +227,11 @@ impl SegmentHeader {
         }
         let first_seq = header::read_u64(&header, 24);
         let segment_bytes = header::read_u64(&header, 32);
-        if first_seq == 0 {
+        if first_seq == 0 || first_seq > MAX_FIRST_SEQ {
             return Err(FormatError::BadField {
                 path: path.to_path_buf(),
                 field: "first_seq",
-                value: 0,
+                value: first_seq,
             });
         }
         if !segment_bytes_valid(segment_bytes) {
@@ -569,6 +575,34 @@ mod tests {
         assert_eq!(parse_segment_name("1.seg"), None);
         assert_eq!(parse_segment_name("0000000000000000000a.seg"), None);
         assert_eq!(parse_segment_name("00000000000000000001.seg.tmp"), None);
+    }
+
+    #[test]
+    fn a_header_whose_first_seq_is_zero_or_past_the_bound_is_refused() {
+        let segment_bytes = 1 << 16;
+        let decode = |first_seq| {
+            let bytes = SegmentHeader {
+                first_seq,
+                segment_bytes,
+            }
+            .encode();
+            SegmentHeader::decode(Path::new("x.seg"), &bytes, segment_bytes)
+        };
+        assert_eq!(
+            decode(MAX_FIRST_SEQ).map(|header| header.first_seq).ok(),
+            Some(MAX_FIRST_SEQ)
+        );
+        for refused in [0, MAX_FIRST_SEQ + 1, u64::MAX - 1, u64::MAX] {
+            assert!(
+                matches!(
+                    decode(refused),
+                    Err(FormatError::BadField { field: "first_seq", value, .. }) if value == refused
+                ),
+                "first_seq {refused}"
+            );
+        }
+        // What a header can carry leaves the next segment's first seq far from wrapping.
+        assert!(crate::preparer::next_first_seq(MAX_FIRST_SEQ, 1 << 36) < u64::MAX / 2);
     }
 
     #[test]
