@@ -152,7 +152,8 @@ fn a_leader_stopped_past_the_election_timeout_steps_down_and_acknowledges_nothin
     alice
         .enter_order(&limit(1, Side::Buy, 1, "ACME", 950_000))
         .expect("send");
-    assert!(matches!(next(&mut alice).1, Outbound::OrderAccepted(_)));
+    let (_, reply) = next(&mut alice);
+    assert!(matches!(reply, Outbound::OrderAccepted(_)), "{reply:?}");
 
     let pid = cluster.nodes[leader].as_ref().expect("leader").child.id() as i32;
     // SAFETY: kill(2) on our own child's pid, which we have not waited for.

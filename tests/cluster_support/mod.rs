@@ -189,7 +189,9 @@ impl Cluster {
             .flatten()
     }
 
-    /// The index of the node that says it leads (and has its instruments), waiting for one.
+    /// The index of the node that says it leads and has its instruments committed, waiting for one. (Under
+    /// `ack = "replicated"` the gateway learns an instrument when its `InstrumentAdded` is committed: an order
+    /// naming it before then is refused as an unknown symbol.)
     pub fn wait_for_leader(&self, except: Option<usize>) -> usize {
         let deadline = Instant::now() + LEADER_TIMEOUT;
         loop {
@@ -198,7 +200,10 @@ impl Cluster {
                     continue;
                 }
                 if let Some(health) = self.health(index) {
-                    if health["role"] == "leader" && health["engine_seq"].as_u64() >= Some(10) {
+                    if health["role"] == "leader"
+                        && health["engine_seq"].as_u64() >= Some(10)
+                        && health["cluster"]["committed_seq"].as_u64() >= Some(10)
+                    {
                         return index;
                     }
                 }
