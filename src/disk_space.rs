@@ -1,6 +1,8 @@
-//! Free space where the node keeps its data. A clustered node that must restart (after stepping down, or after its
-//! replication stopped on a failed write) waits for room first: a restart on a full disk would only fail to open
-//! the journal, or restart again at the first write.
+//! Free space where the node keeps its data. A start is refused without room for the journal's next segment (the
+//! journal prepares it as soon as it opens, so the node would stop at its first rollover), and a clustered node that
+//! must restart (after stepping down, or after its replication stopped on a failed write) waits for that room
+//! instead of restarting into the refusal. A directory not created yet cannot be asked; opening the journal then
+//! reports a full disk itself (`OpenError::DiskFull`).
 
 use std::path::{Path, PathBuf};
 
@@ -43,7 +45,7 @@ impl Headroom {
     }
 
     /// The first path whose file system has less than the room needed, with its free bytes; `None` when every one
-    /// has enough (or cannot be asked: then the restart itself says what is wrong).
+    /// has enough (or cannot be asked: then opening the journal says what is wrong).
     pub fn short(&self) -> Option<(&Path, u64)> {
         self.paths.iter().find_map(|path| {
             let free = free_bytes(path)?;

@@ -455,12 +455,13 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
     cores.check(&config.cores, config.gateway.sqpoll_core)?;
     // The journal prepares its next segment as soon as it opens: without room for it the node would stop at its
     // first rollover, so it is refused here, saying how much is missing.
-    if let Some((path, free_bytes)) = storage_headroom(config).short() {
+    let headroom = storage_headroom(config);
+    if let Some((path, free_bytes)) = headroom.short() {
         anyhow::bail!(
             "the file system of {} has {free_bytes} bytes free; a node needs {} (a journal segment of {} and a \
              margin) to start",
             path.display(),
-            storage_headroom(config).needed_bytes(),
+            headroom.needed_bytes(),
             config.journal.segment_bytes
         );
     }

@@ -165,10 +165,6 @@ struct Campaign {
 }
 
 impl Campaign {
-    fn node_dir(&self, index: usize) -> PathBuf {
-        self.cluster.node_dir(index)
-    }
-
     /// The kinds this campaign can inject.
     fn kinds(&self) -> Vec<FaultKind> {
         KINDS
@@ -257,7 +253,7 @@ impl Campaign {
             }
             FaultKind::TornJournalTail => {
                 self.cluster.nodes[standby].take().expect("standby").kill();
-                let torn = tear_journal_tail(&self.node_dir(standby).join("journal"));
+                let torn = tear_journal_tail(&self.cluster.node_dir(standby).join("journal"));
                 self.restart(standby);
                 let (path, offset) = torn.expect("a journal with records to tear");
                 format!(
@@ -268,7 +264,8 @@ impl Campaign {
             }
             FaultKind::CorruptSnapshot => {
                 self.cluster.nodes[standby].take().expect("standby").kill();
-                let corrupted = corrupt_newest_snapshot(&self.node_dir(standby).join("snapshots"));
+                let corrupted =
+                    corrupt_newest_snapshot(&self.cluster.node_dir(standby).join("snapshots"));
                 self.restart(standby);
                 format!(
                     "corrupt snapshot on node {}: {}",
@@ -287,7 +284,7 @@ impl Campaign {
                 } else {
                     "standby"
                 };
-                let dir = self.node_dir(target);
+                let dir = self.cluster.node_dir(target);
                 let ballast = disk_limit::fill(&dir).expect("fill the node's disk");
                 let sent = self.burst();
                 self.alice.trade(2 * phase);
