@@ -31,6 +31,8 @@ struct SyncState {
     synced_end: usize,
     /// Segments sealed since the last sync; their mappings stay alive until they are synced.
     sealed: Vec<Arc<Segment>>,
+    /// Sealed segments that are synced, waiting for their page cache to be released outside the lock.
+    synced_sealed: Vec<Arc<Segment>>,
     /// Under `FsyncPolicy::None` sealed segments are unmapped at rollover; a later explicit sync must then flush
     /// the whole file system to cover them.
     dropped_unsynced: bool,
@@ -72,7 +74,8 @@ impl SyncShared {
             state: Mutex::new(SyncState {
                 current,
                 synced_end,
-                sealed: Vec::with_capacity(4),
+                sealed: Vec::with_capacity(SEALED_CAPACITY),
+                synced_sealed: Vec::with_capacity(SEALED_CAPACITY),
                 dropped_unsynced: false,
                 durable_seq,
                 checkpoint_seq,
@@ -125,6 +128,7 @@ impl SyncShared {
             segment
                 .sync_all()
                 .map_err(|err| (segment.path.clone(), err))?;
+            state.synced_sealed.push(segment);
         }
         if state.dropped_unsynced {
             fsio::syncfs(&self.dir).map_err(|err| (self.dir.clone(), err))?;
@@ -153,9 +157,32 @@ impl SyncShared {
             state.synced_end = state.synced_end.max(end);
         }
         state.durable_seq = state.durable_seq.max(target_seq);
+        let released_any = !state.synced_sealed.is_empty();
         drop(state);
         self.watermarks.publish_durable(target_seq);
+        if released_any {
+            self.release_synced_sealed();
+        }
         Ok(())
+    }
+
+    /// Gives the page cache of synced sealed segments back to the kernel, one segment at a time and outside the
+    /// lock (a 256 MiB segment takes milliseconds). The writer never returns to a sealed segment, so its pages are
+    /// only a cache of what is on disk; a reader that still maps it keeps those pages, and anyone reading it later
+    /// reads the disk. Freed at once, they are what the preparer's next segment is populated with: on a virtual
+    /// machine whose host backs guest memory lazily, zeroing memory the guest has just freed costs a fraction of
+    /// zeroing memory it has not touched for a while (docs/JOURNAL.md, "Page cache").
+    fn release_synced_sealed(&self) {
+        loop {
+            let Some(segment) = self.lock().synced_sealed.pop() else {
+                return;
+            };
+            // Another holder (none today: the writer hands its only other reference over at rollover) keeps the
+            // mapping, and the kernel keeps the pages it maps.
+            if let Ok(segment) = Arc::try_unwrap(segment) {
+                segment.release_page_cache();
+            }
+        }
     }
 
     pub(crate) fn poison(&self, reason: String) {
@@ -182,6 +209,10 @@ impl SyncShared {
             .unwrap_or_else(|| "unknown sync failure".to_string())
     }
 }
+
+/// Room for the segments sealed between two sync rounds without growing: one at a time in practice (a segment holds
+/// millions of records, a round comes every few milliseconds).
+const SEALED_CAPACITY: usize = 4;
 
 /// How long the journal must be idle before the flusher runs a round that only brings the checkpoint level with the
 /// durable watermark. Under load every round moves the checkpoint anyway; the delay keeps this extra header-page sync

@@ -231,6 +231,85 @@ fn records_become_visible_at_commit_and_durable_by_policy() {
     assert_eq!(marks.durable_seq(), 100);
 }
 
+/// Pages of `path` in the page cache, and pages in the file (mincore over a fresh read-only mapping, which maps
+/// nothing by itself).
+fn resident_pages(path: &Path) -> (usize, usize) {
+    use std::os::fd::AsRawFd;
+    let file = fs::File::open(path).expect("open segment");
+    let len = file.metadata().expect("stat").len() as usize;
+    let page = 4096;
+    let pages = len.div_ceil(page);
+    // SAFETY: a fresh shared read-only mapping of a file this test opened; nothing reads through it.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(addr, libc::MAP_FAILED, "map {}", path.display());
+    let mut residency = vec![0u8; pages];
+    // SAFETY: `addr..addr + len` is the mapping made above and `residency` has one byte per page of it.
+    let rc = unsafe { libc::mincore(addr, len, residency.as_mut_ptr()) };
+    // SAFETY: unmaps exactly the mapping made above.
+    unsafe { libc::munmap(addr, len) };
+    assert_eq!(rc, 0, "mincore {}", path.display());
+    (residency.iter().filter(|b| **b & 1 == 1).count(), pages)
+}
+
+#[test]
+fn a_sealed_segment_leaves_the_page_cache_once_it_is_synced() {
+    // On a disk file system: tmpfs pages are the file itself and stay.
+    let dir = tempfile::Builder::new()
+        .prefix("crossline-journal-cache-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("a temporary directory");
+    // SAFETY: statfs writes one `statfs` into the zeroed value it is given; the path is NUL-terminated.
+    let on_tmpfs = unsafe {
+        let path = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes()).expect("path");
+        let mut stat: libc::statfs = std::mem::zeroed();
+        libc::statfs(path.as_ptr(), &mut stat) == 0 && stat.f_type == libc::TMPFS_MAGIC
+    };
+    if on_tmpfs {
+        eprintln!("skipped: the target directory is on tmpfs, whose pages are not a cache");
+        return;
+    }
+    let segment_bytes = 1 << 20;
+    let per_segment = records_per_segment(segment_bytes);
+    let last = 2 * per_segment + 10;
+    let (mut writer, _) =
+        JournalWriter::open(dir.path(), config(segment_bytes, FsyncPolicy::EveryBatch))
+            .expect("open");
+    for seq in 1..=last {
+        writer.append(&command(seq)).expect("append");
+        if seq % 64 == 0 {
+            writer.commit_batch().expect("commit");
+        }
+    }
+    writer.commit_batch().expect("commit");
+    let paths = segment_paths(dir.path());
+    assert!(paths.len() >= 3, "three segments, found {paths:?}");
+    for sealed in &paths[..2] {
+        let (resident, pages) = resident_pages(sealed);
+        assert_eq!(
+            resident,
+            0,
+            "{} is sealed and synced: {resident} of {pages} pages still cached",
+            sealed.display()
+        );
+    }
+    let (resident, pages) = resident_pages(&paths[2]);
+    assert_eq!(
+        resident, pages,
+        "the segment being written stays mapped and cached"
+    );
+    drop(writer);
+    assert_prefix(&read_all(dir.path()), 1, last);
+}
+
 #[test]
 fn a_reopened_journal_starts_with_both_watermarks_at_its_last_record() {
     let dir = scratch();
