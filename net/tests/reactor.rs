@@ -512,3 +512,55 @@ fn io_uring_settings_on_the_epoll_backend_are_refused() {
         ));
     }
 }
+
+#[test]
+fn a_write_to_the_wake_fd_ends_a_long_wait_and_is_read_back() {
+    for backend in backends() {
+        let any_port = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let mut reactor = match Reactor::bind(any_port, config(backend)) {
+            Ok(reactor) => reactor,
+            Err(ReactorError::IoUringUnavailable(why)) => {
+                eprintln!("skipped io_uring: {why}");
+                continue;
+            }
+            Err(error) => panic!("{backend:?}: {error}"),
+        };
+        // SAFETY: eventfd takes only integer arguments.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        assert!(fd >= 0, "eventfd");
+        reactor.add_wake_fd(fd).expect("add the wake fd");
+        // Completions of the set-up (the receive pool's provide) come out here, not in the timed waits below.
+        reactor.poll(Duration::ZERO, |_, _| {}).expect("poll");
+        for round in 0..3 {
+            let writer = thread::spawn(move || {
+                thread::sleep(Duration::from_millis(20));
+                let one = 1u64;
+                // SAFETY: writes the 8 bytes of `one`, alive across the call, to the test's eventfd.
+                let written = unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+                assert_eq!(written, 8);
+            });
+            let started = Instant::now();
+            let events = reactor
+                .poll(Duration::from_secs(30), |_, _| {})
+                .expect("poll");
+            let waited = started.elapsed();
+            writer.join().expect("writer");
+            assert!(
+                waited < Duration::from_secs(20),
+                "{backend:?} round {round}: a 30 s wait did not end at the wake-up ({waited:?})"
+            );
+            assert_eq!(events, 0, "{backend:?}: a wake-up is not an event");
+            let mut count = 0u64;
+            // SAFETY: reads at most 8 bytes into `count`, alive across the call.
+            let read = unsafe { libc::read(fd, (&mut count as *mut u64).cast(), 8) };
+            assert_eq!(
+                (read, std::io::Error::last_os_error().raw_os_error()),
+                (-1, Some(libc::EAGAIN)),
+                "{backend:?} round {round}: the reactor reads the count back to zero"
+            );
+        }
+        drop(reactor);
+        // SAFETY: closes the test's eventfd once the reactor that watched it is gone.
+        unsafe { libc::close(fd) };
+    }
+}

@@ -62,7 +62,7 @@ fn two_busy_spinners_on_one_core_are_refused() {
             "gateway = { core = 1, idle = \"busy-spin\" }",
         )
         .replace(
-            "engine = { core = 1, idle = \"spin-then-yield\" }",
+            "engine = { core = 1, idle = \"backoff-park\" }",
             "engine = { core = 1, idle = \"busy-spin\" }",
         );
     let error = refused(&text);
@@ -103,7 +103,7 @@ fn a_plain_text_password_is_refused_without_echoing_it() {
 #[test]
 fn a_core_layout_outside_this_machine_is_refused() {
     let text = embedded_text().replace(
-        "engine = { core = 1, idle = \"spin-then-yield\" }",
+        "engine = { core = 1, idle = \"backoff-park\" }",
         "engine = { core = 4096, idle = \"spin-then-yield\" }",
     );
     let config = Config::parse(&text, "test").expect("valid on paper");
@@ -116,7 +116,7 @@ fn a_core_layout_outside_this_machine_is_refused() {
 fn an_sqpoll_thread_on_a_busy_spinning_core_is_refused() {
     let text = embedded_text()
         .replace(
-            "engine = { core = 1, idle = \"spin-then-yield\" }",
+            "engine = { core = 1, idle = \"backoff-park\" }",
             "engine = { core = 1, idle = \"busy-spin\" }",
         )
         .replace("# sqpoll_core = 3", "sqpoll_core = 1");

@@ -6,7 +6,7 @@
 //! Nothing here allocates, locks or logs per command. A full outbound ring makes this thread wait for the
 //! gateway (which never waits for this thread: it queues inbound commands on its side), so there is no cycle.
 
-use super::idle::Idle;
+use super::idle::{Idle, PollerWakeup};
 use super::ledger::SessionLedger;
 use super::messages::{wall_clock_ns, AdminCommand, InboundCommand, OutboundEvent};
 use super::ring::{Consumer, Producer};
@@ -74,6 +74,8 @@ pub(super) struct RingSink<'a> {
     pub ring: &'a mut Producer<OutboundEvent>,
     pub ledger: &'a mut SessionLedger,
     pub metrics: &'a Metrics,
+    /// Ends the gateway's wait when this sink must wait for room.
+    pub gateway_wakeup: &'a PollerWakeup,
     pub seq: u64,
     pub timestamp_ns: u64,
     pub received_ns: u64,
@@ -105,6 +107,7 @@ impl EventSink for RingSink<'_> {
         self.events += 1;
         if !self.ring.try_write(item) {
             self.ring.publish();
+            self.gateway_wakeup.wake();
             metrics::bump(&self.metrics.engine.outbound_ring_full);
             // The gateway drains this ring on every loop and never waits on this thread, and it runs until
             // this thread is done: the wait ends.
@@ -180,6 +183,7 @@ impl EngineStage {
             }
         }
         self.to_gateway.publish();
+        self.lifecycle.gateway_wakeup.wake();
         let EngineStage {
             engine,
             ledger,
@@ -295,6 +299,7 @@ impl EngineStage {
             ring: &mut self.to_gateway,
             ledger: &mut self.ledger,
             metrics: &self.metrics,
+            gateway_wakeup: &self.lifecycle.gateway_wakeup,
             seq: command.seq,
             timestamp_ns: command.timestamp_ns,
             received_ns,
@@ -322,6 +327,7 @@ impl EngineStage {
     #[inline]
     fn finish_batch(&mut self, commands: u64, last_seq: u64, started: Instant) {
         self.to_gateway.publish();
+        self.lifecycle.gateway_wakeup.wake();
         let m = &self.metrics.engine;
         metrics::add(&m.commands, commands);
         metrics::add(&m.journal_bytes, commands * FRAME_BYTES as u64);

@@ -430,6 +430,12 @@ impl GatewayStage {
     /// Runs the loop until shut down. A leader's gateway opens the feed and takes logins at once; a standby's
     /// does when the node is promoted.
     pub fn run(mut self) {
+        if let Some(fd) = self.lifecycle.gateway_wakeup.fd() {
+            if let Err(error) = self.gateway.add_wake_fd(fd) {
+                // Waits then end at their timeouts alone: replies wait up to the idle strategy's wait budget.
+                eprintln!("crossline: the gateway cannot watch its wake-up eventfd ({error}); replies may wait for its poll timeout");
+            }
+        }
         self.serving = self.lifecycle.role.get() == Role::Leader;
         self.gateway.set_serving(self.serving);
         if self.serving {
@@ -512,10 +518,23 @@ impl GatewayStage {
     fn iterate(&mut self) -> bool {
         self.state.now_ns = wall_clock_ns();
         let before_in = metrics::get(&self.state.metrics.gateway.messages_in);
+        let mut wait = self.idle.wait_budget();
+        // A wait ends early when the engine publishes (it writes the wake-up eventfd only after this announcement),
+        // so replies do not sit in the ring for the rest of the wait.
+        let announced = !wait.is_zero();
+        if announced {
+            self.lifecycle.gateway_wakeup.announce_wait();
+            if self.from_engine.available() > 0 {
+                wait = std::time::Duration::ZERO;
+            }
+        }
         let state = &mut self.state;
-        let _ = self.gateway.poll(self.idle.wait_budget(), |event| {
-            state.on_session_event(event)
-        });
+        let _ = self
+            .gateway
+            .poll(wait, |event| state.on_session_event(event));
+        if announced {
+            self.lifecycle.gateway_wakeup.done_waiting();
+        }
         self.close_pending();
         self.state.flush_to_engine();
         let outbound = self.drain_outbound();

@@ -136,3 +136,104 @@ impl Wakeup {
         }
     }
 }
+
+/// Wakes a thread that waits in its poller (the gateway, in io_uring or epoll) by writing to an eventfd the poller
+/// watches. The waiter announces the wait, looks at its ring once more and waits; the producer, having published,
+/// writes only if it sees the announcement, so a busy pipeline makes no system call for it. Both sides put a
+/// SeqCst fence between their store and their load, as `Wakeup` does. Without an eventfd (its creation failed) a
+/// wait ends at its timeout, as before.
+#[derive(Debug)]
+pub struct PollerWakeup {
+    waiting: std::sync::atomic::AtomicBool,
+    eventfd: Option<std::os::fd::OwnedFd>,
+}
+
+impl Default for PollerWakeup {
+    fn default() -> Self {
+        // SAFETY: eventfd takes only integer arguments.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        let eventfd = (fd >= 0).then(|| {
+            // SAFETY: `fd` is a descriptor eventfd just opened, owned by nothing else.
+            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+        });
+        PollerWakeup {
+            waiting: std::sync::atomic::AtomicBool::new(false),
+            eventfd,
+        }
+    }
+}
+
+impl PollerWakeup {
+    /// The eventfd for the waiter's poller to watch.
+    pub fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.eventfd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd)
+    }
+
+    /// The waiter is about to look at its ring a last time and wait.
+    #[inline]
+    pub fn announce_wait(&self) {
+        self.waiting
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The waiter is back.
+    #[inline]
+    pub fn done_waiting(&self) {
+        self.waiting
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The producer has published: end the waiter's wait if it announced one (one write per wait at most).
+    #[inline]
+    pub fn wake(&self) {
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        if self.waiting.load(std::sync::atomic::Ordering::Relaxed)
+            && self
+                .waiting
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            if let Some(fd) = self.fd() {
+                let one = 1u64;
+                // SAFETY: writes the 8 bytes of `one`, which lives across the call, to an eventfd this value owns.
+                // A full counter (EAGAIN) already means a pending wake-up.
+                let _ = unsafe {
+                    libc::write(fd, (&one as *const u64).cast(), std::mem::size_of::<u64>())
+                };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod poller_wakeup_tests {
+    use super::PollerWakeup;
+
+    /// The eventfd's count, read back to zero; 0 when nothing was written.
+    fn take_count(wakeup: &PollerWakeup) -> u64 {
+        let fd = wakeup.fd().expect("an eventfd");
+        let mut count = 0u64;
+        // SAFETY: reads at most 8 bytes into `count`, alive across the call.
+        let read = unsafe { libc::read(fd, (&mut count as *mut u64).cast(), 8) };
+        if read == 8 {
+            count
+        } else {
+            0
+        }
+    }
+
+    #[test]
+    fn only_an_announced_wait_is_woken_and_only_once() {
+        let wakeup = PollerWakeup::default();
+        wakeup.wake();
+        assert_eq!(take_count(&wakeup), 0, "nobody waits: no system call");
+        wakeup.announce_wait();
+        wakeup.wake();
+        wakeup.wake();
+        assert_eq!(take_count(&wakeup), 1, "one write per announced wait");
+        wakeup.announce_wait();
+        wakeup.done_waiting();
+        wakeup.wake();
+        assert_eq!(take_count(&wakeup), 0, "the waiter came back on its own");
+    }
+}

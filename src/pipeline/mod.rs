@@ -31,6 +31,8 @@ pub struct Lifecycle {
     pub engine_done: AtomicBool,
     /// Unparks the engine thread when the gateway or the admin publishes a command to it.
     pub engine_wakeup: idle::Wakeup,
+    /// Ends the gateway's wait in its poller when the engine publishes events to it.
+    pub gateway_wakeup: idle::PollerWakeup,
     /// Leader, standby or stepping down (a standalone node is a leader).
     pub role: role::RoleCell,
 }

@@ -139,6 +139,7 @@ impl StandbyStage {
                 ring: &mut self.to_gateway,
                 ledger: &mut self.ledger,
                 metrics: &self.metrics,
+                gateway_wakeup: &self.lifecycle.gateway_wakeup,
                 seq: command.seq,
                 timestamp_ns: command.timestamp_ns,
                 received_ns: 0,
@@ -165,6 +166,7 @@ impl StandbyStage {
         }
         if applied > 0 {
             self.to_gateway.publish();
+            self.lifecycle.gateway_wakeup.wake();
             let m = &self.metrics.engine;
             metrics::add(&m.commands, applied);
             metrics::set(&m.last_seq, self.engine.last_seq());

@@ -54,8 +54,8 @@ pub fn config_text(data_dir: &Path, feed: SocketAddr) -> String {
         "gateway = { idle = \"spin-then-yield\" }",
     )
     .replace(
-        "engine = { core = 1, idle = \"spin-then-yield\" }",
-        "engine = { idle = \"spin-then-yield\" }",
+        "engine = { core = 1, idle = \"backoff-park\" }",
+        "engine = { idle = \"backoff-park\" }",
     )
 }
 

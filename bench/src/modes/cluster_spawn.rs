@@ -557,7 +557,7 @@ fn node_config(
             format!("gateway = {{ idle = {idle:?} }}"),
         ),
         (
-            "engine = { core = 1, idle = \"spin-then-yield\" }".to_string(),
+            "engine = { core = 1, idle = \"backoff-park\" }".to_string(),
             format!("engine = {{ idle = {idle:?} }}"),
         ),
     ] {

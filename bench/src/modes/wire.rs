@@ -335,14 +335,10 @@ fn temp_config(binary: &Path, data_dir: &Path, sessions: usize) -> anyhow::Resul
             "snapshot_listen = \"127.0.0.1:16003\"",
             "snapshot_listen = \"127.0.0.1:0\"",
         )
-        .replace(
-            "gateway = { core = 0, idle = \"spin-then-yield\" }",
-            "gateway = { idle = \"spin-then-yield\" }",
-        )
-        .replace(
-            "engine = { core = 1, idle = \"spin-then-yield\" }",
-            "engine = { idle = \"spin-then-yield\" }",
-        );
+        // Unpinned, each with the idle strategy the binary's example gives it (so that --binary compares builds
+        // on their own defaults).
+        .replace("gateway = { core = 0, idle = ", "gateway = { idle = ")
+        .replace("engine = { core = 1, idle = ", "engine = { idle = ");
     if !text.contains("listen = \"127.0.0.1:0\"") {
         bail!("the example configuration changed shape: could not point order entry at port 0");
     }

@@ -11,6 +11,7 @@ use super::sys;
 use super::{CloseReason, Event, ReactorConfig, ReactorError};
 
 const LISTENER_TOKEN: u64 = u64::MAX;
+const WAKE_TOKEN: u64 = u64::MAX - 1;
 /// Accepts per readiness event, so a connect storm cannot starve established connections.
 const ACCEPTS_PER_POLL_MAX: usize = 64;
 /// Receives per connection per readiness event, for the same fairness.
@@ -22,6 +23,8 @@ pub(crate) struct EpollIo {
     events: Box<[libc::epoll_event]>,
     recv_buffer: Box<[u8]>,
     socket_send_buffer_bytes: Option<usize>,
+    /// The eventfd whose writes end a wait (`add_wake_fd`).
+    wake_fd: Option<RawFd>,
 }
 
 impl Drop for EpollIo {
@@ -57,6 +60,7 @@ impl EpollIo {
             .into_boxed_slice(),
             recv_buffer: vec![0; config.recv_buffer_bytes].into_boxed_slice(),
             socket_send_buffer_bytes: config.socket_send_buffer_bytes,
+            wake_fd: None,
         };
         io.control(
             libc::EPOLL_CTL_ADD,
@@ -76,6 +80,13 @@ impl EpollIo {
                 conns.slots[slot].fd = -1;
             }
         }
+    }
+
+    pub(crate) fn add_wake_fd(&mut self, fd: RawFd) -> Result<(), ReactorError> {
+        self.control(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, WAKE_TOKEN)
+            .map_err(ReactorError::Epoll)?;
+        self.wake_fd = Some(fd);
+        Ok(())
     }
 
     fn control(&self, op: i32, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
@@ -122,6 +133,12 @@ impl EpollIo {
             let libc::epoll_event { events, u64: data } = self.events[index];
             if data == LISTENER_TOKEN {
                 delivered += self.accept_ready(conns, &mut on_event);
+                continue;
+            }
+            if data == WAKE_TOKEN {
+                if let Some(fd) = self.wake_fd {
+                    sys::drain_eventfd(fd);
+                }
                 continue;
             }
             let slot = (data & u64::from(u32::MAX)) as usize;

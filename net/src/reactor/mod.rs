@@ -24,6 +24,7 @@ pub use conn::Connections;
 use std::io;
 use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -239,6 +240,16 @@ impl Reactor {
         match &mut self.io {
             Io::Uring(io) => io.poll(&mut self.conns, timeout, on_event),
             Io::Epoll(io) => io.poll(&mut self.conns, timeout, on_event),
+        }
+    }
+
+    /// Adds `fd`, an eventfd another thread writes to, to what `poll` waits on: a write to it ends a wait at once.
+    /// It delivers no event (the reactor reads the count back to zero). The caller keeps `fd` open for as long as
+    /// the reactor lives.
+    pub fn add_wake_fd(&mut self, fd: RawFd) -> Result<(), ReactorError> {
+        match &mut self.io {
+            Io::Uring(io) => io.add_wake_fd(fd),
+            Io::Epoll(io) => io.add_wake_fd(fd),
         }
     }
 

@@ -105,3 +105,16 @@ pub(crate) fn shutdown_fd(fd: RawFd) {
         libc::shutdown(fd, libc::SHUT_RDWR);
     }
 }
+
+/// Reads an eventfd's count back to zero (non-blocking: nothing to read is not an error worth reporting).
+pub(crate) fn drain_eventfd(fd: RawFd) {
+    let mut count = 0u64;
+    // SAFETY: reads at most 8 bytes into `count`, which lives across the call.
+    let _ = unsafe {
+        libc::read(
+            fd,
+            (&mut count as *mut u64).cast(),
+            std::mem::size_of::<u64>(),
+        )
+    };
+}

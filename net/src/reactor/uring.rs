@@ -29,6 +29,7 @@ const KIND_RECV: u64 = 2;
 const KIND_SEND: u64 = 3;
 const KIND_PROVIDE: u64 = 4;
 const KIND_CANCEL: u64 = 5;
+const KIND_WAKE: u64 = 6;
 
 fn user_data(kind: u64, slot: usize, generation: u32) -> u64 {
     (kind << 56) | (u64::from(generation & 0x00ff_ffff) << 32) | slot as u64
@@ -46,6 +47,8 @@ pub(crate) struct UringIo {
     completions: Vec<(u64, i32, u32)>,
     /// Operations submitted (or queued to submit) whose final completion has not arrived.
     ops_in_flight: u64,
+    /// The eventfd whose writes end a wait (`add_wake_fd`), polled multishot.
+    wake_fd: Option<RawFd>,
 }
 
 fn unavailable(what: &str, error: io::Error) -> ReactorError {
@@ -126,6 +129,7 @@ impl UringIo {
             socket_send_buffer_bytes: config.socket_send_buffer_bytes,
             completions: Vec::with_capacity(entries as usize * 4),
             ops_in_flight: 0,
+            wake_fd: None,
         };
         let provide = opcode::ProvideBuffers::new(
             io.recv_pool.as_mut_ptr(),
@@ -179,6 +183,19 @@ impl UringIo {
         )
         .build()
         .user_data(user_data(KIND_PROVIDE, 0, 0));
+        self.push(&entry)
+    }
+
+    pub(crate) fn add_wake_fd(&mut self, fd: RawFd) -> Result<(), ReactorError> {
+        self.wake_fd = Some(fd);
+        self.arm_wake(fd).map_err(ReactorError::IoUring)
+    }
+
+    fn arm_wake(&mut self, fd: RawFd) -> io::Result<()> {
+        let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
+            .multi(true)
+            .build()
+            .user_data(user_data(KIND_WAKE, 0, 0));
         self.push(&entry)
     }
 
@@ -350,6 +367,17 @@ impl UringIo {
                 {
                     conns.slots[slot].ops_in_flight -= 1;
                     self.release_if_drained(conns, slot, generation);
+                }
+                Ok(0)
+            }
+            KIND_WAKE => {
+                if let Some(fd) = self.wake_fd {
+                    sys::drain_eventfd(fd);
+                    // The kernel ended the multishot poll (an overflowing completion queue): poll again. A cancel
+                    // (shutdown) or an error leaves it ended; waits are then bounded by their timeouts alone.
+                    if !more && result >= 0 {
+                        self.arm_wake(fd).map_err(ReactorError::IoUring)?;
+                    }
                 }
                 Ok(0)
             }

@@ -36,6 +36,14 @@ impl Gateway {
         &self.reactor
     }
 
+    /// Lets another thread end this loop's waits by writing to an eventfd (see `Reactor::add_wake_fd`).
+    pub fn add_wake_fd(
+        &mut self,
+        fd: std::os::fd::RawFd,
+    ) -> Result<(), crate::reactor::ReactorError> {
+        self.reactor.add_wake_fd(fd)
+    }
+
     /// Moves password verification off this thread (see `SessionManager::verify_off_thread`).
     pub fn verify_off_thread(&mut self) -> io::Result<()> {
         self.sessions.verify_off_thread()
