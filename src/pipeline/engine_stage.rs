@@ -106,14 +106,23 @@ impl EventSink for RingSink<'_> {
         };
         self.events += 1;
         if !self.ring.try_write(item) {
-            self.ring.publish();
-            self.gateway_wakeup.wake();
-            metrics::bump(&self.metrics.engine.outbound_ring_full);
-            // The gateway drains this ring on every loop and never waits on this thread, and it runs until
-            // this thread is done: the wait ends.
-            while !self.ring.try_write(item) {
-                std::hint::spin_loop();
-            }
+            self.wait_for_room(item);
+        }
+    }
+}
+
+impl RingSink<'_> {
+    /// The outbound ring is full: publish what is written, end the gateway's wait, and spin until it has drained
+    /// a slot. The gateway drains this ring on every loop and never waits on this thread, and it runs until this
+    /// thread is done: the wait ends.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_room(&mut self, item: OutboundEvent) {
+        self.ring.publish();
+        self.gateway_wakeup.wake();
+        metrics::bump(&self.metrics.engine.outbound_ring_full);
+        while !self.ring.try_write(item) {
+            std::hint::spin_loop();
         }
     }
 }

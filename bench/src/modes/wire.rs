@@ -45,7 +45,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -180,6 +180,8 @@ pub struct Spawned {
     pub order_entry: SocketAddr,
     lines: Receiver<String>,
     _dir: Option<tempfile::TempDir>,
+    /// Where the spawned appliance's MoldUDP64 feed goes (see `temp_config`).
+    _feed_sink: Option<UdpSocket>,
 }
 
 impl Spawned {
@@ -192,18 +194,21 @@ impl Spawned {
                 binary.display()
             );
         }
-        let (dir, config_path) = match config {
-            Some(path) => (None, path.to_path_buf()),
+        let (dir, config_path, feed_sink) = match config {
+            Some(path) => (None, path.to_path_buf(), None),
             None => {
                 let dir = tempfile::Builder::new()
                     .prefix("crossline-bench-wire-")
                     .tempdir()
                     .context("creating the appliance's temporary directory")?;
-                let text = temp_config(binary, &dir.path().join("data"), sessions)?;
+                let feed_sink = UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+                    .context("binding the feed's sink socket")?;
+                let feed_addr = feed_sink.local_addr().context("the feed sink's address")?;
+                let text = temp_config(binary, &dir.path().join("data"), sessions, feed_addr)?;
                 let path = dir.path().join("crossline.toml");
                 std::fs::write(&path, text)
                     .with_context(|| format!("writing {}", path.display()))?;
-                (Some(dir), path)
+                (Some(dir), path, Some(feed_sink))
             }
         };
         let mut child = Command::new(binary)
@@ -229,6 +234,7 @@ impl Spawned {
             order_entry: SocketAddr::from(([127, 0, 0, 1], 0)),
             lines,
             _dir: dir,
+            _feed_sink: feed_sink,
         };
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut order_entry = None;
@@ -305,9 +311,17 @@ fn credentials(index: usize) -> (String, String) {
     (name, password)
 }
 
-/// The example configuration with ports 0, `data_dir`, no pinning (the bench shares the box), the feed sent to a
-/// port nobody reads, and users (with their own funded accounts) for sessions beyond the example's three.
-fn temp_config(binary: &Path, data_dir: &Path, sessions: usize) -> anyhow::Result<String> {
+/// The example configuration with ports 0, `data_dir`, no pinning (the bench shares the box), the MoldUDP64 feed
+/// sent to `feed_sink` (a socket the bench holds open and never reads: the kernel drops what its buffer cannot hold,
+/// where a port with no socket would answer every datagram with an ICMP port-unreachable, work a venue's feed to
+/// its subscribers never causes), and users (with their own funded accounts) for sessions beyond the example's
+/// three.
+fn temp_config(
+    binary: &Path,
+    data_dir: &Path,
+    sessions: usize,
+    feed_sink: SocketAddr,
+) -> anyhow::Result<String> {
     let out = Command::new(binary)
         .args(["config", "example"])
         .output()
@@ -322,6 +336,10 @@ fn temp_config(binary: &Path, data_dir: &Path, sessions: usize) -> anyhow::Resul
             &format!("data_dir = {:?}", data_dir.display().to_string()),
         )
         .replace("listen = \"127.0.0.1:15000\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "udp_destinations = [\"127.0.0.1:16000\"]",
+            &format!("udp_destinations = [\"{feed_sink}\"]"),
+        )
         .replace("listen = \"127.0.0.1:18080\"", "listen = \"127.0.0.1:0\"")
         .replace(
             "retransmit_listen = \"127.0.0.1:16001\"",
@@ -341,6 +359,11 @@ fn temp_config(binary: &Path, data_dir: &Path, sessions: usize) -> anyhow::Resul
         .replace("engine = { core = 1, idle = ", "engine = { idle = ");
     if !text.contains("listen = \"127.0.0.1:0\"") {
         bail!("the example configuration changed shape: could not point order entry at port 0");
+    }
+    if !text.contains(&format!("udp_destinations = [\"{feed_sink}\"]")) {
+        bail!(
+            "the example configuration changed shape: could not point the feed at the bench's sink"
+        );
     }
     let params = crossline_net::session::cheap_params();
     for index in 3..sessions {
