@@ -632,11 +632,13 @@ fn the_gateway_trades_on_a_submission_polling_ring() {
 
 #[test]
 fn a_parking_engine_is_woken_for_every_command() {
+    // backoff-park is the engine's default; the test makes sure of it.
     let site = Site::new(|text| {
-        text.replace(
-            "engine = { idle = \"spin-then-yield\" }",
-            "engine = { idle = \"backoff-park\" }",
-        )
+        assert!(
+            text.contains("engine = { idle = \"backoff-park\" }"),
+            "{text}"
+        );
+        text
     });
     let appliance = site.start();
     let mut carol = login(appliance.endpoints.order_entry, "carol", 1);

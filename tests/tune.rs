@@ -337,7 +337,7 @@ fn plan_on_two_cpus_spins_nowhere() {
     );
     assert_eq!(
         placement(&cores, "engine"),
-        (Some(1), "spin-then-yield".into())
+        (Some(1), "backoff-park".into())
     );
     assert_eq!(placement(&cores, "admin"), (None, "backoff-park".into()));
     assert!(

@@ -74,16 +74,17 @@ pub struct TuneConfig {
 const DEFAULT_JOURNAL_DIR: &str = "crossline-data/journal";
 
 impl TuneConfig {
-    /// The layout without a configuration file: gateway on core 0, engine on core 1, both spin-then-yield.
+    /// The layout without a configuration file (the embedded default's): gateway on core 0 spin-then-yield, engine
+    /// on core 1 backoff-park.
     pub fn default_layout() -> TuneConfig {
-        let placement = |core| ThreadPlacement {
+        let placement = |core, idle| ThreadPlacement {
             core: Some(core),
-            idle: Idle::SpinThenYield,
+            idle,
         };
         TuneConfig {
             cores: BTreeMap::from([
-                ("engine".to_string(), placement(1)),
-                ("gateway".to_string(), placement(0)),
+                ("engine".to_string(), placement(1, Idle::BackoffPark)),
+                ("gateway".to_string(), placement(0, Idle::SpinThenYield)),
             ]),
             journal_dir: PathBuf::from(DEFAULT_JOURNAL_DIR),
             source: "built-in default".to_string(),

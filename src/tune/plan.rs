@@ -4,7 +4,8 @@
 //! The rules: the kernel, interrupts and everything else keep cpu 0 and its SMT siblings (housekeeping); the
 //! engine thread (sequencer, journal, matcher) gets a physical core of its own with its siblings left idle; the
 //! gateway gets another; both on the NUMA node of the network card (node 0 when unknown). Only cores the plan
-//! isolates busy-spin. With two CPUs nothing can be spared: gateway 0, engine 1, both spin-then-yield.
+//! isolates busy-spin. With two CPUs nothing can be spared: gateway 0 spin-then-yield, engine 1 backoff-park (a
+//! spinning engine takes the core the gateway, the journal and the clients need there; BENCHMARKS.md).
 
 use super::config::{Idle, ThreadPlacement};
 use super::cpulist::{self, CpuSet};
@@ -75,7 +76,7 @@ pub fn plan(topology: &Topology) -> Plan {
                 thread(
                     "engine",
                     engine,
-                    Idle::SpinThenYield,
+                    Idle::BackoffPark,
                     "sequencer + journal + matcher".into(),
                 ),
                 admin(online),
@@ -198,7 +199,7 @@ pub fn plan(topology: &Topology) -> Plan {
                 thread(
                     "engine",
                     cpus.get(1).copied(),
-                    Idle::SpinThenYield,
+                    Idle::BackoffPark,
                     "sequencer + journal + matcher".into(),
                 ),
                 thread(
