@@ -2,6 +2,7 @@
 //! back off to short parks. `idle` is called after an empty poll and `reset` after a useful one.
 
 use crate::config::IdleChoice;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::time::Duration;
 
 const SPINS_BEFORE_YIELD: u32 = 100;
@@ -95,12 +96,47 @@ impl Idle {
     }
 }
 
-/// Wakes a parked consumer when its producer publishes: the consumer sets `parked` and checks its ring once more
-/// before parking; the producer, after publishing, unparks it if `parked` is set. The fences make the two
-/// store-then-load sequences agree (a lost wake-up is still bounded by the park timeout).
+/// The handshake both wake-ups below share: the consumer announces that it is about to wait, then looks at its ring
+/// once more; the producer, after publishing, looks at the announcement. Each side puts a SeqCst fence between its
+/// store and its load, so at least one of them sees the other's store: either the consumer sees the new entries or
+/// the producer sees the announcement (a lost wake-up is still bounded by the wait's timeout).
+#[derive(Debug, Default)]
+struct Announcement(AtomicBool);
+
+impl Announcement {
+    /// Consumer: about to look at the ring a last time and wait.
+    #[inline]
+    fn announce(&self) {
+        self.0.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+    }
+
+    /// Consumer: back from the wait.
+    #[inline]
+    fn withdraw(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+
+    /// Producer, having published: whether the consumer announced a wait.
+    #[inline]
+    fn seen(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Producer, having published: whether the consumer announced a wait, withdrawing it so that only the first
+    /// producer call after an announcement acts on it.
+    #[inline]
+    fn take(&self) -> bool {
+        self.seen() && self.0.swap(false, Ordering::Relaxed)
+    }
+}
+
+/// Wakes a parked consumer when its producer publishes (`Announcement`): the producer unparks the consumer's thread
+/// only when the consumer announced the park.
 #[derive(Debug, Default)]
 pub struct Wakeup {
-    parked: std::sync::atomic::AtomicBool,
+    parked: Announcement,
     thread: std::sync::OnceLock<std::thread::Thread>,
 }
 
@@ -113,23 +149,19 @@ impl Wakeup {
     /// The consumer is about to check its ring a last time and park.
     #[inline]
     pub fn announce_park(&self) {
-        self.parked
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        self.parked.announce();
     }
 
     /// The consumer is awake again.
     #[inline]
     pub fn awake(&self) {
-        self.parked
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.parked.withdraw();
     }
 
     /// The producer has published: unpark the consumer if it parks (a system call only then).
     #[inline]
     pub fn wake(&self) {
-        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-        if self.parked.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.parked.seen() {
             if let Some(thread) = self.thread.get() {
                 thread.unpark();
             }
@@ -138,13 +170,11 @@ impl Wakeup {
 }
 
 /// Wakes a thread that waits in its poller (the gateway, in io_uring or epoll) by writing to an eventfd the poller
-/// watches. The waiter announces the wait, looks at its ring once more and waits; the producer, having published,
-/// writes only if it sees the announcement, so a busy pipeline makes no system call for it. Both sides put a
-/// SeqCst fence between their store and their load, as `Wakeup` does. Without an eventfd (its creation failed) a
-/// wait ends at its timeout, as before.
+/// watches, only when the waiter announced the wait (`Announcement`), so a busy pipeline makes no system call for
+/// it. Without an eventfd (its creation failed) a wait ends at its timeout, as before.
 #[derive(Debug)]
 pub struct PollerWakeup {
-    waiting: std::sync::atomic::AtomicBool,
+    waiting: Announcement,
     eventfd: Option<std::os::fd::OwnedFd>,
 }
 
@@ -157,7 +187,7 @@ impl Default for PollerWakeup {
             unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
         });
         PollerWakeup {
-            waiting: std::sync::atomic::AtomicBool::new(false),
+            waiting: Announcement::default(),
             eventfd,
         }
     }
@@ -172,27 +202,19 @@ impl PollerWakeup {
     /// The waiter is about to look at its ring a last time and wait.
     #[inline]
     pub fn announce_wait(&self) {
-        self.waiting
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        self.waiting.announce();
     }
 
     /// The waiter is back.
     #[inline]
     pub fn done_waiting(&self) {
-        self.waiting
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.waiting.withdraw();
     }
 
     /// The producer has published: end the waiter's wait if it announced one (one write per wait at most).
     #[inline]
     pub fn wake(&self) {
-        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-        if self.waiting.load(std::sync::atomic::Ordering::Relaxed)
-            && self
-                .waiting
-                .swap(false, std::sync::atomic::Ordering::Relaxed)
-        {
+        if self.waiting.take() {
             if let Some(fd) = self.fd() {
                 let one = 1u64;
                 // SAFETY: writes the 8 bytes of `one`, which lives across the call, to an eventfd this value owns.
