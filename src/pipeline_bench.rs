@@ -357,6 +357,7 @@ fn run_pipeline(
         idle: Idle::new(config.cores.engine.idle),
         genesis,
         state_check_interval_ns: 0,
+        next_state_check_ns: u64::MAX,
     };
     let engine_thread = std::thread::Builder::new()
         .name("bench-engine".to_string())

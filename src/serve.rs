@@ -208,6 +208,8 @@ pub struct Appliance {
     threads: Vec<(&'static str, std::thread::JoinHandle<()>)>,
     admin_stop: Arc<AtomicBool>,
     pub recovery_note: String,
+    /// Why the configured thread layout was adjusted, if it was.
+    pub placement_note: Option<String>,
     /// Raft and the promotion watcher of a clustered node.
     pub replication: Option<Replication>,
 }
@@ -327,6 +329,7 @@ fn build_gateway(
         lifecycle: parts.lifecycle,
         idle: Idle::new(config.cores.gateway.idle),
         encode_buffer: encode_buffer(),
+        engine: None,
     };
 
     let session_count = config.users.len();
@@ -437,6 +440,7 @@ impl EngineParts {
             idle: Idle::new(self.idle),
             genesis,
             state_check_interval_ns: self.state_check_interval_ns,
+            next_state_check_ns: u64::MAX,
         }
     }
 }
@@ -495,7 +499,8 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
 
     // The gateway thread binds, recovers, reports back, then waits for the word to run.
     let (started_tx, started_rx) = std::sync::mpsc::sync_channel(1);
-    let (go_tx, go_rx) = std::sync::mpsc::sync_channel::<bool>(1);
+    // The word to run carries the engine when it runs inside the gateway's loop.
+    let (go_tx, go_rx) = std::sync::mpsc::sync_channel::<Option<Box<EngineStage>>>(1);
     let gateway_config = config.clone();
     let parts = GatewayParts {
         to_engine,
@@ -519,9 +524,14 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
                     return;
                 }
             };
-            if started_tx.send(Ok(started)).is_err() || !go_rx.recv().unwrap_or(false) {
+            if started_tx.send(Ok(started)).is_err() {
                 return;
             }
+            let Ok(engine) = go_rx.recv() else {
+                return;
+            };
+            let mut stage = stage;
+            stage.engine = engine;
             gateway_cores.pin_current(&gateway_config.cores.gateway);
             stage.run();
         })
@@ -628,12 +638,25 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
         ..
     } = recovered;
     let mut replication = None;
-    let engine_body: Box<dyn FnOnce() + Send> = match &config.cluster {
+    let mut inline_engine = None;
+    let placement_note = (config.cluster.is_some() && config.cores.engine_on_gateway_thread()).then(|| {
+        String::from(
+            "cores.engine thread = \"gateway\" applies to a standalone node; a cluster node's engine follows the \
+             replicated journal on a thread of its own (backoff-park, not pinned)",
+        )
+    });
+    let engine_body: Option<Box<dyn FnOnce() + Send>> = match &config.cluster {
+        None if config.cores.engine_on_gateway_thread() => {
+            inline_engine = Some(Box::new(
+                engine_parts.stage(engine, ledger, journal, to_gateway, genesis),
+            ));
+            None
+        }
         None => {
             let stage = engine_parts.stage(engine, ledger, journal, to_gateway, genesis);
-            Box::new(move || {
+            Some(Box::new(move || {
                 let _ = stage.run();
-            })
+            }))
         }
         Some(cluster) => {
             let promotion = Arc::new(Promotion::default());
@@ -667,7 +690,7 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
                 promotion,
             };
             let genesis_config = config.clone();
-            Box::new(move || {
+            Some(Box::new(move || {
                 if let StandbyExit::Promoted {
                     engine,
                     ledger,
@@ -684,31 +707,34 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
                         .stage(engine, ledger, journal, to_gateway, genesis)
                         .run();
                 }
-            })
+            }))
         }
     };
 
     let mut threads = Vec::new();
-    let engine_lifecycle = Arc::clone(&lifecycle);
-    threads.push((
-        "engine",
-        spawn_pinned("engine", &cores, config.cores.engine, move || {
-            engine_body();
-            engine_lifecycle.engine_done.store(true, Ordering::Release);
-        })?,
-    ));
-    // The opening commands are applied before the gateway opens, so that the first client finds the
-    // instruments there (the gateway drains their events before it reads any socket).
-    let waited = std::time::Instant::now();
-    while crate::metrics::get(&metrics.engine.last_seq) < genesis_seq {
-        if waited.elapsed() > Duration::from_secs(30)
-            || lifecycle.engine_stop.load(Ordering::Acquire)
-        {
-            break;
+    if let Some(engine_body) = engine_body {
+        let engine_lifecycle = Arc::clone(&lifecycle);
+        threads.push((
+            "engine",
+            spawn_pinned("engine", &cores, config.cores.engine, move || {
+                engine_body();
+                engine_lifecycle.engine_done.store(true, Ordering::Release);
+            })?,
+        ));
+        // The opening commands are applied before the gateway opens, so that the first client finds the
+        // instruments there (the gateway drains their events before it reads any socket). An engine in the
+        // gateway's loop applies them there before the loop starts.
+        let waited = std::time::Instant::now();
+        while crate::metrics::get(&metrics.engine.last_seq) < genesis_seq {
+            if waited.elapsed() > Duration::from_secs(30)
+                || lifecycle.engine_stop.load(Ordering::Acquire)
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
-        std::thread::sleep(Duration::from_millis(1));
     }
-    let _ = go_tx.send(true);
+    let _ = go_tx.send(inline_engine);
     threads.push(("gateway", gateway_thread));
     if let Some(handle) = feed_handle {
         threads.push(("feed", handle));
@@ -820,6 +846,7 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
         threads,
         admin_stop,
         recovery_note,
+        placement_note,
         replication,
     })
 }
@@ -898,6 +925,9 @@ pub fn serve(config: &Config) -> anyhow::Result<i32> {
         env!("CARGO_PKG_VERSION"),
         appliance.recovery_note
     );
+    if let Some(note) = &appliance.placement_note {
+        println!("crossline: {note}");
+    }
     if let Some(note) = &e.backend_note {
         println!("crossline: io_uring unavailable, using epoll: {note}");
     }

@@ -631,14 +631,14 @@ fn the_gateway_trades_on_a_submission_polling_ring() {
 }
 
 #[test]
-fn a_parking_engine_is_woken_for_every_command() {
-    // backoff-park is the engine's default; the test makes sure of it.
+fn an_engine_on_a_parking_thread_of_its_own_is_woken_for_every_command() {
+    // The default runs the engine in the gateway's loop; this layout gives it a thread that parks when idle.
     let site = Site::new(|text| {
-        assert!(
-            text.contains("engine = { idle = \"backoff-park\" }"),
-            "{text}"
-        );
-        text
+        assert!(text.contains("engine = { thread = \"gateway\" }"), "{text}");
+        text.replace(
+            "engine = { thread = \"gateway\" }",
+            "engine = { idle = \"backoff-park\" }",
+        )
     });
     let appliance = site.start();
     let mut carol = login(appliance.endpoints.order_entry, "carol", 1);

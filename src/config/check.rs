@@ -1,6 +1,6 @@
 //! Every rule a configuration must meet before the appliance starts on it.
 
-use super::{AckPolicy, Config, FsyncChoice, IdleChoice, ThreadPlacement};
+use super::{AckPolicy, Config, FsyncChoice, IdleChoice, StageThread, ThreadPlacement};
 use std::collections::HashSet;
 use thiserror::Error;
 
@@ -255,11 +255,38 @@ impl Config {
     }
 
     fn check_cores(&self) -> Result<(), ConfigError> {
-        let threads: [(&str, ThreadPlacement); 3] = [
+        for (name, placement) in [
+            ("cores.gateway", self.cores.gateway),
+            ("cores.admin", self.cores.admin),
+        ] {
+            if placement.thread != StageThread::Own {
+                return refuse(
+                    &format!("{name}.thread"),
+                    "\"gateway\"",
+                    "only the engine can run on another stage's thread",
+                );
+            }
+        }
+        let engine_inline = self.cores.engine_on_gateway_thread();
+        if engine_inline {
+            if let Some(core) = self.cores.engine.core {
+                return refuse(
+                    "cores.engine.core",
+                    core,
+                    "the engine runs on the gateway's thread (thread = \"gateway\"), which cores.gateway places",
+                );
+            }
+        }
+        let all: [(&str, ThreadPlacement); 3] = [
             ("cores.gateway", self.cores.gateway),
             ("cores.engine", self.cores.engine),
             ("cores.admin", self.cores.admin),
         ];
+        // An engine on the gateway's thread is no thread of its own.
+        let threads: Vec<(&str, ThreadPlacement)> = all
+            .into_iter()
+            .filter(|(name, _)| !(engine_inline && *name == "cores.engine"))
+            .collect();
         if let Some(core) = self.gateway.sqpoll_core {
             for (name, placement) in &threads {
                 if placement.core == Some(core) && placement.idle == IdleChoice::BusySpin {

@@ -233,11 +233,36 @@ pub enum IdleChoice {
     BackoffPark,
 }
 
+/// The thread a stage runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StageThread {
+    /// A thread of its own, placed by `core` and waiting by `idle`.
+    #[default]
+    Own,
+    /// The gateway's thread: the engine runs inside the gateway's loop (`cores.engine` only).
+    Gateway,
+}
+
+fn default_idle() -> IdleChoice {
+    IdleChoice::BackoffPark
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThreadPlacement {
     pub core: Option<usize>,
+    #[serde(default = "default_idle")]
     pub idle: IdleChoice,
+    #[serde(default)]
+    pub thread: StageThread,
+}
+
+impl CoresConfig {
+    /// Whether the engine runs inside the gateway's loop rather than on a thread of its own.
+    pub fn engine_on_gateway_thread(&self) -> bool {
+        self.engine.thread == StageThread::Gateway
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

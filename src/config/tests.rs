@@ -1,5 +1,8 @@
 use super::*;
 
+/// The embedded default's engine placement.
+const DEFAULT_ENGINE: &str = "engine = { thread = \"gateway\" }";
+
 fn embedded_text() -> String {
     DEFAULT_TOML.to_string()
 }
@@ -62,7 +65,7 @@ fn two_busy_spinners_on_one_core_are_refused() {
             "gateway = { core = 1, idle = \"busy-spin\" }",
         )
         .replace(
-            "engine = { core = 1, idle = \"backoff-park\" }",
+            DEFAULT_ENGINE,
             "engine = { core = 1, idle = \"busy-spin\" }",
         );
     let error = refused(&text);
@@ -103,7 +106,7 @@ fn a_plain_text_password_is_refused_without_echoing_it() {
 #[test]
 fn a_core_layout_outside_this_machine_is_refused() {
     let text = embedded_text().replace(
-        "engine = { core = 1, idle = \"backoff-park\" }",
+        DEFAULT_ENGINE,
         "engine = { core = 4096, idle = \"spin-then-yield\" }",
     );
     let config = Config::parse(&text, "test").expect("valid on paper");
@@ -116,7 +119,7 @@ fn a_core_layout_outside_this_machine_is_refused() {
 fn an_sqpoll_thread_on_a_busy_spinning_core_is_refused() {
     let text = embedded_text()
         .replace(
-            "engine = { core = 1, idle = \"backoff-park\" }",
+            DEFAULT_ENGINE,
             "engine = { core = 1, idle = \"busy-spin\" }",
         )
         .replace("# sqpoll_core = 3", "sqpoll_core = 1");
@@ -157,4 +160,43 @@ fn a_bad_query_section_is_refused_with_the_field() {
     assert_eq!(refused(&bad_batch).field, "query.batch_max_commands");
     let bad_audit = text.replace("audit_interval_s = 600", "audit_interval_s = 5");
     assert_eq!(refused(&bad_audit).field, "query.audit_interval_s");
+}
+
+#[test]
+fn the_engine_runs_in_the_gateways_loop_by_default_and_then_takes_no_core() {
+    let config = Config::embedded().expect("embedded default");
+    assert!(config.cores.engine_on_gateway_thread());
+    // The gateway may busy-spin on its core: the engine is no second thread there.
+    let text = embedded_text().replace(
+        "gateway = { core = 0, idle = \"spin-then-yield\" }",
+        "gateway = { core = 0, idle = \"busy-spin\" }",
+    );
+    Config::parse(&text, "test").expect("one busy-spinning thread on core 0");
+    let text = embedded_text().replace(
+        DEFAULT_ENGINE,
+        "engine = { thread = \"gateway\", core = 1 }",
+    );
+    let error = refused(&text);
+    assert_eq!(error.field, "cores.engine.core");
+    assert!(error.why.contains("gateway's thread"), "{error}");
+}
+
+#[test]
+fn only_the_engine_may_share_another_stages_thread() {
+    let text = embedded_text().replace(
+        "admin = { idle = \"backoff-park\" }",
+        "admin = { idle = \"backoff-park\", thread = \"gateway\" }",
+    );
+    assert_eq!(refused(&text).field, "cores.admin.thread");
+    let text = embedded_text().replace(DEFAULT_ENGINE, "engine = { thread = \"matcher\" }");
+    assert!(refused(&text).why.contains("matcher"));
+}
+
+#[test]
+fn an_engine_thread_of_its_own_waits_by_backoff_park_unless_told() {
+    let text = embedded_text().replace(DEFAULT_ENGINE, "engine = { core = 1 }");
+    let config = Config::parse(&text, "test").expect("valid");
+    assert!(!config.cores.engine_on_gateway_thread());
+    assert_eq!(config.cores.engine.core, Some(1));
+    assert_eq!(config.cores.engine.idle, IdleChoice::BackoffPark);
 }

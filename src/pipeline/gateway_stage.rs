@@ -10,6 +10,7 @@
 //! replies to their session's stream (the session layer sends or stores them for replay), book changes to the
 //! ITCH feed in MoldUDP64 packets.
 
+use super::engine_stage::{EngineStage, Step};
 use super::feed_stage::{self, FeedMessage};
 use super::idle::Idle;
 use super::messages::{since_midnight_ns, wall_clock_ns, InboundCommand, OutboundEvent};
@@ -168,6 +169,9 @@ pub struct GatewayStage {
     pub lifecycle: Arc<Lifecycle>,
     pub idle: Idle,
     pub encode_buffer: Box<[u8]>,
+    /// The engine, when it runs inside this loop (`[cores] engine = { thread = "gateway" }`) rather than on a
+    /// thread of its own. None once it has finished.
+    pub engine: Option<Box<EngineStage>>,
 }
 
 impl GatewayState {
@@ -444,6 +448,15 @@ impl GatewayStage {
         // What the engine has already produced (the opening commands of a fresh start) is taken in before any
         // socket is read, so that the instrument table is complete when the first client speaks.
         self.state.now_ns = wall_clock_ns();
+        if let Some(mut engine) = self.engine.take() {
+            if engine.start(&mut || {
+                self.drain_outbound();
+            }) {
+                self.engine = Some(engine);
+            } else {
+                self.finish_engine(engine);
+            }
+        }
         while self.drain_outbound() > 0 {}
         loop {
             self.follow_role();
@@ -537,6 +550,7 @@ impl GatewayStage {
         }
         self.close_pending();
         self.state.flush_to_engine();
+        let engine_worked = self.step_engine();
         let outbound = self.drain_outbound();
         self.close_pending();
         let now_ns = wall_clock_ns();
@@ -553,7 +567,43 @@ impl GatewayStage {
         if let Some(server) = self.feed.retransmit.as_mut() {
             let _ = server.poll(&self.feed.publisher, 16);
         }
-        outbound > 0 || metrics::get(&self.state.metrics.gateway.messages_in) != before_in
+        engine_worked
+            || outbound > 0
+            || metrics::get(&self.state.metrics.gateway.messages_in) != before_in
+    }
+
+    /// Runs the engine when it lives in this loop: batches until its rings are empty. True when it did something.
+    #[inline]
+    fn step_engine(&mut self) -> bool {
+        let Some(mut engine) = self.engine.take() else {
+            return false;
+        };
+        let mut worked = false;
+        loop {
+            // A full outbound ring is drained here, in the middle of the engine's batch: the engine never waits
+            // for this loop, which is waiting for it.
+            let step = engine.step(&mut || {
+                self.drain_outbound();
+            });
+            match step {
+                Step::Worked => worked = true,
+                Step::Idle => break,
+                Step::Done => {
+                    self.finish_engine(engine);
+                    return true;
+                }
+            }
+        }
+        self.engine = Some(engine);
+        worked
+    }
+
+    /// The engine in this loop has stopped (drained after the stop, or its journal failed): its journal is closed
+    /// and the shutdown handshake goes on as if its thread had ended.
+    #[cold]
+    fn finish_engine(&mut self, engine: Box<EngineStage>) {
+        let _ = engine.finish();
+        self.lifecycle.engine_done.store(true, Ordering::Release);
     }
 
     fn close_pending(&mut self) {

@@ -135,11 +135,17 @@ impl StandbyStage {
             let command = rkyv::deserialize::<Command, rkyv::rancor::Error>(record.command)
                 .map_err(|error| format!("standby: record {}: {error}", record.seq))?;
             self.ledger.on_command(&command.body);
+            let gateway_wakeup = &self.lifecycle.gateway_wakeup;
+            // The gateway drains the ring on every loop and never waits on this thread.
+            let mut wait_for_gateway = || {
+                gateway_wakeup.wake();
+                std::hint::spin_loop();
+            };
             let mut sink = RingSink {
                 ring: &mut self.to_gateway,
                 ledger: &mut self.ledger,
                 metrics: &self.metrics,
-                gateway_wakeup: &self.lifecycle.gateway_wakeup,
+                make_room: &mut wait_for_gateway,
                 seq: command.seq,
                 timestamp_ns: command.timestamp_ns,
                 received_ns: 0,

@@ -29,13 +29,50 @@ impl Idle {
     }
 }
 
+/// The thread a stage runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StageThread {
+    /// A thread of its own.
+    #[default]
+    Own,
+    /// The gateway's thread (the engine in the gateway's loop): no core or idle strategy of its own.
+    Gateway,
+}
+
+fn default_idle() -> Idle {
+    Idle::BackoffPark
+}
+
 /// One thread's placement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct ThreadPlacement {
     /// The core it is pinned to; None floats.
     #[serde(default)]
     pub core: Option<usize>,
+    #[serde(default = "default_idle")]
     pub idle: Idle,
+    #[serde(default)]
+    pub thread: StageThread,
+}
+
+impl ThreadPlacement {
+    pub fn own(core: Option<usize>, idle: Idle) -> ThreadPlacement {
+        ThreadPlacement {
+            core,
+            idle,
+            thread: StageThread::Own,
+        }
+    }
+
+    /// A stage in the gateway's loop.
+    pub fn on_gateway_thread() -> ThreadPlacement {
+        ThreadPlacement {
+            core: None,
+            idle: default_idle(),
+            thread: StageThread::Gateway,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -74,17 +111,16 @@ pub struct TuneConfig {
 const DEFAULT_JOURNAL_DIR: &str = "crossline-data/journal";
 
 impl TuneConfig {
-    /// The layout without a configuration file (the embedded default's): gateway on core 0 spin-then-yield, engine
-    /// on core 1 backoff-park.
+    /// The layout without a configuration file (the embedded default's): gateway on core 0 spin-then-yield, the
+    /// engine in the gateway's loop.
     pub fn default_layout() -> TuneConfig {
-        let placement = |core, idle| ThreadPlacement {
-            core: Some(core),
-            idle,
-        };
         TuneConfig {
             cores: BTreeMap::from([
-                ("engine".to_string(), placement(1, Idle::BackoffPark)),
-                ("gateway".to_string(), placement(0, Idle::SpinThenYield)),
+                ("engine".to_string(), ThreadPlacement::on_gateway_thread()),
+                (
+                    "gateway".to_string(),
+                    ThreadPlacement::own(Some(0), Idle::SpinThenYield),
+                ),
             ]),
             journal_dir: PathBuf::from(DEFAULT_JOURNAL_DIR),
             source: "built-in default".to_string(),

@@ -7,7 +7,7 @@
 //! isolates busy-spin. With two CPUs nothing can be spared: gateway 0 spin-then-yield, engine 1 backoff-park (a
 //! spinning engine takes the core the gateway, the journal and the clients need there; BENCHMARKS.md).
 
-use super::config::{Idle, ThreadPlacement};
+use super::config::{Idle, StageThread, ThreadPlacement};
 use super::cpulist::{self, CpuSet};
 use super::topology::Topology;
 
@@ -33,8 +33,17 @@ pub struct Plan {
 fn thread(name: &'static str, core: Option<usize>, idle: Idle, comment: String) -> PlannedThread {
     PlannedThread {
         name,
-        placement: ThreadPlacement { core, idle },
+        placement: ThreadPlacement::own(core, idle),
         comment,
+    }
+}
+
+/// A stage that runs inside the gateway's loop (a box with no core to spare for it).
+fn in_gateway_loop(name: &'static str, comment: &str) -> PlannedThread {
+    PlannedThread {
+        name,
+        placement: ThreadPlacement::on_gateway_thread(),
+        comment: comment.to_string(),
     }
 }
 
@@ -56,9 +65,9 @@ pub fn plan(topology: &Topology) -> Plan {
 
     if online.len() <= 2 {
         let cpus: Vec<usize> = online.iter().copied().collect();
-        let (gateway, engine) = match cpus.as_slice() {
-            [a, b] => (Some(*a), Some(*b)),
-            _ => (None, None),
+        let gateway = match cpus.as_slice() {
+            [a, _] => Some(*a),
+            _ => None,
         };
         notes.push(format!(
             "{} CPU{}: no core can be spared for isolation, so nothing busy-spins",
@@ -73,11 +82,9 @@ pub fn plan(topology: &Topology) -> Plan {
                     Idle::SpinThenYield,
                     "sessions and the network".into(),
                 ),
-                thread(
+                in_gateway_loop(
                     "engine",
-                    engine,
-                    Idle::BackoffPark,
-                    "sequencer + journal + matcher".into(),
+                    "sequencer + journal + matcher: no hand-off between cores",
                 ),
                 admin(online),
             ],
@@ -196,15 +203,13 @@ pub fn plan(topology: &Topology) -> Plan {
                     .to_string(),
             );
             (
-                thread(
+                in_gateway_loop(
                     "engine",
-                    cpus.get(1).copied(),
-                    Idle::BackoffPark,
-                    "sequencer + journal + matcher".into(),
+                    "sequencer + journal + matcher: no hand-off between cores",
                 ),
                 thread(
                     "gateway",
-                    cpus.get(2).copied(),
+                    cpus.get(1).copied(),
                     Idle::SpinThenYield,
                     "sessions and the network".into(),
                 ),
@@ -229,6 +234,9 @@ impl Plan {
             .iter()
             .map(|t| {
                 let value = match t.placement.core {
+                    _ if t.placement.thread == StageThread::Gateway => {
+                        String::from("{ thread = \"gateway\" }")
+                    }
                     Some(core) => format!(
                         "{{ core = {core}, idle = \"{}\" }}",
                         t.placement.idle.as_str()

@@ -120,8 +120,9 @@ impl Cluster {
                     "gateway = { idle = \"spin-then-yield\" }",
                     "gateway = { idle = \"backoff-park\" }",
                 )
+                // A cluster node's engine has a thread of its own.
                 .replace(
-                    "engine = { idle = \"spin-then-yield\" }",
+                    "engine = { thread = \"gateway\" }",
                     "engine = { idle = \"backoff-park\" }",
                 )
                 .replacen(

@@ -53,10 +53,6 @@ pub fn config_text(data_dir: &Path, feed: SocketAddr) -> String {
         "gateway = { core = 0, idle = \"spin-then-yield\" }",
         "gateway = { idle = \"spin-then-yield\" }",
     )
-    .replace(
-        "engine = { core = 1, idle = \"backoff-park\" }",
-        "engine = { idle = \"backoff-park\" }",
-    )
 }
 
 /// Where a started appliance listens.

@@ -556,8 +556,9 @@ fn node_config(
             "gateway = { core = 0, idle = \"spin-then-yield\" }".to_string(),
             format!("gateway = {{ idle = {idle:?} }}"),
         ),
+        // A cluster node's engine has a thread of its own (its standby engine follows the replicated journal).
         (
-            "engine = { core = 1, idle = \"backoff-park\" }".to_string(),
+            "engine = { thread = \"gateway\" }".to_string(),
             format!("engine = {{ idle = {idle:?} }}"),
         ),
     ] {
