@@ -316,6 +316,7 @@ fn build_gateway(
             metrics: parts.metrics,
             to_close: Vec::with_capacity(config.gateway.max_sessions * 2),
             now_ns: 0,
+            clock_before_wait: false,
             accepting: true,
         },
         from_engine: parts.from_engine,

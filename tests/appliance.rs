@@ -551,6 +551,18 @@ fn admin_views_match_the_feed_and_operator_commands_are_journaled() {
     let (status, body) = http(admin, "GET", "/metrics", None, "");
     assert_eq!(status, 200);
     assert!(body.contains("crossline_"), "{body}");
+    // Each reply's latency runs from its message's receipt to the reply, on clocks read at those two moments: with
+    // the engine in the gateway's loop both fall in one iteration, and a single clock read would make them all 0.
+    let bucket = |le: &str| -> u64 {
+        let key = format!("crossline_gateway_reply_latency_seconds_bucket{{le=\"{le}\"}} ");
+        body.lines()
+            .find_map(|line| line.strip_prefix(key.as_str()))
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no bucket {le} in {body}"))
+    };
+    let replies = bucket("+Inf");
+    assert!(replies > 0, "{body}");
+    assert!(bucket("0.000000002") < replies, "{body}");
 
     // Operator commands need the token, and become sequenced commands the engine applies.
     let (status, _) = http(admin, "POST", "/admin/halt/ACME", None, "");

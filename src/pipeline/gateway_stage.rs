@@ -155,6 +155,9 @@ pub struct GatewayState {
     pub to_close: Vec<(ConnId, u16)>,
     /// The clock for the current iteration: wall-clock ns since the Unix epoch.
     pub now_ns: u64,
+    /// `now_ns` was read before the poller's wait: the first event after it reads the clock again, so that a
+    /// message's receipt time does not include the wait.
+    pub clock_before_wait: bool,
     pub accepting: bool,
 }
 
@@ -177,6 +180,10 @@ pub struct GatewayStage {
 impl GatewayState {
     /// Handles one session-layer event.
     fn on_session_event(&mut self, event: SessionEvent<'_>) {
+        if self.clock_before_wait {
+            self.now_ns = wall_clock_ns();
+            self.clock_before_wait = false;
+        }
         match event {
             SessionEvent::LoggedIn { conn, user, .. } => {
                 let now_ns = self.now_ns;
@@ -542,9 +549,11 @@ impl GatewayStage {
             }
         }
         let state = &mut self.state;
+        state.clock_before_wait = !wait.is_zero();
         let _ = self
             .gateway
             .poll(wait, |event| state.on_session_event(event));
+        state.clock_before_wait = false;
         if announced {
             self.lifecycle.gateway_wakeup.done_waiting();
         }
@@ -620,6 +629,11 @@ impl GatewayStage {
         }
         let released = self.ack.released_seq();
         let available = self.from_engine.available().min(OUTBOUND_BATCH_MAX);
+        if available > 0 {
+            // The replies' clock (their latency metric): the engine may have run in this very iteration, after
+            // its clock was read.
+            self.state.now_ns = wall_clock_ns();
+        }
         let mut handled = 0;
         while handled < available {
             let Some(item) = self.from_engine.peek(handled) else {
