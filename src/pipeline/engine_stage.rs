@@ -1,10 +1,14 @@
-//! The engine thread: sequencer, journal writer and matcher on one core. It takes a batch from the gateway's
-//! ring (and the admin ring), stamps each command with the next sequence number and one clock read per batch,
-//! appends the batch to the journal and commits it, then applies each command to the engine, writing the events
-//! straight into the outbound ring. Replies wait in the gateway for the ack policy's watermark, never here.
+//! The engine stage: sequencer, journal writer and matcher. Each `step` takes a batch from the gateway's ring (and
+//! the admin ring), stamps each command with the next sequence number and one clock read per batch, appends the
+//! batch to the journal and commits it, then applies each command to the engine, writing the events straight into
+//! the outbound ring. Replies wait in the gateway for the ack policy's watermark, never here.
 //!
-//! Nothing here allocates, locks or logs per command. A full outbound ring makes this thread wait for the
-//! gateway (which never waits for this thread: it queues inbound commands on its side), so there is no cycle.
+//! The stage runs inside the gateway's loop (the default: the gateway calls `step` after flushing its commands) or
+//! on a thread of its own (`run`, a loop over `step` with an idle strategy around it).
+//!
+//! Nothing here allocates, locks or logs per command. A full outbound ring makes the stage wait for room, which
+//! its caller makes (`make_room`): its own thread waits for the gateway, which never waits for it (it queues
+//! inbound commands on its side); in the gateway's loop the gateway drains the ring itself. There is no cycle.
 
 use super::idle::Idle;
 use super::ledger::SessionLedger;
