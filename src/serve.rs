@@ -518,7 +518,7 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
         .spawn(move || {
             // The TCP feed thread stops once this thread has ended, however it ends.
             let _feed_stop = feed_stop;
-            let (stage, started) = match build_gateway(&gateway_config, parts) {
+            let (mut stage, started) = match build_gateway(&gateway_config, parts) {
                 Ok(built) => built,
                 Err(error) => {
                     let _ = started_tx.send(Err(error));
@@ -531,7 +531,6 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
             let Ok(engine) = go_rx.recv() else {
                 return;
             };
-            let mut stage = stage;
             stage.engine = engine;
             gateway_cores.pin_current(&gateway_config.cores.gateway);
             stage.run();

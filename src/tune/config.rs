@@ -2,6 +2,7 @@
 //! how it idles (`[cores]`), and where the journal lives (`[journal] dir`, under `[node] data_dir` when relative).
 //! Everything else in the file is ignored.
 
+pub use crate::config::StageThread;
 use anyhow::Context;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -27,17 +28,6 @@ impl Idle {
             Idle::BackoffPark => "backoff-park",
         }
     }
-}
-
-/// The thread a stage runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StageThread {
-    /// A thread of its own.
-    #[default]
-    Own,
-    /// The gateway's thread (the engine in the gateway's loop): no core or idle strategy of its own.
-    Gateway,
 }
 
 fn default_idle() -> Idle {

@@ -4,8 +4,8 @@
 //! The rules: the kernel, interrupts and everything else keep cpu 0 and its SMT siblings (housekeeping); the
 //! engine thread (sequencer, journal, matcher) gets a physical core of its own with its siblings left idle; the
 //! gateway gets another; both on the NUMA node of the network card (node 0 when unknown). Only cores the plan
-//! isolates busy-spin. With two CPUs nothing can be spared: gateway 0 spin-then-yield, engine 1 backoff-park (a
-//! spinning engine takes the core the gateway, the journal and the clients need there; BENCHMARKS.md).
+//! isolates busy-spin. With two CPUs (or one physical core) nothing can be spared: the gateway spin-then-yield, with
+//! the engine in its loop (a second thread there waits for a core at every hand-off; BENCHMARKS.md).
 
 use super::config::{Idle, StageThread, ThreadPlacement};
 use super::cpulist::{self, CpuSet};
