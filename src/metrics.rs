@@ -68,6 +68,8 @@ pub struct GatewayMetrics {
     pub sessions_logged_in: AtomicU64,
     pub replies_out: AtomicU64,
     pub reply_translate_errors: AtomicU64,
+    /// Engine events a stopping gateway gave up on: their ack watermark did not rise within the stop's wait.
+    pub events_withheld_at_stop: AtomicU64,
     pub feed_messages: AtomicU64,
     pub feed_packets: AtomicU64,
     /// ITCH messages the gateway could not hand to the TCP feed thread (its ring was full).

@@ -26,7 +26,7 @@ use crossline_journal::{JournalConfig, JournalWriter, SnapshotStore};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the watcher looks at Raft's state.
 const WATCH_INTERVAL: Duration = Duration::from_millis(1);
@@ -235,6 +235,57 @@ impl Replication {
     }
 }
 
+/// Notices a Raft core that has stopped working without stopping: openraft's core reports its metrics after
+/// every message it handles, and its tick sends it one every 1.5 heartbeats, so a core that is alive reports many
+/// times a second. One that is stuck (a storage call that never returns) would otherwise keep its last word: a
+/// leader that no longer commits, sends no heartbeat and never learns that another node has been elected.
+struct CoreStall {
+    metrics: tokio::sync::watch::Receiver<crate::cluster::RaftMetrics>,
+    last_report: Instant,
+    /// Watch rounds since the last report: a process that was stopped (SIGSTOP) and continued has a long gap
+    /// since its last report and few rounds, and is not stuck.
+    quiet_rounds: u64,
+    limit: Duration,
+}
+
+impl CoreStall {
+    fn new(node: &ClusterNode) -> CoreStall {
+        CoreStall::with_limit(node.raft().metrics(), core_stall_limit(node.heartbeat_ms()))
+    }
+
+    fn with_limit(
+        metrics: tokio::sync::watch::Receiver<crate::cluster::RaftMetrics>,
+        limit: Duration,
+    ) -> CoreStall {
+        CoreStall {
+            metrics,
+            last_report: Instant::now(),
+            quiet_rounds: 0,
+            limit,
+        }
+    }
+
+    /// How long the core has been quiet, once that is past the limit.
+    fn stalled(&mut self) -> Option<Duration> {
+        if self.metrics.has_changed().unwrap_or(false) {
+            self.metrics.borrow_and_update();
+            self.last_report = Instant::now();
+            self.quiet_rounds = 0;
+            return None;
+        }
+        self.quiet_rounds += 1;
+        let quiet = self.last_report.elapsed();
+        let rounds_needed = (self.limit.as_micros() / WATCH_INTERVAL.as_micros().max(1) / 2) as u64;
+        (quiet >= self.limit && self.quiet_rounds >= rounds_needed).then_some(quiet)
+    }
+}
+
+/// A core quiet for this long is stuck: forty ticks, and never under 5 s (a loaded box delays a tick now and then,
+/// and a slow disk an fsync, never by seconds).
+fn core_stall_limit(heartbeat_ms: u64) -> Duration {
+    Duration::from_millis(heartbeat_ms.saturating_mul(60).max(5_000))
+}
+
 /// Promotes this node when Raft elects it and steps it down when it is deposed.
 fn watch(
     node: &ClusterNode,
@@ -244,8 +295,20 @@ fn watch(
     learner: bool,
 ) {
     let mut replicator: Option<Replicator> = None;
+    let mut core = CoreStall::new(node);
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(WATCH_INTERVAL);
+        if let Some(quiet) = core.stalled() {
+            restart.request(format!(
+                "the Raft core has not reported for {} ms (a storage call that does not return): restarting to \
+                 follow from the committed journal",
+                quiet.as_millis()
+            ));
+            if parts.lifecycle.role.get() == Role::Leader {
+                parts.lifecycle.role.set(Role::SteppingDown);
+            }
+            break;
+        }
         if let Some(fatal) = node.fatal() {
             restart.request(format!(
                 "replication stopped ({fatal}); restarting to cut the journal back to the cluster's history"
@@ -294,5 +357,56 @@ fn watch(
     }
     if let Some(replicator) = replicator {
         let _ = replicator.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::RaftMetrics;
+
+    #[test]
+    fn a_core_that_reports_is_never_stalled_and_one_quiet_past_the_limit_is() {
+        let (reports, metrics) = tokio::sync::watch::channel(RaftMetrics::new_initial(1));
+        let limit = Duration::from_millis(30);
+        let mut core = CoreStall::with_limit(metrics, limit);
+        // Reporting every round, for longer than the limit: never stalled.
+        let started = Instant::now();
+        while started.elapsed() < 3 * limit {
+            reports.send_modify(|m| m.current_term += 1);
+            std::thread::sleep(WATCH_INTERVAL);
+            assert_eq!(core.stalled(), None);
+        }
+        // Quiet: stalled once the limit has passed, not before.
+        let quiet_from = Instant::now();
+        let stalled = loop {
+            std::thread::sleep(WATCH_INTERVAL);
+            if let Some(quiet) = core.stalled() {
+                break quiet;
+            }
+            assert!(quiet_from.elapsed() < 100 * limit, "never reported stalled");
+        };
+        assert!(stalled >= limit, "{stalled:?}");
+        assert!(quiet_from.elapsed() >= limit - WATCH_INTERVAL);
+        // One report and it is alive again.
+        reports.send_modify(|m| m.current_term += 1);
+        assert_eq!(core.stalled(), None);
+    }
+
+    #[test]
+    fn a_process_stopped_and_continued_is_not_taken_for_a_stuck_core() {
+        let (_reports, metrics) = tokio::sync::watch::channel(RaftMetrics::new_initial(1));
+        let limit = Duration::from_millis(30);
+        let mut core = CoreStall::with_limit(metrics, limit);
+        // A long gap with no watch rounds in it (the whole process was stopped): a few rounds are not enough.
+        std::thread::sleep(3 * limit);
+        assert_eq!(core.stalled(), None);
+        assert_eq!(core.stalled(), None);
+    }
+
+    #[test]
+    fn the_stall_limit_follows_the_heartbeat_and_is_never_under_five_seconds() {
+        assert_eq!(core_stall_limit(40), Duration::from_secs(5));
+        assert_eq!(core_stall_limit(500), Duration::from_secs(30));
     }
 }

@@ -960,6 +960,22 @@ pub fn serve(config: &Config) -> anyhow::Result<i32> {
     let mut waiting_for_room = false;
     loop {
         if let Some(replication) = &appliance.replication {
+            if appliance.lifecycle.journal_failed.load(Ordering::Acquire)
+                && replication.restart.requested().is_none()
+            {
+                // The journal is this node's Raft log: a record it cannot take is a storage failure like any
+                // other, and the node rebuilds from what the cluster committed once there is room.
+                replication.restart.request(format!(
+                    "the engine stopped ({}); restarting to follow from the committed journal",
+                    appliance
+                        .fatal
+                        .get()
+                        .unwrap_or_else(|| String::from("its journal failed"))
+                ));
+                if appliance.lifecycle.role.get() == Role::Leader {
+                    appliance.lifecycle.role.set(Role::SteppingDown);
+                }
+            }
             let reason = replication.restart.requested().or_else(|| {
                 (appliance.lifecycle.role.get() == Role::SteppingDown).then(|| {
                     String::from("stepping down; restarting to follow from the committed journal")

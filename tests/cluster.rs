@@ -9,6 +9,8 @@
 //! - A fault-injecting proxy on every directed link between the nodes (delay, blackhole, dropped connections,
 //!   pause) while a client trades: the cluster heals, every acknowledged order is there exactly once, and all
 //!   nodes end with the same state hash.
+//! - A leader whose standbys are both gone, SIGTERMed with an order it journaled and could not commit: it stops
+//!   cleanly after a bounded wait, and never acknowledges that order.
 //! - A learner (two voters and a learner): it never leads, follows the journal, and its query database ends equal
 //!   to what the journal says (`crossline query verify`).
 //! - A standby killed while the others go on, its log pruned behind a Raft snapshot: it restarts, installs the
@@ -192,6 +194,62 @@ fn a_leader_stopped_past_the_election_timeout_steps_down_and_acknowledges_nothin
     // The old leader restarted itself, cut what it wrote in its old term, and follows.
     cluster.wait_until_converged();
     assert_eq!(cluster.health(leader).expect("health")["role"], "standby");
+}
+
+#[test]
+fn a_leader_whose_standbys_are_gone_stops_on_sigterm_without_acknowledging_what_it_could_not_commit(
+) {
+    let _serial = one_cluster_at_a_time();
+    let mut cluster = Cluster::new("");
+    let leader = cluster.wait_for_leader(None);
+    let addresses = cluster.order_entry();
+    let mut alice = connect(&addresses, "alice", 0);
+    alice
+        .enter_order(&limit(1, Side::Buy, 1, "ACME", 950_000))
+        .expect("send");
+    let (_, reply) = next(&mut alice);
+    assert!(matches!(reply, Outbound::OrderAccepted(_)), "{reply:?}");
+
+    // Both standbys gone: the leader journals and matches what comes next, and can never commit it.
+    for index in (0..NODES).filter(|index| *index != leader) {
+        cluster.nodes[index].take().expect("standby").kill();
+    }
+    alice
+        .enter_order(&limit(2, Side::Buy, 1, "ACME", 950_100))
+        .expect("send");
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < deadline {
+        if let Ok(Some(received)) = alice.poll_message(Duration::from_millis(50)) {
+            assert!(
+                !matches!(received.message, Outbound::OrderAccepted(_)),
+                "a leader without a majority acknowledged {:?}",
+                received.message
+            );
+        }
+    }
+    let health = cluster.health(leader).expect("health");
+    assert!(
+        health["engine_seq"].as_u64() > health["cluster"]["committed_seq"].as_u64(),
+        "the leader applied the order it cannot commit: {health}"
+    );
+
+    // SIGTERM: the events waiting for a commit that cannot come are given up after a bounded wait (the stop used to
+    // wait for them forever), and the node stops cleanly.
+    let node = cluster.nodes[leader].take().expect("leader");
+    let status = node.terminate();
+    assert!(status.success(), "{status:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        match alice.poll_message(Duration::from_millis(50)) {
+            Ok(Some(received)) => assert!(
+                !matches!(received.message, Outbound::OrderAccepted(_)),
+                "the stopping leader acknowledged {:?}",
+                received.message
+            ),
+            Ok(None) => {}
+            Err(_) => break,
+        }
+    }
 }
 
 #[test]

@@ -111,6 +111,11 @@ pub fn render(metrics: &Metrics, health: Option<&Health>) -> String {
         &g.reply_translate_errors,
     );
     out.counter(
+        "gateway_events_withheld_at_stop",
+        "Engine events a stopping gateway never released: not committed (or durable) within its wait.",
+        &g.events_withheld_at_stop,
+    );
+    out.counter(
         "feed_messages",
         "ITCH messages published.",
         &g.feed_messages,

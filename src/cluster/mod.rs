@@ -57,7 +57,7 @@ pub use log_store::{LogBounds, LogStore};
 pub use network::{token_matches, CallError, PeerClient};
 pub use replicator::{Replicator, ReplicatorConfig, ReplicatorExit};
 pub use state_machine::ClusterApp;
-pub use types::{Batch, BatchBuilder, BatchError, TypeConfig};
+pub use types::{Batch, BatchBuilder, BatchError, RaftMetrics, TypeConfig};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -72,6 +72,9 @@ use openraft::{BasicNode, ServerState, SnapshotPolicy};
 use network::Network;
 use state_machine::{SmShared, StateMachine};
 use types::Raft;
+
+/// How long a node's shutdown waits for its Raft core to stop.
+const RAFT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What this node's Raft state says about its journal (read before the journal is opened): the last seq its log
 /// carries (a journal holding more has an unproposed tail to cut) and the last seq it knows committed (what a
@@ -290,6 +293,11 @@ impl ClusterNode {
         self.log.appended_bytes()
     }
 
+    /// The leader's heartbeat interval (openraft's tick runs every 1.5 of them).
+    pub fn heartbeat_ms(&self) -> u64 {
+        self.config.heartbeat_ms
+    }
+
     pub fn is_leader(&self) -> bool {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
@@ -379,7 +387,16 @@ impl ClusterNode {
     pub fn shutdown(mut self) -> Result<(), String> {
         let runtime = self.runtime.take().expect("runtime lives until shutdown");
         let raft = self.raft.clone();
-        let stopped = runtime.block_on(async move { raft.shutdown().await });
+        // A Raft core that is stuck in a storage call never sees the request: the process stops without it.
+        let stopped = runtime.block_on(async move {
+            match tokio::time::timeout(RAFT_STOP_TIMEOUT, raft.shutdown()).await {
+                Ok(stopped) => stopped.map_err(|err| err.to_string()),
+                Err(_) => Err(format!(
+                    "Raft did not stop within {} s",
+                    RAFT_STOP_TIMEOUT.as_secs()
+                )),
+            }
+        });
         for task in self.tasks.drain(..) {
             task.abort();
         }

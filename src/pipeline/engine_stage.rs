@@ -339,7 +339,7 @@ impl EngineStage {
                  applied: {error}",
                 command.seq
             ));
-            self.lifecycle.fail();
+            self.lifecycle.fail_journal();
             return Err(());
         }
         Ok(())
@@ -349,7 +349,7 @@ impl EngineStage {
     fn commit(&mut self) -> Result<(), ()> {
         if let Err(error) = self.journal.commit_batch() {
             self.fatal.set(format!("journal commit failed: {error}"));
-            self.lifecycle.fail();
+            self.lifecycle.fail_journal();
             return Err(());
         }
         Ok(())

@@ -50,6 +50,10 @@ const ENCODE_BUFFER_BYTES: usize = 1024;
 /// Outbound events handled per loop iteration at most, so that inbound traffic is not starved.
 const OUTBOUND_BATCH_MAX: u64 = 4096;
 
+/// How long a stopping gateway, its engine done, waits for the ack watermark to release the events left in the
+/// ring (a cluster's commit, the journal's sync) while the watermark does not move, before it stops without them.
+const RELEASE_WAIT_AT_STOP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The instruments the gateway knows: filled from the engine at start-up and from `InstrumentAdded` events.
 #[derive(Debug, Clone, Default)]
 pub struct Instruments {
@@ -465,6 +469,8 @@ impl GatewayStage {
             }
         }
         while self.drain_outbound() > 0 {}
+        // While stopping with the engine done: when the ring's events last moved (their ack watermark rose).
+        let mut withheld_since: Option<std::time::Instant> = None;
         loop {
             self.follow_role();
             let busy = self.iterate();
@@ -474,9 +480,19 @@ impl GatewayStage {
             if !self.state.accepting
                 && self.state.overflow.is_empty()
                 && self.lifecycle.engine_done.load(Ordering::Acquire)
-                && self.from_engine.available() == 0
             {
-                break;
+                let waiting = self.from_engine.available();
+                if waiting == 0 {
+                    break;
+                }
+                if busy {
+                    withheld_since = None;
+                }
+                let since = *withheld_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= RELEASE_WAIT_AT_STOP {
+                    self.withhold_at_stop(waiting);
+                    break;
+                }
             }
             if !self.state.accepting && self.state.overflow.is_empty() {
                 self.lifecycle.stop_engine();
@@ -498,6 +514,26 @@ impl GatewayStage {
         let _ = self
             .gateway
             .poll(std::time::Duration::from_millis(10), |_| {});
+    }
+
+    /// Stopping, the engine done, and `count` events still in the ring whose ack watermark has not risen for
+    /// `RELEASE_WAIT_AT_STOP`: their commands were journaled but never committed (or made durable), so they were
+    /// never acknowledged and are not now. Without this a stop would wait forever for a cluster or a disk that no
+    /// longer answers; a restart rebuilds every session's replies from the journal.
+    #[cold]
+    fn withhold_at_stop(&mut self, count: u64) {
+        let first_seq = self.from_engine.peek(0).map_or(0, |item| item.seq);
+        self.from_engine.release(count);
+        metrics::add(&self.state.metrics.gateway.events_withheld_at_stop, count);
+        eprintln!(
+            "crossline: stopping with {count} engine events from seq {first_seq} never released: their commands \
+             were not {} within {} s, so none of them was acknowledged",
+            match self.ack.policy {
+                AckPolicy::Replicated => "committed by the cluster (ack = replicated)",
+                _ => "made durable (ack = durable)",
+            },
+            RELEASE_WAIT_AT_STOP.as_secs(),
+        );
     }
 
     /// Promotion opens order entry and the feed; stepping down closes every session and releases nothing more

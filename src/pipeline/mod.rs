@@ -35,6 +35,9 @@ pub struct Lifecycle {
     pub gateway_wakeup: idle::PollerWakeup,
     /// Leader, standby or stepping down (a standalone node is a leader).
     pub role: role::RoleCell,
+    /// The engine stopped because its journal could not take a record (a full disk, an I/O error): a clustered
+    /// node restarts, once there is room, to follow from the committed journal.
+    pub journal_failed: AtomicBool,
 }
 
 impl Lifecycle {
@@ -42,6 +45,12 @@ impl Lifecycle {
     pub fn fail(&self) {
         self.engine_stop.store(true, Ordering::Release);
         self.gateway_stop.store(true, Ordering::Release);
+    }
+
+    /// `fail`, because the journal could not take a record.
+    pub fn fail_journal(&self) {
+        self.journal_failed.store(true, Ordering::Release);
+        self.fail();
     }
 
     /// Asks the engine thread to stop once drained, waking it if it parks.

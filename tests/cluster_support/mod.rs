@@ -240,10 +240,28 @@ impl Cluster {
             {
                 return views[0].0;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the nodes did not converge: {views:?}"
-            );
+            if Instant::now() >= deadline {
+                let healths: Vec<String> = (0..NODES)
+                    .map(|index| {
+                        let said = self.nodes[index]
+                            .as_ref()
+                            .map(|node| node.drain_lines())
+                            .unwrap_or_default();
+                        match self.health(index) {
+                            Some(health) => format!("node {}: {health}; said {said:?}", index + 1),
+                            None => format!("node {}: no answer; said {said:?}", index + 1),
+                        }
+                    })
+                    .collect();
+                if let Ok(seconds) = std::env::var("CROSSLINE_TEST_HOLD_S") {
+                    eprintln!("holding: {}", healths.join("\n"));
+                    std::thread::sleep(Duration::from_secs(seconds.parse().unwrap_or(0)));
+                }
+                panic!(
+                    "the nodes did not converge: {views:?}\n{}",
+                    healths.join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
