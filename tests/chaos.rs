@@ -331,10 +331,14 @@ impl Campaign {
 
     /// After healing: every node converged with its invariants holding, nothing acknowledged lost or repeated.
     fn check(&mut self) -> usize {
-        // What the nodes said about waiting for their listening ports (a previous run releasing them).
+        // What the nodes said about waiting for their listening ports (a previous run releasing them), and about a
+        // Raft core that stopped reporting.
         for (index, node) in self.cluster.nodes.iter().enumerate() {
             for line in node.iter().flat_map(|node| node.drain_lines()) {
-                if line.contains("address in use") || line.contains("bound after waiting") {
+                if line.contains("address in use")
+                    || line.contains("bound after waiting")
+                    || line.contains("has not reported")
+                {
                     println!("node {}: {line}", index + 1);
                 }
             }
