@@ -19,7 +19,7 @@
 
 use crate::cluster::{ClusterApp, ClusterConfig, ClusterNode, JournalSlot, Replicator};
 use crate::config::Config;
-use crate::pipeline::role::Role;
+use crate::pipeline::role::{Role, RoleCell};
 use crate::pipeline::standby_stage::Promotion;
 use crate::pipeline::{recovery, state_snapshot, Lifecycle};
 use crossline_journal::{JournalConfig, JournalWriter, SnapshotStore};
@@ -117,6 +117,15 @@ impl RestartRequest {
             slot.get_or_insert(reason);
         }
         self.requested.store(true, Ordering::Release);
+    }
+
+    /// `request`, and a leader steps down at once (its gateway releases nothing more): the restart is asked for
+    /// before the role changes, so that `serve` sees the pipeline wind down as part of it.
+    pub fn request_stepping_down(&self, reason: String, role: &RoleCell) {
+        self.request(reason);
+        if role.get() == Role::Leader {
+            role.set(Role::SteppingDown);
+        }
     }
 
     pub fn requested(&self) -> Option<String> {
@@ -246,6 +255,8 @@ struct CoreStall {
     /// since its last report and few rounds, and is not stuck.
     quiet_rounds: u64,
     limit: Duration,
+    /// Rounds the watcher must also have counted: half of those the limit holds.
+    rounds_needed: u64,
 }
 
 impl CoreStall {
@@ -262,6 +273,7 @@ impl CoreStall {
             last_report: Instant::now(),
             quiet_rounds: 0,
             limit,
+            rounds_needed: (limit.as_micros() / WATCH_INTERVAL.as_micros().max(1) / 2) as u64,
         }
     }
 
@@ -275,8 +287,7 @@ impl CoreStall {
         }
         self.quiet_rounds += 1;
         let quiet = self.last_report.elapsed();
-        let rounds_needed = (self.limit.as_micros() / WATCH_INTERVAL.as_micros().max(1) / 2) as u64;
-        (quiet >= self.limit && self.quiet_rounds >= rounds_needed).then_some(quiet)
+        (quiet >= self.limit && self.quiet_rounds >= self.rounds_needed).then_some(quiet)
     }
 }
 
@@ -299,23 +310,23 @@ fn watch(
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(WATCH_INTERVAL);
         if let Some(quiet) = core.stalled() {
-            restart.request(format!(
-                "the Raft core has not reported for {} ms (a storage call that does not return): restarting to \
-                 follow from the committed journal",
-                quiet.as_millis()
-            ));
-            if parts.lifecycle.role.get() == Role::Leader {
-                parts.lifecycle.role.set(Role::SteppingDown);
-            }
+            restart.request_stepping_down(
+                format!(
+                    "the Raft core has not reported for {} ms (a storage call that does not return): \
+                     restarting to follow from the committed journal",
+                    quiet.as_millis()
+                ),
+                &parts.lifecycle.role,
+            );
             break;
         }
         if let Some(fatal) = node.fatal() {
-            restart.request(format!(
-                "replication stopped ({fatal}); restarting to cut the journal back to the cluster's history"
-            ));
-            if parts.lifecycle.role.get() == Role::Leader {
-                parts.lifecycle.role.set(Role::SteppingDown);
-            }
+            restart.request_stepping_down(
+                format!(
+                    "replication stopped ({fatal}); restarting to cut the journal back to the cluster's history"
+                ),
+                &parts.lifecycle.role,
+            );
             break;
         }
         match parts.lifecycle.role.get() {

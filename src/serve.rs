@@ -965,16 +965,16 @@ pub fn serve(config: &Config) -> anyhow::Result<i32> {
             {
                 // The journal is this node's Raft log: a record it cannot take is a storage failure like any
                 // other, and the node rebuilds from what the cluster committed once there is room.
-                replication.restart.request(format!(
-                    "the engine stopped ({}); restarting to follow from the committed journal",
-                    appliance
-                        .fatal
-                        .get()
-                        .unwrap_or_else(|| String::from("its journal failed"))
-                ));
-                if appliance.lifecycle.role.get() == Role::Leader {
-                    appliance.lifecycle.role.set(Role::SteppingDown);
-                }
+                replication.restart.request_stepping_down(
+                    format!(
+                        "the engine stopped ({}); restarting to follow from the committed journal",
+                        appliance
+                            .fatal
+                            .get()
+                            .unwrap_or_else(|| String::from("its journal failed"))
+                    ),
+                    &appliance.lifecycle.role,
+                );
             }
             let reason = replication.restart.requested().or_else(|| {
                 (appliance.lifecycle.role.get() == Role::SteppingDown).then(|| {

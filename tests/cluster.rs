@@ -150,12 +150,7 @@ fn a_leader_stopped_past_the_election_timeout_steps_down_and_acknowledges_nothin
     let cluster = Cluster::new("");
     let leader = cluster.wait_for_leader(None);
     let addresses = cluster.order_entry();
-    let mut alice = connect(&addresses, "alice", 0);
-    alice
-        .enter_order(&limit(1, Side::Buy, 1, "ACME", 950_000))
-        .expect("send");
-    let (_, reply) = next(&mut alice);
-    assert!(matches!(reply, Outbound::OrderAccepted(_)), "{reply:?}");
+    let mut alice = alice_with_one_order_accepted(&addresses);
 
     let pid = cluster.nodes[leader].as_ref().expect("leader").child.id() as i32;
     // SAFETY: kill(2) on our own child's pid, which we have not waited for.
@@ -203,12 +198,7 @@ fn a_leader_whose_standbys_are_gone_stops_on_sigterm_without_acknowledging_what_
     let mut cluster = Cluster::new("");
     let leader = cluster.wait_for_leader(None);
     let addresses = cluster.order_entry();
-    let mut alice = connect(&addresses, "alice", 0);
-    alice
-        .enter_order(&limit(1, Side::Buy, 1, "ACME", 950_000))
-        .expect("send");
-    let (_, reply) = next(&mut alice);
-    assert!(matches!(reply, Outbound::OrderAccepted(_)), "{reply:?}");
+    let mut alice = alice_with_one_order_accepted(&addresses);
 
     // Both standbys gone: the leader journals and matches what comes next, and can never commit it.
     for index in (0..NODES).filter(|index| *index != leader) {
@@ -217,16 +207,11 @@ fn a_leader_whose_standbys_are_gone_stops_on_sigterm_without_acknowledging_what_
     alice
         .enter_order(&limit(2, Side::Buy, 1, "ACME", 950_100))
         .expect("send");
-    let deadline = Instant::now() + Duration::from_millis(500);
-    while Instant::now() < deadline {
-        if let Ok(Some(received)) = alice.poll_message(Duration::from_millis(50)) {
-            assert!(
-                !matches!(received.message, Outbound::OrderAccepted(_)),
-                "a leader without a majority acknowledged {:?}",
-                received.message
-            );
-        }
-    }
+    expect_no_acknowledgement(
+        &mut alice,
+        Duration::from_millis(500),
+        "a leader without a majority",
+    );
     let health = cluster.health(leader).expect("health");
     assert!(
         health["engine_seq"].as_u64() > health["cluster"]["committed_seq"].as_u64(),
@@ -238,12 +223,28 @@ fn a_leader_whose_standbys_are_gone_stops_on_sigterm_without_acknowledging_what_
     let node = cluster.nodes[leader].take().expect("leader");
     let status = node.terminate();
     assert!(status.success(), "{status:?}");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    expect_no_acknowledgement(&mut alice, Duration::from_secs(10), "the stopping leader");
+}
+
+/// alice logged in (finding the leader through the address list) with her order 1 acknowledged.
+fn alice_with_one_order_accepted(addresses: &[std::net::SocketAddr]) -> Client {
+    let mut alice = connect(addresses, "alice", 0);
+    alice
+        .enter_order(&limit(1, Side::Buy, 1, "ACME", 950_000))
+        .expect("send");
+    let (_, reply) = next(&mut alice);
+    assert!(matches!(reply, Outbound::OrderAccepted(_)), "{reply:?}");
+    alice
+}
+
+/// Reads `client`'s messages for `within`, or until its session ends, and fails on any Order Accepted.
+fn expect_no_acknowledgement(client: &mut Client, within: Duration, who: &str) {
+    let deadline = Instant::now() + within;
     while Instant::now() < deadline {
-        match alice.poll_message(Duration::from_millis(50)) {
+        match client.poll_message(Duration::from_millis(50)) {
             Ok(Some(received)) => assert!(
                 !matches!(received.message, Outbound::OrderAccepted(_)),
-                "the stopping leader acknowledged {:?}",
+                "{who} acknowledged {:?}",
                 received.message
             ),
             Ok(None) => {}
