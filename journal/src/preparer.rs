@@ -1,6 +1,9 @@
 //! Prepares the writer's next segment on a helper thread: create under a temporary name, preallocate, write and
 //! sync the header, rename, sync the directory, map and prefault. Rollover then only swaps mappings, instead of
-//! stopping the writer for file-system calls and tens of thousands of page faults.
+//! stopping the writer for file-system calls and page faults. Under an interval fsync only the segment's head is
+//! prefaulted here, and the flusher keeps the pages ahead of the writer writable from then on
+//! (`SyncShared::prefault_ahead`): making a whole 256 MiB segment writable at once holds a core for about half a
+//! second, long enough to delay every reply the gateway sends meanwhile on a box with few cores.
 //!
 //! The next segment's name is known in advance because every frame has the same size: a segment that starts at seq
 //! `s` with `segment_bytes` holds exactly `(segment_bytes - FIRST_FRAME_OFFSET_BYTES) / FRAME_BYTES` records. A prepared segment
@@ -26,12 +29,14 @@ pub(crate) fn next_first_seq(first_seq: u64, segment_bytes: u64) -> u64 {
     first_seq.saturating_add(records_per_segment(segment_bytes))
 }
 
-/// A segment to create: where it starts, its size, and the durable watermark to seed its checkpoint block with.
+/// A segment to create: where it starts, its size, the durable watermark to seed its checkpoint block with, and how
+/// much of it to make writable now (`Segment::create`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Request {
     pub first_seq: u64,
     pub segment_bytes: u64,
     pub checkpoint_seq: u64,
+    pub prefault_bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +97,7 @@ impl Preparer {
                     request.first_seq,
                     request.segment_bytes,
                     request.checkpoint_seq,
+                    request.prefault_bytes,
                 );
                 let mut state = worker.lock();
                 state.in_progress = None;

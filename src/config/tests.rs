@@ -2,6 +2,7 @@ use super::*;
 
 /// The embedded default's engine placement.
 const DEFAULT_ENGINE: &str = "engine = { thread = \"gateway\" }";
+const DEFAULT_GATEWAY: &str = "gateway = { idle = \"spin-then-yield\" }";
 
 fn embedded_text() -> String {
     DEFAULT_TOML.to_string()
@@ -61,7 +62,7 @@ fn durable_acks_need_a_syncing_journal() {
 fn two_busy_spinners_on_one_core_are_refused() {
     let text = embedded_text()
         .replace(
-            "gateway = { core = 0, idle = \"spin-then-yield\" }",
+            DEFAULT_GATEWAY,
             "gateway = { core = 1, idle = \"busy-spin\" }",
         )
         .replace(
@@ -168,7 +169,7 @@ fn the_engine_runs_in_the_gateways_loop_by_default_and_then_takes_no_core() {
     assert!(config.cores.engine_on_gateway_thread());
     // The gateway may busy-spin on its core: the engine is no second thread there.
     let text = embedded_text().replace(
-        "gateway = { core = 0, idle = \"spin-then-yield\" }",
+        DEFAULT_GATEWAY,
         "gateway = { core = 0, idle = \"busy-spin\" }",
     );
     Config::parse(&text, "test").expect("one busy-spinning thread on core 0");

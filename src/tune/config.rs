@@ -101,15 +101,15 @@ pub struct TuneConfig {
 const DEFAULT_JOURNAL_DIR: &str = "crossline-data/journal";
 
 impl TuneConfig {
-    /// The layout without a configuration file (the embedded default's): gateway on core 0 spin-then-yield, the
-    /// engine in the gateway's loop.
+    /// The layout without a configuration file (the embedded default's): the gateway unpinned and
+    /// spin-then-yield, the engine in the gateway's loop.
     pub fn default_layout() -> TuneConfig {
         TuneConfig {
             cores: BTreeMap::from([
                 ("engine".to_string(), ThreadPlacement::on_gateway_thread()),
                 (
                     "gateway".to_string(),
-                    ThreadPlacement::own(Some(0), Idle::SpinThenYield),
+                    ThreadPlacement::own(None, Idle::SpinThenYield),
                 ),
             ]),
             journal_dir: PathBuf::from(DEFAULT_JOURNAL_DIR),

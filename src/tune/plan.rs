@@ -5,7 +5,8 @@
 //! engine thread (sequencer, journal, matcher) gets a physical core of its own with its siblings left idle; the
 //! gateway gets another; both on the NUMA node of the network card (node 0 when unknown). Only cores the plan
 //! isolates busy-spin. With two CPUs (or one physical core) nothing can be spared: the gateway spin-then-yield, with
-//! the engine in its loop (a second thread there waits for a core at every hand-off; BENCHMARKS.md).
+//! the engine in its loop (a second thread there waits for a core at every hand-off; BENCHMARKS.md); with two CPUs
+//! it floats rather than be pinned where the kernel's own work runs.
 
 use super::config::{Idle, StageThread, ThreadPlacement};
 use super::cpulist::{self, CpuSet};
@@ -64,13 +65,9 @@ pub fn plan(topology: &Topology) -> Plan {
     };
 
     if online.len() <= 2 {
-        let cpus: Vec<usize> = online.iter().copied().collect();
-        let gateway = match cpus.as_slice() {
-            [a, _] => Some(*a),
-            _ => None,
-        };
         notes.push(format!(
-            "{} CPU{}: no core can be spared for isolation, so nothing busy-spins",
+            "{} CPU{}: no core can be spared for isolation, so nothing busy-spins, and the gateway floats: \
+             pinned, it could not leave a cpu while the kernel's own work runs there",
             online.len(),
             if online.len() == 1 { "" } else { "s" }
         ));
@@ -78,7 +75,7 @@ pub fn plan(topology: &Topology) -> Plan {
             threads: vec![
                 thread(
                     "gateway",
-                    gateway,
+                    None,
                     Idle::SpinThenYield,
                     "sessions and the network".into(),
                 ),

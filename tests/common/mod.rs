@@ -48,11 +48,6 @@ pub fn config_text(data_dir: &Path, feed: SocketAddr) -> String {
         "udp_destinations = [\"127.0.0.1:16000\"]",
         &format!("udp_destinations = [\"{feed}\"]"),
     )
-    // Two test processes on a two-core box: nobody pins.
-    .replace(
-        "gateway = { core = 0, idle = \"spin-then-yield\" }",
-        "gateway = { idle = \"spin-then-yield\" }",
-    )
 }
 
 /// Where a started appliance listens.

@@ -553,7 +553,7 @@ fn node_config(
             format!("policy = {:?}", spec.ack),
         ),
         (
-            "gateway = { core = 0, idle = \"spin-then-yield\" }".to_string(),
+            "gateway = { idle = \"spin-then-yield\" }".to_string(),
             format!("gateway = {{ idle = {idle:?} }}"),
         ),
         // A cluster node's engine has a thread of its own (its standby engine follows the replicated journal).

@@ -354,7 +354,7 @@ fn temp_config(
             "snapshot_listen = \"127.0.0.1:0\"",
         )
         // Unpinned, each with the idle strategy the binary's example gives it (so that --binary compares builds
-        // on their own defaults).
+        // on their own defaults). The example pins nothing now; older builds' examples pinned these two.
         .replace("gateway = { core = 0, idle = ", "gateway = { idle = ")
         .replace("engine = { core = 1, idle = ", "engine = { idle = ");
     if !text.contains("listen = \"127.0.0.1:0\"") {
@@ -754,6 +754,80 @@ struct Recorder {
     ack: Histogram<u64>,
     taker_fill: Histogram<u64>,
     last_receive_ns: u64,
+    /// The schedule's start: interval `i` of the timeline holds the messages planned in
+    /// `[start + i * TIMELINE_INTERVAL_NS, start + (i + 1) * TIMELINE_INTERVAL_NS)`.
+    start_ns: u64,
+    timeline: Vec<TimelineInterval>,
+}
+
+/// Length of one interval of the latency timeline.
+const TIMELINE_INTERVAL_NS: u64 = 100_000_000;
+/// A message answered later than this after its planned send counts as slow in the timeline.
+const TIMELINE_SLOW_NS: u64 = 1_000_000;
+/// Intervals the text report names (the slowest first).
+const TIMELINE_WORST_SHOWN: usize = 3;
+
+/// The messages planned in one 100 ms interval of the schedule, and how they fared: where in the run the tail is
+/// (a start-up transient, a periodic stall, the host's hiccups scattered throughout).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TimelineInterval {
+    /// Offset of the interval from the schedule's start.
+    pub start_ms: u64,
+    pub messages: u64,
+    /// Answered more than 1 ms after their planned send.
+    pub slow_over_1ms: u64,
+    pub max_ns: u64,
+}
+
+impl Recorder {
+    fn record_ack(&mut self, planned_ns: u64, receive_ns: u64) {
+        let latency_ns = receive_ns.saturating_sub(planned_ns).max(1);
+        self.ack.saturating_record(latency_ns);
+        self.last_receive_ns = receive_ns;
+        let index = (planned_ns.saturating_sub(self.start_ns) / TIMELINE_INTERVAL_NS) as usize;
+        if index >= self.timeline.len() {
+            let from = self.timeline.len() as u64;
+            self.timeline
+                .extend((from..=index as u64).map(|i| TimelineInterval {
+                    start_ms: i * TIMELINE_INTERVAL_NS / 1_000_000,
+                    ..TimelineInterval::default()
+                }));
+        }
+        let interval = &mut self.timeline[index];
+        interval.messages += 1;
+        interval.slow_over_1ms += u64::from(latency_ns > TIMELINE_SLOW_NS);
+        interval.max_ns = interval.max_ns.max(latency_ns);
+    }
+}
+
+/// The text report's line about the timeline: the intervals with the most slow messages.
+fn describe_worst_intervals(timeline: &[TimelineInterval]) -> String {
+    let mut worst: Vec<&TimelineInterval> =
+        timeline.iter().filter(|i| i.slow_over_1ms > 0).collect();
+    if worst.is_empty() {
+        return "no message over 1 ms".to_string();
+    }
+    let slow: u64 = worst.iter().map(|i| i.slow_over_1ms).sum();
+    worst.sort_by_key(|i| std::cmp::Reverse((i.slow_over_1ms, i.max_ns)));
+    let named: Vec<String> = worst
+        .iter()
+        .take(TIMELINE_WORST_SHOWN)
+        .map(|i| {
+            format!(
+                "{:.1} s: {} (max {:.1} ms)",
+                i.start_ms as f64 / 1e3,
+                group_digits(i.slow_over_1ms),
+                i.max_ns as f64 / 1e6
+            )
+        })
+        .collect();
+    format!(
+        "{} messages over 1 ms in {} of {} intervals of 100 ms; most at {}",
+        group_digits(slow),
+        worst.len(),
+        timeline.len(),
+        named.join(", ")
+    )
 }
 
 fn on_response(
@@ -764,10 +838,7 @@ fn on_response(
     recorder: &mut Recorder,
 ) {
     let mut ack = |planned_ns: u64, counts: &mut Counts| {
-        recorder
-            .ack
-            .saturating_record(receive_ns.saturating_sub(planned_ns).max(1));
-        recorder.last_receive_ns = receive_ns;
+        recorder.record_ack(planned_ns, receive_ns);
         counts.acked += 1;
     };
     // The first response of an order (or quote) that awaits one answers it.
@@ -894,6 +965,8 @@ pub struct WireReport {
     pub max_rate_goal: Option<f64>,
     pub echo_message_bytes: usize,
     pub appliance_output: Vec<String>,
+    /// Latency by 100 ms of the schedule (planned send times).
+    pub timeline_100ms: Vec<TimelineInterval>,
 }
 
 pub struct WireRun {
@@ -1028,6 +1101,8 @@ fn new_recorder(start_ns: u64) -> Recorder {
         ack: latency_histogram(),
         taker_fill: latency_histogram(),
         last_receive_ns: start_ns,
+        start_ns,
+        timeline: Vec::new(),
     }
 }
 
@@ -1376,6 +1451,10 @@ fn build_report(
             }),
         ),
         (
+            "timeline".to_string(),
+            describe_worst_intervals(&recorder.timeline),
+        ),
+        (
             "taker fills".to_string(),
             LatencyNs::from_histogram(&recorder.taker_fill).map_or("none".to_string(), |l| {
                 format!(
@@ -1447,6 +1526,7 @@ fn build_report(
             max_rate_goal: options.max.then_some(MAX_RATE_GOAL),
             echo_message_bytes: echo_bytes,
             appliance_output,
+            timeline_100ms: recorder.timeline,
         },
         histogram: recorder.ack,
         baseline_histogram: baseline.map(|run| run.histogram),
