@@ -21,7 +21,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::fsio;
-use crate::segment::{Segment, FIRST_FRAME_OFFSET_BYTES, PAGE_BYTES};
+use crate::segment::{Segment, FIRST_FRAME_OFFSET_BYTES};
 use crate::watermarks::Watermarks;
 
 #[derive(Debug)]
@@ -42,15 +42,7 @@ struct SyncState {
     /// What the current segment's checkpoint block claims, and the slot the next update overwrites.
     checkpoint_seq: u64,
     checkpoint_slot: usize,
-    /// The current segment's pages are writable up to here (a page boundary): its head was prefaulted when it was
-    /// created, and `prefault_ahead` moves this on.
-    prefaulted_end: usize,
 }
-
-/// How far ahead of the writer the flusher keeps a segment's pages writable: 4 MiB, about 27 ms of appends at a
-/// million records a second, so a flusher delayed by a few milliseconds still keeps ahead. A writer that gets past
-/// it only takes page faults.
-pub(crate) const PREFAULT_AHEAD_BYTES: usize = 4 << 20;
 
 #[derive(Debug)]
 pub(crate) struct SyncShared {
@@ -88,7 +80,6 @@ impl SyncShared {
                 durable_seq,
                 checkpoint_seq,
                 checkpoint_slot: block.next_slot(),
-                prefaulted_end: page_floor(synced_end),
             }),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
@@ -117,32 +108,10 @@ impl SyncShared {
             state.dropped_unsynced = true;
         }
         state.synced_end = FIRST_FRAME_OFFSET_BYTES;
-        state.prefaulted_end = 0;
         state.checkpoint_seq = block.seq().unwrap_or(0);
         state.checkpoint_slot = block.next_slot();
         self.checkpoint_seq
             .store(state.checkpoint_seq, Ordering::Relaxed);
-    }
-
-    /// Makes the current segment's pages writable up to `PREFAULT_AHEAD_BYTES` past what the writer has published,
-    /// so that the writer's appends find them ready: spread over the flusher's rounds, a few pages each at 100,000
-    /// records a second, instead of a whole segment's worth at once when it is created. Runs outside the lock; a
-    /// rollover meanwhile only makes it prefault pages of the segment just sealed, and the next round starts on the
-    /// new one from its beginning (pages already writable cost a page-table walk).
-    pub(crate) fn prefault_ahead(&self) {
-        let (segment, start, end) = {
-            let mut state = self.lock();
-            let written_end = state.current.written_end.load(Ordering::Acquire);
-            let target = page_ceil(written_end.saturating_add(PREFAULT_AHEAD_BYTES))
-                .min(page_ceil(state.current.map_bytes));
-            if target <= state.prefaulted_end {
-                return;
-            }
-            let start = state.prefaulted_end;
-            state.prefaulted_end = target;
-            (Arc::clone(&state.current), start, target)
-        };
-        segment.prefault_writable(start, end);
     }
 
     /// True when the persisted checkpoint trails the durable watermark: one more round (which syncs only the header
@@ -245,16 +214,6 @@ impl SyncShared {
 /// millions of records, a round comes every few milliseconds).
 const SEALED_CAPACITY: usize = 4;
 
-const PAGE: usize = PAGE_BYTES as usize;
-
-fn page_floor(offset: usize) -> usize {
-    offset - offset % PAGE
-}
-
-fn page_ceil(offset: usize) -> usize {
-    page_floor(offset.saturating_add(PAGE - 1))
-}
-
 /// How long the journal must be idle before the flusher runs a round that only brings the checkpoint level with the
 /// durable watermark. Under load every round moves the checkpoint anyway; the delay keeps this extra header-page sync
 /// from doubling the sync rate under light load, where it could hold the sync lock when the next batch arrives.
@@ -290,9 +249,6 @@ impl Flusher {
                             worker.poison(format!("{}: {err}", path.display()));
                             return;
                         }
-                    }
-                    if behind {
-                        worker.prefault_ahead();
                     }
                 }
             })?;

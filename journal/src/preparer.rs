@@ -1,9 +1,6 @@
 //! Prepares the writer's next segment on a helper thread: create under a temporary name, preallocate, write and
 //! sync the header, rename, sync the directory, map and prefault. Rollover then only swaps mappings, instead of
-//! stopping the writer for file-system calls and page faults. Under an interval fsync only the segment's head is
-//! prefaulted here, and the flusher keeps the pages ahead of the writer writable from then on
-//! (`SyncShared::prefault_ahead`): making a whole 256 MiB segment writable at once holds a core for about half a
-//! second, long enough to delay every reply the gateway sends meanwhile on a box with few cores.
+//! stopping the writer for file-system calls and tens of thousands of page faults.
 //!
 //! The next segment's name is known in advance because every frame has the same size: a segment that starts at seq
 //! `s` with `segment_bytes` holds exactly `(segment_bytes - FIRST_FRAME_OFFSET_BYTES) / FRAME_BYTES` records. A prepared segment
@@ -29,14 +26,12 @@ pub(crate) fn next_first_seq(first_seq: u64, segment_bytes: u64) -> u64 {
     first_seq.saturating_add(records_per_segment(segment_bytes))
 }
 
-/// A segment to create: where it starts, its size, the durable watermark to seed its checkpoint block with, and how
-/// much of it to make writable now (`Segment::create`).
+/// A segment to create: where it starts, its size, and the durable watermark to seed its checkpoint block with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Request {
     pub first_seq: u64,
     pub segment_bytes: u64,
     pub checkpoint_seq: u64,
-    pub prefault_bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -97,7 +92,6 @@ impl Preparer {
                     request.first_seq,
                     request.segment_bytes,
                     request.checkpoint_seq,
-                    request.prefault_bytes,
                 );
                 let mut state = worker.lock();
                 state.in_progress = None;
@@ -142,6 +136,19 @@ impl Preparer {
         }
     }
 
+    /// Waits until no requested segment is still being made: the next one is ready, or its creation failed (the
+    /// writer then retries it at rollover).
+    pub(crate) fn wait_until_prepared(&self) {
+        let mut state = self.shared.lock();
+        while state.wanted.is_some() || state.in_progress.is_some() {
+            state = self
+                .shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
     /// Stops the thread and deletes a prepared segment that was never used, so a clean shutdown leaves no empty
     /// segment behind for recovery to remove.
     pub(crate) fn stop(&mut self) {
@@ -175,5 +182,36 @@ fn discard(segment: Segment) {
         if let Some(dir) = path.parent() {
             let _ = crate::fsio::fsync_dir(dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::segment_file_name;
+
+    #[test]
+    fn waiting_for_the_requested_segment_returns_once_it_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut preparer = Preparer::start(dir.path().to_path_buf()).unwrap();
+        // Nothing requested: nothing to wait for.
+        preparer.wait_until_prepared();
+        let segment_bytes = 8 << 20;
+        let first_seq = 1 + records_per_segment(segment_bytes);
+        preparer.request(Request {
+            first_seq,
+            segment_bytes,
+            checkpoint_seq: 0,
+        });
+        preparer.wait_until_prepared();
+        assert!(dir.path().join(segment_file_name(first_seq)).is_file());
+        let state = preparer.shared.lock();
+        assert!(matches!(state.ready, Some((seq, Ok(_))) if seq == first_seq));
+        drop(state);
+        preparer.stop();
+        assert!(
+            !dir.path().join(segment_file_name(first_seq)).exists(),
+            "an unused segment is deleted"
+        );
     }
 }

@@ -291,15 +291,11 @@ impl Segment {
     ///
     /// `checkpoint_seq` seeds the checkpoint block; it must already be durable (the caller passes the durable
     /// watermark), so the new file never claims more than was synced.
-    ///
-    /// The first `prefault_bytes` of the mapping (all of it for `usize::MAX`) are made writable now
-    /// (`prefault_writable`); whoever keeps ahead of the writer does the rest (`SyncShared::prefault_ahead`).
     pub(crate) fn create(
         dir: &Path,
         first_seq: u64,
         segment_bytes: u64,
         checkpoint_seq: u64,
-        prefault_bytes: usize,
     ) -> Result<Segment, SegmentFault> {
         let path = dir.join(segment_file_name(first_seq));
         let temp = dir.join(format!("{first_seq:020}{TEMP_SUFFIX}"));
@@ -336,48 +332,22 @@ impl Segment {
         }
         fs::rename(&temp, &path).map_err(fault)?;
         fsio::fsync_dir(dir).map_err(fault)?;
-        // The whole segment is read-populated at map time as well when it is to be prefaulted whole.
-        let whole = usize::try_from(segment_bytes).map_or(true, |bytes| prefault_bytes >= bytes);
-        let access = if whole {
-            Access::Append
-        } else {
-            Access::ReadWrite
-        };
-        let segment = Segment::map_file(path, file, access, Some(first_seq))?;
-        if !whole {
-            // The pages past the head are faulted in a few at a time as the writer approaches them. Without this,
-            // the first fault in each read-ahead window fills the whole window (`read_ahead_kb`, 8 MiB on some
-            // virtual disks): tens of milliseconds of zeroing in one call, every window.
-            #[cfg(target_os = "linux")]
-            {
-                let _ = segment.map.advise(memmap2::Advice::Random);
-            }
-        }
-        segment.prefault_writable(0, prefault_bytes);
+        let segment = Segment::map_file(path, file, Access::Append, Some(first_seq))?;
+        segment.prefault_writable();
         Ok(segment)
     }
 
-    /// Makes the pages of `[start, end)` (clamped to the mapping; `start` a multiple of the page size) writable in
-    /// the page tables now, on the calling thread. Without this the writer would take a write fault (and the file
-    /// system's page-dirtying work) at the first append into each 4 KiB page; `MAP_POPULATE` alone maps a shared
-    /// file's pages read-only. Pages not yet written hold zeros, which is what an unwritten segment holds on disk
-    /// anyway, and pages already writable are left as they are. Best effort: on a kernel without
-    /// `MADV_POPULATE_WRITE` (before Linux 5.14) the writer faults as before.
-    pub(crate) fn prefault_writable(&self, start: usize, end: usize) {
-        let end = end.min(self.map_bytes);
-        if start >= end {
-            return;
-        }
-        debug_assert_eq!(
-            start % PAGE_BYTES as usize,
-            0,
-            "prefault from a page boundary"
-        );
+    /// Makes every page of a new segment writable in the page tables now, on the creating thread. `MAP_POPULATE`
+    /// alone maps a shared file's pages read-only, so without this the writer would still take a write fault (and
+    /// the file system's page-dirtying work) at the first append into each 4 KiB page. The pages hold zeros, which
+    /// is what an unwritten segment holds on disk anyway. Best effort: on a kernel without `MADV_POPULATE_WRITE`
+    /// (before Linux 5.14) the writer faults as before.
+    fn prefault_writable(&self) {
         #[cfg(target_os = "linux")]
         {
             let _ = self
                 .map
-                .advise_range(memmap2::Advice::PopulateWrite, start, end - start);
+                .advise_range(memmap2::Advice::PopulateWrite, 0, self.map_bytes);
         }
     }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crossline_engine::Command;
 
 use crate::error::{AppendError, OpenError};
-use crate::flusher::{Flusher, SyncShared, PREFAULT_AHEAD_BYTES};
+use crate::flusher::{Flusher, SyncShared};
 use crate::fsio::{self, DirLock};
 use crate::preparer::{next_first_seq, Preparer, Request};
 use crate::reader::JournalReader;
@@ -108,24 +108,12 @@ impl JournalWriter {
 
         let (current, write_offset, next_seq) = match tail {
             None => (
-                Segment::create(
-                    &dir,
-                    config.first_seq,
-                    config.segment_bytes,
-                    last_seq,
-                    prefault_bytes(&config),
-                )?,
+                Segment::create(&dir, config.first_seq, config.segment_bytes, last_seq)?,
                 FIRST_FRAME_OFFSET_BYTES,
                 config.first_seq,
             ),
             Some(tail) if tail.needs_new_segment => (
-                Segment::create(
-                    &dir,
-                    tail.next_seq,
-                    config.segment_bytes,
-                    last_seq,
-                    prefault_bytes(&config),
-                )?,
+                Segment::create(&dir, tail.next_seq, config.segment_bytes, last_seq)?,
                 FIRST_FRAME_OFFSET_BYTES,
                 tail.next_seq,
             ),
@@ -163,7 +151,6 @@ impl JournalWriter {
             first_seq: next_first_seq(current.header.first_seq, current.header.segment_bytes),
             segment_bytes: config.segment_bytes,
             checkpoint_seq: last_seq,
-            prefault_bytes: prefault_bytes(&config),
         });
         let writer = JournalWriter {
             dir,
@@ -293,7 +280,6 @@ impl JournalWriter {
                 self.next_seq,
                 self.config.segment_bytes,
                 self.shared.watermarks.synced_seq(),
-                prefault_bytes(&self.config),
             )?,
         };
         let next = Arc::new(next);
@@ -313,9 +299,17 @@ impl JournalWriter {
             first_seq: next_first_seq(self.next_seq, self.config.segment_bytes),
             segment_bytes: self.config.segment_bytes,
             checkpoint_seq: self.shared.watermarks.synced_seq(),
-            prefault_bytes: prefault_bytes(&self.config),
         });
         Ok(())
+    }
+
+    /// Waits until the segment after the current one is prepared (or its creation has failed, which the append that
+    /// needs it reports). Start-up calls it before taking orders: preparing a 256 MiB segment from memory the
+    /// machine has not touched yet holds a core for about half a second, which, beside a gateway already trading
+    /// on a box with few cores, delays every reply meanwhile (BENCHMARKS.md, "The journal's next segment, ready
+    /// before the first order").
+    pub fn wait_for_next_segment(&self) {
+        self.preparer.wait_until_prepared();
     }
 
     /// The sequence number the next appended command must carry.
@@ -423,15 +417,6 @@ impl Drop for JournalWriter {
     }
 }
 
-/// How much of a new segment is made writable when it is created: its head when a flusher thread keeps the pages
-/// ahead of the writer writable (`SyncShared::prefault_ahead`), all of it otherwise.
-fn prefault_bytes(config: &JournalConfig) -> usize {
-    match config.fsync {
-        FsyncPolicy::IntervalMs(_) => PREFAULT_AHEAD_BYTES,
-        FsyncPolicy::None | FsyncPolicy::EveryBatch => usize::MAX,
-    }
-}
-
 fn validate(config: &JournalConfig) -> Result<(), OpenError> {
     if !segment_bytes_valid(config.segment_bytes) {
         return Err(OpenError::InvalidConfig {
@@ -453,90 +438,4 @@ fn validate(config: &JournalConfig) -> Result<(), OpenError> {
         });
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crossline_engine::CommandBody;
-
-    /// Page faults taken by the calling thread so far: minor and major (a page not yet in the page cache counts as
-    /// major even when it is only zero-filled).
-    fn page_faults() -> i64 {
-        // SAFETY: getrusage writes one `rusage` into the zeroed value it is given, which outlives the call.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: as above; RUSAGE_THREAD reads only the calling thread's counters.
-        let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-        assert_eq!(rc, 0, "getrusage");
-        usage.ru_minflt + usage.ru_majflt
-    }
-
-    /// Faults taken reading one word in each of `pages` pages of `segment` from `offset` on.
-    fn faults_reading(segment: &Segment, offset: usize, pages: usize) -> i64 {
-        let before = page_faults();
-        for page in 0..pages {
-            std::hint::black_box(segment.load_u32_acquire(offset + page * PAGE_BYTES as usize));
-        }
-        page_faults() - before
-    }
-
-    fn deposit(seq: u64) -> Command {
-        Command {
-            seq,
-            timestamp_ns: seq,
-            body: CommandBody::Deposit {
-                account: 1,
-                asset: 1,
-                amount: seq,
-            },
-        }
-    }
-
-    #[test]
-    fn an_interval_fsync_keeps_the_pages_ahead_of_the_writer_writable() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = JournalConfig {
-            segment_bytes: 64 << 20,
-            // The test runs the flusher's prefault itself.
-            fsync: FsyncPolicy::IntervalMs(3_600_000),
-            ..JournalConfig::default()
-        };
-        let (mut writer, _) = JournalWriter::open(dir.path(), config).unwrap();
-        let segment = Arc::clone(&writer.current);
-        // Only the head was made writable when the segment was created: past it, every page is still to fault in.
-        assert_eq!(faults_reading(&segment, PAGE_BYTES as usize, 64), 0);
-        let past_head = 2 * PREFAULT_AHEAD_BYTES;
-        let faults = faults_reading(&segment, past_head, 64);
-        assert!(faults > 0, "{faults} faults past the head");
-
-        // The writer goes past the head; the flusher's prefault keeps the next PREFAULT_AHEAD_BYTES ready.
-        let records = (PREFAULT_AHEAD_BYTES + PREFAULT_AHEAD_BYTES / 2) / FRAME_BYTES;
-        for seq in 1..=records as u64 {
-            writer.append(&deposit(seq)).unwrap();
-        }
-        writer.commit_batch().unwrap();
-        writer.shared.prefault_ahead();
-        let written_end = segment.written_end.load(Ordering::Acquire);
-        let ahead = written_end.next_multiple_of(PAGE_BYTES as usize) + PREFAULT_AHEAD_BYTES / 2;
-        assert_eq!(faults_reading(&segment, ahead, 64), 0);
-        writer.close().unwrap();
-    }
-
-    #[test]
-    fn without_a_flusher_a_new_segment_is_writable_throughout() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = JournalConfig {
-            segment_bytes: 16 << 20,
-            fsync: FsyncPolicy::None,
-            ..JournalConfig::default()
-        };
-        let (writer, _) = JournalWriter::open(dir.path(), config).unwrap();
-        let segment = Arc::clone(&writer.current);
-        let last_page = segment.region_bytes - PAGE_BYTES as usize;
-        assert_eq!(
-            faults_reading(&segment, last_page - 64 * PAGE_BYTES as usize, 64),
-            0
-        );
-        drop(writer);
-    }
 }

@@ -156,6 +156,9 @@ pub fn recover(
             &mut |command, event| observer.on_event(command, event),
         )?;
     }
+    // The preparer has made the next segment during the replay; a short replay leaves it the rest to finish here,
+    // before the first order, rather than beside the gateway's first seconds of trading.
+    journal.wait_for_next_segment();
     Ok(Recovered {
         engine,
         ledger,

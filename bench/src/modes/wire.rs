@@ -14,6 +14,11 @@
 //! `--duration-s`; the result is the sustained orders per second (responses received per second). Latency there is
 //! from the actual send (a closed window hides stalls; the report says so).
 //!
+//! The report also places the latency in time: per 100 ms of the schedule (planned send times), how many messages,
+//! how many answered later than 1 ms, and the slowest (`timeline_100ms` in the JSON, the three worst intervals in the
+//! text). A start-up transient, a periodic stall and the host's scattered hiccups look alike in a percentile and
+//! nothing alike there.
+//!
 //! The client is ONE thread driving every session's non-blocking TCP_NODELAY socket in turn: due messages of a
 //! session are framed into one buffer and handed to one `write`, responses are read as they come; SoupBinTCP login
 //! and framing come from crossline-net (`soupbin::{LoginRequest, PacketBuffer, FrameDecoder}`), the OUCH messages
