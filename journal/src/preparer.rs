@@ -56,6 +56,13 @@ impl Shared {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Waits for the next change of the state (a request, a segment made, a stop).
+    fn wait<'a>(&self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.changed
+            .wait(state)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 #[derive(Debug)]
@@ -81,10 +88,7 @@ impl Preparer {
                             state.in_progress = Some(wanted.first_seq);
                             break wanted;
                         }
-                        state = worker
-                            .changed
-                            .wait(state)
-                            .unwrap_or_else(|poisoned| poisoned.into_inner());
+                        state = worker.wait(state);
                     }
                 };
                 let result = Segment::create(
@@ -128,11 +132,7 @@ impl Preparer {
             if !pending {
                 return None;
             }
-            state = self
-                .shared
-                .changed
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            state = self.shared.wait(state);
         }
     }
 
@@ -141,11 +141,7 @@ impl Preparer {
     pub(crate) fn wait_until_prepared(&self) {
         let mut state = self.shared.lock();
         while state.wanted.is_some() || state.in_progress.is_some() {
-            state = self
-                .shared
-                .changed
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            state = self.shared.wait(state);
         }
     }
 
