@@ -140,7 +140,10 @@ impl SyncShared {
         let mut sync_from = state.synced_end;
         if state.durable_seq > state.checkpoint_seq {
             let (slot, seq) = (state.checkpoint_slot, state.durable_seq);
-            state.current.store_checkpoint(slot, seq);
+            state
+                .current
+                .store_checkpoint(slot, seq)
+                .map_err(|err| (state.current.path.clone(), err))?;
             state.checkpoint_slot = slot ^ 1;
             state.checkpoint_seq = seq;
             self.checkpoint_seq.store(seq, Ordering::Relaxed);
@@ -169,9 +172,9 @@ impl SyncShared {
     /// Gives the page cache of synced sealed segments back to the kernel, one segment at a time and outside the
     /// lock (a 256 MiB segment takes milliseconds). The writer never returns to a sealed segment, so its pages are
     /// only a cache of what is on disk; a reader that still maps it keeps those pages, and anyone reading it later
-    /// reads the disk. Freed at once, they are what the preparer's next segment is populated with: on a virtual
-    /// machine whose host backs guest memory lazily, zeroing memory the guest has just freed costs a fraction of
-    /// zeroing memory it has not touched for a while (docs/JOURNAL.md, "Page cache").
+    /// reads the disk. Freed at once, they are what the writer's next pages are taken from: on a virtual machine
+    /// whose host backs guest memory lazily, zeroing memory the guest has just freed costs a fraction of zeroing
+    /// memory it has not touched for a while (docs/JOURNAL.md, "Page cache").
     fn release_synced_sealed(&self) {
         loop {
             let Some(segment) = self.lock().synced_sealed.pop() else {

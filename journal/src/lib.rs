@@ -58,4 +58,4 @@ pub use snapshot::{
 };
 pub use truncate::{truncate_after, CutError, TruncateError, TruncateReport};
 pub use watermarks::Watermarks;
-pub use writer::{FsyncPolicy, JournalConfig, JournalSync, JournalWriter};
+pub use writer::{FsyncPolicy, JournalConfig, JournalSync, JournalWriter, STAGED_FRAMES_MAX};

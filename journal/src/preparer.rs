@@ -1,6 +1,6 @@
 //! Prepares the writer's next segment on a helper thread: create under a temporary name, preallocate, write and
-//! sync the header, rename, sync the directory, map and prefault. Rollover then only swaps mappings, instead of
-//! stopping the writer for file-system calls and tens of thousands of page faults.
+//! sync the header, rename, sync the directory, map. Rollover then only swaps segments, instead of stopping the
+//! writer for the file-system calls and syncs of creating a file.
 //!
 //! The next segment's name is known in advance because every frame has the same size: a segment that starts at seq
 //! `s` with `segment_bytes` holds exactly `(segment_bytes - FIRST_FRAME_OFFSET_BYTES) / FRAME_BYTES` records. A prepared segment

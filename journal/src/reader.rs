@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crossline_engine::ArchivedCommand;
 
 use crate::error::{FrameDefect, OpenError, ReadError};
+use crate::fsio::writer_is_live;
 use crate::record::{read_frame, Frame, FRAME_BYTES, SEAL_WORD};
 use crate::recovery::check_dir;
 use crate::segment::{list_segments, segment_file_name, Access, Segment, FIRST_FRAME_OFFSET_BYTES};
@@ -172,6 +173,10 @@ impl JournalReader {
                 expected: self.next_seq,
                 found: seq,
             }),
+            // A writer in another process writes a batch's frames with one `pwrite`, and the kernel's copy does not
+            // order the bytes it stores: beside a live writer, a frame whose length word is already there but whose
+            // checksum does not hold yet is still being written.
+            Frame::Invalid(_) if self.bound.is_none() && writer_is_live(&self.dir) => Ok(None),
             Frame::Invalid(defect) => Err(ReadError::BadRecord {
                 path: segment.path.clone(),
                 offset: self.offset as u64,

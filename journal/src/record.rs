@@ -151,9 +151,11 @@ pub(crate) enum Frame<'a> {
 ///
 /// # Safety
 /// The caller guarantees what `Segment::bytes` requires for the frame's range once its length word reads non-zero:
-/// either the frame was published by this process's writer (Acquire on the length word orders its bytes), or no
-/// writer is changing this part of the segment (recovery holds the lock; tools saw no live writer; a cross-process
-/// reader never reads past a length word that is still zero and a frame never changes once published).
+/// either the frame was published by this process's writer (its `pwrite` returned before the written watermark the
+/// caller loaded with Acquire was stored), or nothing in this process writes this part of the segment (recovery
+/// holds the lock; tools saw no live writer). A writer in another process may still be copying a frame in when a
+/// reader here reads it: those bytes change under the reader outside this process, the reader copies nothing out of
+/// them unchecked, and the checksum tells that the frame is not complete yet.
 #[inline]
 pub(crate) unsafe fn read_frame(segment: &Segment, offset: usize) -> Frame<'_> {
     debug_assert!(offset & (RECORD_ALIGN_BYTES - 1) == 0);

@@ -230,6 +230,12 @@ pub(crate) fn scan_segment(
             }
             Frame::Empty if live => break SegmentEnd::Open,
             Frame::Empty => break examine_tail(segment, offset, FrameDefect::Empty),
+            // Beside a live writer a frame at the tail may be read while the kernel copies it in (reader.rs): only
+            // valid frames after it make it damage.
+            Frame::Invalid(defect) if live => match examine_tail(segment, offset, defect) {
+                corrupt @ SegmentEnd::Corrupt { .. } => break corrupt,
+                _ => break SegmentEnd::Open,
+            },
             Frame::Invalid(defect) => break examine_tail(segment, offset, defect),
         }
     };
@@ -715,10 +721,10 @@ pub(crate) fn recover_locked(dir: &Path) -> Result<(RecoveryReport, Option<Tail>
         })?;
         for path in &plan.rewrite_checkpoints {
             let segment = Segment::open(path, Access::ReadWrite, None)?;
-            segment.store_checkpoint(0, last_seq);
-            segment.store_checkpoint(1, last_seq);
             segment
-                .sync_header_page()
+                .store_checkpoint(0, last_seq)
+                .and_then(|()| segment.store_checkpoint(1, last_seq))
+                .and_then(|()| segment.sync_header_page())
                 .map_err(|source| RecoveryError::Io {
                     path: path.clone(),
                     source,

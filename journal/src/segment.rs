@@ -35,10 +35,15 @@
 //! value is stored only once it is already durable (see flusher.rs), so the kernel may write the page back whenever
 //! it likes. The block lives outside the header checksum because it changes while readers open the file.
 //!
-//! The mapping is a `MmapRaw`, not a slice, because three parties share it: the writer stores into unpublished
-//! frames, the flusher msyncs ranges and stores checkpoints, and readers read published frames. No one holds a
-//! `&[u8]` over the whole map; the accessors below hand out atomics for the length words and checkpoint slots and
-//! short slices over frames whose contents no longer change.
+//! The writer and the flusher change a live segment only through the file (`write_at`, a `pwrite`), never through a
+//! writable mapping: the kernel write-protects every writable mapping of a page it syncs, which costs a TLB
+//! shootdown on every core the process runs on (docs/JOURNAL.md, "Writing through the file"). Their mapping is
+//! read-only; recovery alone maps a segment read-write, to repair it before any writer runs.
+//!
+//! The mapping is a `MmapRaw`, not a slice, because several parties share the pages: the writer writes unpublished
+//! frames through the file, the flusher msyncs ranges and writes checkpoints, and readers read published frames. No
+//! one holds a `&[u8]` over the whole map; the accessors below hand out atomics for the length words and checkpoint
+//! slots and short slices over frames whose contents no longer change.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -261,10 +266,12 @@ pub(crate) fn segment_bytes_valid(segment_bytes: u64) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Access {
     ReadOnly,
+    /// Mapped read-write: recovery's repairs, before any writer runs.
     ReadWrite,
-    /// Read-write and prefaulted (MAP_POPULATE): the writer's segments, so that appends do not stop for a page
-    /// fault every 4 KiB. A segment created by `Segment::create` is also populated for writing
-    /// (`prefault_writable`).
+    /// The writer's segments: the file open for writing (`write_at`), the mapping read-only and not populated. The
+    /// writer's `pwrite` brings each page into the page cache as it reaches it, as a small folio sized to the write;
+    /// populating the segment ahead of it (by read-ahead) would give the page cache large folios instead, and every
+    /// small write into a large folio walks all of its blocks (docs/JOURNAL.md, "Writing through the file").
     Append,
 }
 
@@ -332,23 +339,7 @@ impl Segment {
         }
         fs::rename(&temp, &path).map_err(fault)?;
         fsio::fsync_dir(dir).map_err(fault)?;
-        let segment = Segment::map_file(path, file, Access::Append, Some(first_seq))?;
-        segment.prefault_writable();
-        Ok(segment)
-    }
-
-    /// Makes every page of a new segment writable in the page tables now, on the creating thread. `MAP_POPULATE`
-    /// alone maps a shared file's pages read-only, so without this the writer would still take a write fault (and
-    /// the file system's page-dirtying work) at the first append into each 4 KiB page. The pages hold zeros, which
-    /// is what an unwritten segment holds on disk anyway. Best effort: on a kernel without `MADV_POPULATE_WRITE`
-    /// (before Linux 5.14) the writer faults as before.
-    fn prefault_writable(&self) {
-        #[cfg(target_os = "linux")]
-        {
-            let _ = self
-                .map
-                .advise_range(memmap2::Advice::PopulateWrite, 0, self.map_bytes);
-        }
+        Segment::map_file(path, file, Access::Append, Some(first_seq))
     }
 
     /// Opens an existing segment, checking its header against the name it was listed under.
@@ -406,12 +397,9 @@ impl Segment {
         let map_bytes = region_bytes.checked_add(7).ok_or_else(|| too_big(region))? & !7;
         let mut options = MmapOptions::new();
         options.len(map_bytes);
-        if access == Access::Append {
-            options.populate();
-        }
         let map = match access {
-            Access::ReadOnly => options.map_raw_read_only(&file),
-            Access::ReadWrite | Access::Append => options.map_raw(&file),
+            Access::ReadOnly | Access::Append => options.map_raw_read_only(&file),
+            Access::ReadWrite => options.map_raw(&file),
         }
         .map_err(|err| SegmentFault::Io(path.clone(), err))?;
         Ok(Segment {
@@ -447,8 +435,8 @@ impl Segment {
             offset & 3 == 0 && offset + 4 <= self.region_bytes,
             "word {offset} outside the mapped region"
         );
-        // SAFETY: as in `load_u32_acquire`; only the writer, which holds the directory lock, stores words, and the
-        // mapping is writable because only a writer's segments are opened ReadWrite.
+        // SAFETY: as in `load_u32_acquire`; only recovery, which holds the directory lock before any writer runs,
+        // stores words, and the mapping is writable because only recovery opens segments ReadWrite.
         let word = unsafe { AtomicU32::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u32>()) };
         word.store(value.to_le(), Ordering::Release);
     }
@@ -484,23 +472,36 @@ impl Segment {
         CheckpointBlock { slots }
     }
 
-    /// Stores `seq` into checkpoint slot `slot` (0 or 1) of the mapping; a later msync of the header page makes it
-    /// durable. Callers store only a value that is already on stable storage, and only into a segment they mapped
-    /// read-write while holding the directory lock (the sync state, under its own lock; recovery).
-    pub(crate) fn store_checkpoint(&self, slot: usize, seq: u64) {
+    /// Writes `seq` into checkpoint slot `slot` (0 or 1) through the file; a later sync of the header page makes it
+    /// durable. Callers write only a value that is already on stable storage, and only into a segment whose file they
+    /// opened for writing while holding the directory lock (the sync state, under its own lock; recovery). A reader
+    /// that reads the slot while it is being written may see it torn, which reads as damaged: the other slot still
+    /// holds the previous claim.
+    pub(crate) fn store_checkpoint(&self, slot: usize, seq: u64) -> io::Result<()> {
         let at =
             CHECKPOINT_BLOCK_OFFSET_BYTES + (slot % CHECKPOINT_SLOT_COUNT) * CHECKPOINT_SLOT_BYTES;
         if at + CHECKPOINT_SLOT_BYTES > self.region_bytes {
             // Only a file cut short inside its block: recovery extends those before anyone stores into them.
-            return;
+            return Ok(());
         }
-        // SAFETY: in bounds (checked above) and 8-byte aligned (the block offset and slot size are multiples of 8 in a
-        // page-aligned mapping); the mapping lives as long as `self` and is writable per the contract above.
-        // Concurrent readers of the slot use atomic loads.
-        let word = unsafe { AtomicU64::from_ptr(self.map.as_mut_ptr().add(at).cast::<u64>()) };
-        word.store(seq.to_le(), Ordering::Relaxed);
-        self.store_u32_release(at + 12, 0);
-        self.store_u32_release(at + 8, checkpoint_crc(seq));
+        let mut bytes = [0u8; CHECKPOINT_SLOT_BYTES];
+        bytes[0..8].copy_from_slice(&seq.to_le_bytes());
+        bytes[8..12].copy_from_slice(&checkpoint_crc(seq).to_le_bytes());
+        self.write_at(at, &bytes)
+    }
+
+    /// Writes `bytes` at `offset` through the file (`pwrite`, repeated until all are written). Readers mapping the
+    /// file see them through the shared page cache once this returns; publication (the length word loaded with
+    /// Acquire, or the written watermark) is ordered after it by the caller.
+    #[inline]
+    pub(crate) fn write_at(&self, offset: usize, bytes: &[u8]) -> io::Result<()> {
+        if offset > self.region_bytes || bytes.len() > self.region_bytes - offset {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "write outside the segment's region",
+            ));
+        }
+        self.file.write_all_at(bytes, offset as u64)
     }
 
     /// The bytes `[offset, offset + len)`.
@@ -523,8 +524,8 @@ impl Segment {
     /// The bytes `[offset, offset + len)` for writing.
     ///
     /// # Safety
-    /// The caller is the writer (it holds the directory lock and the mapping is ReadWrite), the range lies beyond
-    /// every published frame, and no other reference to the range exists while the slice lives.
+    /// The caller is recovery (it holds the directory lock, no writer runs, and the mapping is ReadWrite), and no
+    /// other reference to the range exists while the slice lives.
     #[inline]
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn bytes_mut(&self, offset: usize, len: usize) -> &mut [u8] {

@@ -142,8 +142,10 @@ fn cut_segment(path: &Path, last_kept_seq: u64) -> Result<(), TruncateError> {
         unsafe { segment.bytes_mut(offset, len) }.fill(0);
     }
     if claim.is_some_and(|seq| seq > last_kept_seq) {
-        segment.store_checkpoint(0, last_kept_seq);
-        segment.store_checkpoint(1, last_kept_seq);
+        segment
+            .store_checkpoint(0, last_kept_seq)
+            .and_then(|()| segment.store_checkpoint(1, last_kept_seq))
+            .map_err(io_error(path))?;
     }
     segment.sync_all().map_err(io_error(path))?;
     Ok(())

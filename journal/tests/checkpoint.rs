@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 use common::*;
 use crossline_journal::{
     recover, verify, FormatError, FsyncPolicy, JournalWriter, OpenError, RecoveryError, Verdict,
-    FRAME_BYTES,
+    FRAME_BYTES, STAGED_FRAMES_MAX,
 };
 use tempfile::TempDir;
 
 const PAGE_BYTES: usize = 4096;
 /// Holds 545 records: everything the single-segment cases write.
-const ONE_SEGMENT_BYTES: u64 = 64 * 1024;
+const ONE_SEGMENT_BYTES: u64 = 128 * 1024;
 const SMALL_SEGMENT_BYTES: u64 = 4096;
 
 fn wait_for(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
@@ -59,7 +59,8 @@ struct PowerLoss {
 }
 
 const CHECKPOINTED: u64 = 100;
-const APPENDED: u64 = 300;
+/// Two staging buffers' worth: the writer writes its staged frames to the file each time the buffer is full.
+const APPENDED: u64 = CHECKPOINTED + 2 * STAGED_FRAMES_MAX as u64;
 
 fn power_loss_copy() -> PowerLoss {
     let dir = scratch();
@@ -86,8 +87,9 @@ fn power_loss_copy() -> PowerLoss {
         },
     );
     // Appended but not yet published, so not synced either: in the page cache, on the disk only if the kernel
-    // happened to write their pages back.
-    for seq in CHECKPOINTED + 1..=APPENDED {
+    // happened to write their pages back. The writer stages frames and writes them to the file when its buffer is
+    // full, so the append after the last of them sends the second buffer to the file (and stays staged itself).
+    for seq in CHECKPOINTED + 1..=APPENDED + 1 {
         writer.append(&command(seq)).expect("append");
     }
     let disk = scratch();

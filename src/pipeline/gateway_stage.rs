@@ -593,11 +593,23 @@ impl GatewayStage {
         if announced {
             self.lifecycle.gateway_wakeup.done_waiting();
         }
+        // The poll above submitted the replies the previous iteration encoded; the feed's datagrams for the same
+        // events go out after them, so that no reply waits behind a send to the feed.
+        self.publish_feed();
         self.close_pending();
         self.state.flush_to_engine();
         let engine_worked = self.step_engine();
         let outbound = self.drain_outbound();
         self.close_pending();
+        engine_worked
+            || outbound > 0
+            || metrics::get(&self.state.metrics.gateway.messages_in) != before_in
+    }
+
+    /// Sends the MoldUDP64 packet built so far (or a heartbeat when the feed has been quiet) and answers
+    /// retransmission requests.
+    #[inline]
+    fn publish_feed(&mut self) {
         let now_ns = wall_clock_ns();
         let udp = &self.feed.udp;
         let metrics = &self.state.metrics;
@@ -612,9 +624,6 @@ impl GatewayStage {
         if let Some(server) = self.feed.retransmit.as_mut() {
             let _ = server.poll(&self.feed.publisher, 16);
         }
-        engine_worked
-            || outbound > 0
-            || metrics::get(&self.state.metrics.gateway.messages_in) != before_in
     }
 
     /// Runs the engine when it lives in this loop: batches until its rings are empty. True when it did something.
