@@ -68,7 +68,7 @@ fn spinning_config() -> PathBuf {
     fixture("spinning.toml")
 }
 
-const ALL_IDS: [&str; 20] = [
+const ALL_IDS: [&str; 21] = [
     "cpu.cores",
     "cpu.isolcpus",
     "cpu.nohz_full",
@@ -80,6 +80,7 @@ const ALL_IDS: [&str; 20] = [
     "mem.hugepages",
     "mem.swap",
     "vm.swappiness",
+    "mem.damon",
     "irq.irqbalance",
     "irq.nic_affinity",
     "nic.coalescing",
@@ -147,6 +148,7 @@ fn a_default_host_with_the_default_layout_warns() {
             ("mem.hugepages", "pass"),
             ("mem.swap", "warn"),
             ("vm.swappiness", "warn"),
+            ("mem.damon", "warn"),
             ("irq.irqbalance", "warn"),
             ("irq.nic_affinity", "pass"),
             ("nic.coalescing", "skip"),
@@ -168,6 +170,9 @@ fn a_default_host_with_the_default_layout_warns() {
         .contains("echo never > /sys/kernel/mm/transparent_hugepage/enabled"));
     assert!(text(&findings, "vm.swappiness", "fix").contains("sysctl -w vm.swappiness=1"));
     assert!(text(&findings, "net.busy_poll", "fix").contains("sysctl -w net.core.busy_poll=50"));
+    assert!(text(&findings, "mem.damon", "detail").contains("kdamond.0"));
+    assert!(text(&findings, "mem.damon", "fix")
+        .contains("echo off > /sys/kernel/mm/damon/admin/kdamonds/0/state"));
 }
 
 #[test]
@@ -211,6 +216,7 @@ fn a_broken_host_fails_and_names_what_it_could_not_read() {
             ("mem.hugepages", "warn"),
             ("mem.swap", "warn"),
             ("vm.swappiness", "warn"),
+            ("mem.damon", "warn"),
             ("irq.irqbalance", "warn"),
             ("irq.nic_affinity", "fail"),
             ("nic.coalescing", "skip"),
@@ -237,6 +243,7 @@ fn a_broken_host_fails_and_names_what_it_could_not_read() {
     assert!(text(&findings, "io_uring", "detail").contains("kernel.io_uring_disabled = 2"));
     assert!(text(&findings, "journal.fs", "detail").contains("tmpfs"));
     assert!(text(&findings, "mem.swap", "detail").contains("/dev/sda2"));
+    assert!(text(&findings, "mem.damon", "detail").contains("kdamonds/nr_kdamonds"));
 }
 
 #[test]
@@ -285,7 +292,7 @@ fn the_text_report_has_fixes_and_a_verdict() {
     assert!(out.contains("WARN  mem.thp"), "{out}");
     assert!(out.contains("fix: swapoff -a"), "{out}");
     assert!(
-        out.contains("10 pass, 9 warn, 0 fail, 1 skipped: runs, with warnings"),
+        out.contains("10 pass, 10 warn, 0 fail, 1 skipped: runs, with warnings"),
         "{out}"
     );
 }
@@ -437,6 +444,7 @@ fn apply_dry_run_prints_the_commands_and_the_reboot_arguments() {
         format!("echo 50 > {root_str}/proc/sys/net/core/busy_poll"),
         format!("echo 50 > {root_str}/proc/sys/net/core/busy_read"),
         format!("echo 2 > {root_str}/proc/irq/40/smp_affinity_list"),
+        format!("echo off > {root_str}/sys/kernel/mm/damon/admin/kdamonds/0/state"),
         "systemctl disable --now irqbalance".to_string(),
         "isolcpus=1,3 nohz_full=1,3 rcu_nocbs=1,3 irqaffinity=2".to_string(),
     ] {
@@ -508,6 +516,7 @@ fn apply_writes_the_runtime_settings_as_root_and_refuses_otherwise() {
         "cpu.idle",
         "mem.thp",
         "vm.swappiness",
+        "mem.damon",
         "irq.nic_affinity",
         "net.busy_poll",
     ] {

@@ -109,6 +109,15 @@ pub fn plan(ctx: &Context) -> Actions {
         }
     }
 
+    for index in memory::running_kdamonds(ctx).unwrap_or_default() {
+        actions.write(
+            format!("DAMON monitoring thread kdamond.{index}"),
+            &memory::damon_state_path(index),
+            "off".into(),
+            "on".into(),
+        );
+    }
+
     // Swappiness matters (and is checked) only while swap is active.
     let swap_active = !memory::swap_areas(ctx).is_ok_and(|a| a.is_empty());
     let sysctls = [

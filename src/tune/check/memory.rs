@@ -1,4 +1,4 @@
-//! Memory: transparent huge pages, reserved huge pages, swap and swappiness.
+//! Memory: transparent huge pages, reserved huge pages, swap, swappiness and DAMON's monitoring threads.
 
 use super::Context;
 use crate::tune::findings::Finding;
@@ -154,6 +154,65 @@ pub fn swappiness(ctx: &Context) -> Finding {
             ),
             fix,
         )
+    }
+}
+
+/// How many DAMON monitoring threads the sysfs interface has set up.
+pub const DAMON_KDAMONDS: &str = "/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds";
+
+/// The state file of DAMON monitoring thread `index` ("on" while it runs).
+pub fn damon_state_path(index: u64) -> String {
+    format!("/sys/kernel/mm/damon/admin/kdamonds/{index}/state")
+}
+
+/// The DAMON monitoring threads that are running (their indexes). No sysfs interface (a kernel without DAMON) is
+/// none running; a state that cannot be read is an error.
+pub fn running_kdamonds(ctx: &Context) -> Result<Vec<u64>, String> {
+    if !ctx.host.exists(DAMON_KDAMONDS) {
+        return Ok(Vec::new());
+    }
+    let count = ctx.host.read_u64(DAMON_KDAMONDS)?;
+    let mut running = Vec::new();
+    for index in 0..count.min(64) {
+        if ctx.host.read_trim(&damon_state_path(index))? == "on" {
+            running.push(index);
+        }
+    }
+    Ok(running)
+}
+
+/// DAMON (the kernel's data-access monitor): its `kdamond` threads sample page accesses on a fixed interval and
+/// run on whatever core the scheduler gives them.
+pub fn damon(ctx: &Context) -> Finding {
+    const ID: &str = "mem.damon";
+    let fix = |indexes: &[u64]| {
+        let commands: Vec<String> = indexes
+            .iter()
+            .map(|index| format!("echo off > {}", damon_state_path(*index)))
+            .collect();
+        format!(
+            "{} (`crossline tune apply`); and stop whatever starts it at boot (a DAMON user-space tool or \
+             service)",
+            commands.join("; ")
+        )
+    };
+    match running_kdamonds(ctx) {
+        Err(e) => Finding::warn(ID, format!("cannot tell: {e}"), fix(&[0])),
+        Ok(running) if running.is_empty() => {
+            Finding::pass(ID, "no DAMON monitoring thread is running")
+        }
+        Ok(running) => {
+            let names: Vec<String> = running.iter().map(|i| format!("kdamond.{i}")).collect();
+            Finding::warn(
+                ID,
+                format!(
+                    "DAMON monitoring is on ({}): each thread wakes on its own schedule and holds a core while it \
+                     scans (on the reference 2-vCPU box, every 0.5 s for 1.5-3.6 ms, stalling whatever ran there)",
+                    names.join(", ")
+                ),
+                fix(&running),
+            )
+        }
     }
 }
 

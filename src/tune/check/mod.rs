@@ -94,6 +94,7 @@ pub fn run(host: &Host, config: &TuneConfig, profile: &Profile) -> Vec<Finding> 
     findings.push(memory::hugepages(&ctx));
     findings.push(memory::swap(&ctx));
     findings.push(memory::swappiness(&ctx));
+    findings.push(memory::damon(&ctx));
     findings.push(irq::irqbalance(&ctx));
     findings.push(irq::nic_affinity(&ctx));
     findings.push(net::coalescing(&ctx));
