@@ -38,7 +38,8 @@
 //! The writer and the flusher change a live segment only through the file (`write_at`, a `pwrite`), never through a
 //! writable mapping: the kernel write-protects every writable mapping of a page it syncs, which costs a TLB
 //! shootdown on every core the process runs on (docs/JOURNAL.md, "Writing through the file"). Their mapping is
-//! read-only; recovery alone maps a segment read-write, to repair it before any writer runs.
+//! read-only; only recovery and the cut (`truncate_after`) map a segment read-write, to repair it while no writer
+//! runs.
 //!
 //! The mapping is a `MmapRaw`, not a slice, because several parties share the pages: the writer writes unpublished
 //! frames through the file, the flusher msyncs ranges and writes checkpoints, and readers read published frames. No
@@ -266,7 +267,7 @@ pub(crate) fn segment_bytes_valid(segment_bytes: u64) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Access {
     ReadOnly,
-    /// Mapped read-write: recovery's repairs, before any writer runs.
+    /// Mapped read-write: the repairs of recovery and of the cut (`truncate_after`), while no writer runs.
     ReadWrite,
     /// The writer's segments: the file open for writing (`write_at`), the mapping read-only and not populated. The
     /// writer's `pwrite` brings each page into the page cache as it reaches it, as a small folio sized to the write;
@@ -435,8 +436,9 @@ impl Segment {
             offset & 3 == 0 && offset + 4 <= self.region_bytes,
             "word {offset} outside the mapped region"
         );
-        // SAFETY: as in `load_u32_acquire`; only recovery, which holds the directory lock before any writer runs,
-        // stores words, and the mapping is writable because only recovery opens segments ReadWrite.
+        // SAFETY: as in `load_u32_acquire`; only recovery and the cut (`truncate_after`), which hold the directory
+        // lock while no writer runs, store words, and the mapping is writable because only they open segments
+        // ReadWrite.
         let word = unsafe { AtomicU32::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u32>()) };
         word.store(value.to_le(), Ordering::Release);
     }
@@ -524,8 +526,8 @@ impl Segment {
     /// The bytes `[offset, offset + len)` for writing.
     ///
     /// # Safety
-    /// The caller is recovery (it holds the directory lock, no writer runs, and the mapping is ReadWrite), and no
-    /// other reference to the range exists while the slice lives.
+    /// The caller is recovery or the cut (it holds the directory lock, no writer runs, and the mapping is
+    /// ReadWrite), and no other reference to the range exists while the slice lives.
     #[inline]
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn bytes_mut(&self, offset: usize, len: usize) -> &mut [u8] {

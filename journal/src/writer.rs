@@ -4,10 +4,10 @@
 //! Per record it archives the command into a staging buffer (stamping seq, checksum and length word); nothing is
 //! allocated and no system call is made. At the end of a batch (or when the buffer is full) the staged frames go to
 //! the segment's file in one `pwrite`, then the written watermark is published. The writer never stores through a
-//! writable mapping: syncing a page mapped writable costs a TLB shootdown on every core of the process, and with a
-//! sync every millisecond that doubled the appliance's p90 (docs/JOURNAL.md, "Writing through the file"). The next
-//! segment is prepared (created, preallocated, synced, its pages brought into the page cache) on a helper thread, so
-//! rollover only swaps segments.
+//! writable mapping: syncing a page mapped writable costs a TLB shootdown on every core of the process, a stream of
+//! interrupts into the gateway's core with a sync every millisecond (docs/JOURNAL.md, "Writing through the file").
+//! The next segment is prepared (created, preallocated, synced) on a helper thread, so rollover only swaps
+//! segments.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
