@@ -400,8 +400,14 @@ pub(crate) fn scan_journal(dir: &Path, live: bool) -> Result<JournalScan, Recove
                 .map(|(segment, claim)| scan_segment(segment, *claim, live)),
         })
         .collect();
+    // A live writer's preparer creates the next segment under a temporary name on purpose: work in progress, like
+    // the prepared segment below, not a leftover to remove.
     let mut plan = RepairPlan {
-        remove: listing.temporaries,
+        remove: if live {
+            Vec::new()
+        } else {
+            listing.temporaries
+        },
         ..RepairPlan::default()
     };
 

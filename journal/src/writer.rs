@@ -280,17 +280,7 @@ impl JournalWriter {
                 reason: self.shared.failure_reason(),
             });
         }
-        if self.pending_seq != 0 {
-            // The frames reach the page cache before anything says they exist.
-            self.write_staged()?;
-            // The segment's end is stored before the watermark so that a sync which reads the watermark also finds
-            // the bytes behind it (see flusher.rs).
-            self.current
-                .written_end
-                .store(self.write_offset, Ordering::Release);
-            self.shared.watermarks.publish_written(self.pending_seq);
-            self.pending_seq = 0;
-        }
+        self.publish_pending()?;
         match self.config.fsync {
             FsyncPolicy::EveryBatch => self.sync_inner(),
             FsyncPolicy::IntervalMs(_) | FsyncPolicy::None => Ok(()),
@@ -300,6 +290,15 @@ impl JournalWriter {
     /// Publishes anything pending and syncs it now, whatever the policy; returns once the durable watermark covers
     /// every appended record.
     pub fn sync(&mut self) -> Result<(), AppendError> {
+        self.publish_pending()?;
+        self.sync_inner()
+    }
+
+    /// Writes the staged frames out and publishes everything appended since the last publication: the frames reach
+    /// the page cache before anything says they exist, and the segment's end is stored before the written watermark
+    /// so that a sync which reads the watermark also finds the bytes behind it (see flusher.rs).
+    #[inline]
+    fn publish_pending(&mut self) -> Result<(), AppendError> {
         if self.pending_seq != 0 {
             self.write_staged()?;
             self.current
@@ -308,7 +307,7 @@ impl JournalWriter {
             self.shared.watermarks.publish_written(self.pending_seq);
             self.pending_seq = 0;
         }
-        self.sync_inner()
+        Ok(())
     }
 
     fn sync_inner(&mut self) -> Result<(), AppendError> {
