@@ -176,6 +176,7 @@ fn feed(config: &Config) -> anyhow::Result<Feed> {
         publisher,
         udp,
         retransmit,
+        retransmit_due_ns: 0,
         // Set by `start` when the TCP feed thread runs.
         tcp: None,
     })

@@ -664,3 +664,70 @@ fn an_engine_on_a_parking_thread_of_its_own_is_woken_for_every_command() {
     }
     assert!(appliance.terminate().success());
 }
+
+#[test]
+fn a_listener_that_missed_feed_packets_gets_them_again_from_the_retransmission_port() {
+    use crossline_net::moldudp64::{Packet, PacketKind, RequestPacket};
+    let site = Site::new(|text| text);
+    let appliance = site.start();
+    let retransmit = appliance
+        .endpoints
+        .feed_retransmit
+        .expect("retransmission endpoint");
+    let mut alice = login(appliance.endpoints.order_entry, "alice", 1);
+    for i in 0..3u32 {
+        alice
+            .enter_order(&limit(
+                i + 1,
+                Side::Buy,
+                100,
+                "ACME",
+                99_9000 - u64::from(i) * 100,
+            ))
+            .expect("send");
+        next(&mut alice);
+    }
+    let _ = drain(&mut alice, QUIET);
+
+    // What the live feed carried, by sequence number.
+    let mut session = None;
+    let mut sent: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut datagram = [0u8; 2048];
+    while let Ok(len) = site.feed.recv(&mut datagram) {
+        let packet = Packet::decode(&datagram[..len]).expect("feed packet");
+        if packet.kind() == PacketKind::Data {
+            session = Some(packet.header.session);
+            sent.extend(packet.messages().map(|(seq, bytes)| (seq, bytes.to_vec())));
+        }
+    }
+    let session = session.expect("the feed sent data packets");
+    assert!(sent.len() >= 3, "{} messages on the feed", sent.len());
+    assert_eq!(sent[0].0, 1);
+
+    // A listener that lost all of it asks for it again.
+    let listener = std::net::UdpSocket::bind("127.0.0.1:0").expect("listener socket");
+    listener
+        .set_read_timeout(Some(REPLY_TIMEOUT))
+        .expect("timeout");
+    let mut request = [0u8; 20];
+    let len = RequestPacket {
+        session,
+        sequence_number: 1,
+        requested_message_count: sent.len() as u16,
+    }
+    .encode(&mut request)
+    .expect("request");
+    listener
+        .send_to(&request[..len], retransmit)
+        .expect("send request");
+    let len = listener.recv(&mut datagram).expect("an answer");
+    let answer = Packet::decode(&datagram[..len]).expect("answer packet");
+    assert_eq!(answer.kind(), PacketKind::Data);
+    assert_eq!(answer.header.session, session);
+    let resent: Vec<(u64, Vec<u8>)> = answer
+        .messages()
+        .map(|(seq, bytes)| (seq, bytes.to_vec()))
+        .collect();
+    assert!(!resent.is_empty());
+    assert_eq!(resent[..], sent[..resent.len()], "the same messages again");
+}

@@ -22,6 +22,9 @@ const MAX_FRAME_BYTES: usize = 1024;
 enum Mode {
     /// Send every received byte back.
     Echo,
+    /// As `Echo`, polling only with a zero timeout, as a busy-spinning loop does: on io_uring such a poll skips the
+    /// system call whenever the ring's flags say nothing waits, so every event must still get through.
+    SpinEcho,
     /// Decode SoupBinTCP frames per connection and send each back as its own packet.
     SoupEcho,
     /// Send 16 KiB chunks to every connection until the reactor refuses, never reading.
@@ -119,7 +122,11 @@ fn start(config: ReactorConfig, mode: Mode) -> Option<Server> {
         let mut flooded: Vec<ConnId> = Vec::new();
         let chunk = vec![0x5a_u8; 16 * 1024];
         while !stop_flag.load(Ordering::Relaxed) {
-            let timeout = Duration::from_millis(if mode == Mode::Flood { 1 } else { 5 });
+            let timeout = match mode {
+                Mode::Flood => Duration::from_millis(1),
+                Mode::SpinEcho => Duration::ZERO,
+                Mode::Echo | Mode::SoupEcho => Duration::from_millis(5),
+            };
             reactor
                 .poll(timeout, |conns, event| match event {
                     Event::Accepted(id, _peer) => {
@@ -130,7 +137,7 @@ fn start(config: ReactorConfig, mode: Mode) -> Option<Server> {
                         records_tx.send(Record::Accepted(id)).ok();
                     }
                     Event::Data(id, bytes) => match mode {
-                        Mode::Echo => {
+                        Mode::Echo | Mode::SpinEcho => {
                             if let Err(error) = conns.send(id, bytes) {
                                 records_tx.send(Record::SendRefused(id, error)).ok();
                             }
@@ -243,6 +250,46 @@ fn many_messages_echo_in_order_on_several_connections() {
         for _ in 0..4 {
             server.wait_for(|record| matches!(record, Record::Closed(_, CloseReason::PeerClosed)));
         }
+    }
+}
+
+#[test]
+fn a_loop_that_only_ever_polls_without_waiting_still_accepts_echoes_and_sees_closes() {
+    for backend in backends() {
+        let Some(server) = start(config(backend), Mode::SpinEcho) else {
+            continue;
+        };
+        let clients: Vec<JoinHandle<()>> = (0..3u8)
+            .map(|client| {
+                let addr = server.addr;
+                thread::spawn(move || {
+                    let mut stream = connect(addr);
+                    for round in 0..300u32 {
+                        // Pauses between some messages let the loop spin through empty polls in between.
+                        if round % 50 == 0 {
+                            thread::sleep(Duration::from_millis(2));
+                        }
+                        let mut message = [client; 40];
+                        message[..4].copy_from_slice(&round.to_be_bytes());
+                        stream.write_all(&message).expect("write");
+                        assert_eq!(read_exactly(&mut stream, message.len()), message);
+                    }
+                })
+            })
+            .collect();
+        for client in clients {
+            client.join().expect("client failed");
+        }
+        let mut accepted = 0;
+        let mut closed = 0;
+        while closed < 3 {
+            match server.next() {
+                Record::Accepted(_) => accepted += 1,
+                Record::Closed(_, CloseReason::PeerClosed) => closed += 1,
+                other => panic!("unexpected record {other:?} on {backend:?}"),
+            }
+        }
+        assert_eq!(accepted, 3, "{backend:?}");
     }
 }
 

@@ -133,11 +133,19 @@ impl AckGate {
     }
 }
 
+/// How often the gateway reads the MoldUDP64 retransmission socket. Reading it on every loop pass cost one
+/// failed `recvfrom` per pass (tens of thousands a second under load, each a full system call); a gap-filling
+/// request waits at most this long more, a small part of its round trip.
+pub const RETRANSMIT_POLL_INTERVAL_NS: u64 = 100_000;
+
 /// The ITCH feed: encoder state, MoldUDP64 packets, UDP destinations and the retransmission server.
 pub struct Feed {
     pub publisher: MoldPublisher,
     pub udp: Option<UdpFeedSender>,
     pub retransmit: Option<RetransmitServer>,
+    /// When the retransmission server's socket is next read (ns since the Unix epoch; see
+    /// `RETRANSMIT_POLL_INTERVAL_NS`).
+    pub retransmit_due_ns: u64,
     // feed-tcp: every published message also goes to the TCP feed thread (None: no TCP feed).
     pub tcp: Option<Producer<FeedMessage>>,
 }
@@ -622,7 +630,10 @@ impl GatewayStage {
         self.feed.publisher.flush(now_ns, &mut send);
         self.feed.publisher.poll_heartbeat(now_ns, &mut send);
         if let Some(server) = self.feed.retransmit.as_mut() {
-            let _ = server.poll(&self.feed.publisher, 16);
+            if now_ns >= self.feed.retransmit_due_ns {
+                self.feed.retransmit_due_ns = now_ns.saturating_add(RETRANSMIT_POLL_INTERVAL_NS);
+                let _ = server.poll(&self.feed.publisher, 16);
+            }
         }
     }
 

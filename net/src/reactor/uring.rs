@@ -49,6 +49,10 @@ pub(crate) struct UringIo {
     ops_in_flight: u64,
     /// The eventfd whose writes end a wait (`add_wake_fd`), polled multishot.
     wake_fd: Option<RawFd>,
+    /// The ring defers completion work to our `io_uring_enter` calls and says in its flags when some is waiting
+    /// (`IORING_SETUP_DEFER_TASKRUN` with `IORING_SETUP_TASKRUN_FLAG`): a poll that may not wait can then skip the
+    /// system call when it has nothing to submit and no work is waiting.
+    flags_tell_pending_work: bool,
 }
 
 fn unavailable(what: &str, error: io::Error) -> ReactorError {
@@ -61,6 +65,7 @@ impl UringIo {
         config: &ReactorConfig,
     ) -> Result<UringIo, ReactorError> {
         let entries = config.ring_entries;
+        let mut flags_tell_pending_work = false;
         let ring = match config.sqpoll {
             // A kernel thread polls the submission queue; deferred task running cannot be combined with it.
             Some(sqpoll) => {
@@ -77,14 +82,24 @@ impl UringIo {
                     .map_err(|error| ReactorError::SqPollRefused(error.to_string()))?
             }
             // Single issuer and deferred task running let the kernel skip locking and run completions only when
-            // we ask for them (6.1+); an older kernel refuses the flags, so retry without them.
-            None => IoUring::builder()
+            // we ask for them (6.1+), and the task-run flag tells us when there are some to ask for; an older
+            // kernel refuses the flags, so retry without them.
+            None => match IoUring::builder()
                 .setup_cqsize(entries * 4)
                 .setup_single_issuer()
                 .setup_defer_taskrun()
+                .setup_taskrun_flag()
                 .build(entries)
-                .or_else(|_| IoUring::builder().setup_cqsize(entries * 4).build(entries))
-                .map_err(|error| unavailable("io_uring_setup failed", error))?,
+            {
+                Ok(ring) => {
+                    flags_tell_pending_work = true;
+                    ring
+                }
+                Err(_) => IoUring::builder()
+                    .setup_cqsize(entries * 4)
+                    .build(entries)
+                    .map_err(|error| unavailable("io_uring_setup failed", error))?,
+            },
         };
         if let Some(timeout_us) = config.napi_busy_poll_us {
             let mut napi = io_uring::types::Napi::new()
@@ -130,6 +145,7 @@ impl UringIo {
             completions: Vec::with_capacity(entries as usize * 4),
             ops_in_flight: 0,
             wake_fd: None,
+            flags_tell_pending_work,
         };
         let provide = opcode::ProvideBuffers::new(
             io.recv_pool.as_mut_ptr(),
@@ -220,11 +236,16 @@ impl UringIo {
     {
         // Closes and sends requested between polls are queued here and submitted by the wait below.
         let mut delivered = self.finish_iteration(conns, &mut on_event)?;
-        let timespec = types::Timespec::new()
-            .sec(timeout.as_secs())
-            .nsec(timeout.subsec_nanos());
-        let args = types::SubmitArgs::new().timespec(&timespec);
-        match self.ring.submitter().submit_with_args(1, &args) {
+        let entered = if timeout.is_zero() && self.flags_tell_pending_work {
+            self.enter_without_waiting()
+        } else {
+            let timespec = types::Timespec::new()
+                .sec(timeout.as_secs())
+                .nsec(timeout.subsec_nanos());
+            let args = types::SubmitArgs::new().timespec(&timespec);
+            self.ring.submitter().submit_with_args(1, &args)
+        };
+        match entered {
             Ok(_) => {}
             Err(error)
                 if matches!(
@@ -245,6 +266,23 @@ impl UringIo {
         }
         delivered += self.finish_iteration(conns, &mut on_event)?;
         Ok(delivered)
+    }
+
+    /// A poll that may not wait, on a ring whose flags tell when work is waiting: submits what is queued and runs
+    /// the completion work the kernel deferred to us, without a timeout (even a zero one arms a timer and passes
+    /// through the scheduler). With nothing queued and no work waiting there is no system call at all: a spinning
+    /// loop then costs a few loads of shared memory per turn.
+    fn enter_without_waiting(&mut self) -> io::Result<usize> {
+        let mut submission = self.ring.submission();
+        submission.sync();
+        let idle = submission.is_empty() && !submission.taskrun() && !submission.cq_overflow();
+        drop(submission);
+        if idle {
+            return Ok(0);
+        }
+        // `submit` asks the kernel to run deferred work (GETEVENTS) when the task-run flag or an overflow is set,
+        // and never waits.
+        self.ring.submit()
     }
 
     fn complete<F>(
