@@ -182,6 +182,13 @@ fn feed(config: &Config) -> anyhow::Result<Feed> {
     })
 }
 
+/// Makes `thread` a background thread (`cores.background`); a refusal is reported and the thread runs on as it is.
+fn background_thread(name: &str, thread: libc::pthread_t, policy: crate::config::BackgroundPolicy) {
+    if let Err(error) = crate::pipeline::background::apply(thread, policy) {
+        eprintln!("crossline: the {name} thread stays an ordinary thread: setting {policy:?} failed: {error}");
+    }
+}
+
 /// Starts a named thread pinned as `placement` says.
 fn spawn_pinned(
     name: &str,
@@ -383,6 +390,15 @@ fn build_gateway(
         );
     }
     stage.ack.watermarks = recovered.journal.watermarks();
+    for (thread, handle) in recovered.journal.threads() {
+        if crate::pipeline::background::journal_thread_is_background(thread) {
+            background_thread(
+                &format!("journal {thread:?}"),
+                handle,
+                config.cores.background,
+            );
+        }
+    }
     Ok((
         stage,
         StartedGateway {
@@ -827,6 +843,13 @@ pub fn start(config: &Config) -> anyhow::Result<Appliance> {
     let admin_addr = admin.as_ref().map(|(addr, _)| *addr);
     if let Some((_, handle)) = admin {
         threads.push(("admin", handle));
+    }
+
+    for (name, handle) in &threads {
+        if crate::pipeline::background::BACKGROUND_THREADS.contains(name) {
+            use std::os::unix::thread::JoinHandleExt;
+            background_thread(name, handle.as_pthread_t(), config.cores.background);
+        }
     }
 
     Ok(Appliance {

@@ -731,3 +731,91 @@ fn a_listener_that_missed_feed_packets_gets_them_again_from_the_retransmission_p
     assert!(!resent.is_empty());
     assert_eq!(resent[..], sent[..resent.len()], "the same messages again");
 }
+
+/// The scheduling policy of each thread of process `pid`, by thread name (0 = SCHED_OTHER, 3 = SCHED_BATCH).
+fn thread_policies(pid: u32) -> std::collections::BTreeMap<String, u32> {
+    let mut policies = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("task list") {
+        let task = task.expect("task").path();
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(task.join("comm")),
+            std::fs::read_to_string(task.join("stat")),
+        ) else {
+            continue;
+        };
+        // Field 41 (`policy`), counted after the parenthesized command name.
+        let policy = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(38))
+            .and_then(|field| field.parse().ok())
+            .expect("policy field");
+        policies.insert(name.trim().to_string(), policy);
+    }
+    policies
+}
+
+#[test]
+fn background_threads_never_preempt_on_waking_unless_told_and_the_flusher_always_may() {
+    const OTHER: u32 = 0;
+    const BATCH: u32 = 3;
+    let background = [
+        "journal-prepare",
+        "crossline-feed",
+        "crossline-follo",
+        "admin-http",
+    ];
+    type ConfigEdit = fn(String) -> String;
+    let cases: [(&str, ConfigEdit, u32); 2] = [
+        ("the default", |text| text, BATCH),
+        (
+            "background = normal",
+            |text| text.replace("background = \"batch\"", "background = \"normal\""),
+            OTHER,
+        ),
+    ];
+    for (case, edit, others_policy) in cases {
+        let site = Site::new(edit);
+        let appliance = site.start();
+        // A new thread names itself once it first runs: wait until every thread has.
+        let deadline = std::time::Instant::now() + REPLY_TIMEOUT;
+        let policies = loop {
+            let policies = thread_policies(appliance.child.id());
+            let named = background
+                .iter()
+                .chain(&["crossline-gatew", "journal-flusher"])
+                .all(|name| policies.contains_key(*name));
+            if named || std::time::Instant::now() > deadline {
+                break policies;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(
+            policies.get("crossline-gatew"),
+            Some(&OTHER),
+            "{case}: {policies:?}"
+        );
+        // The flusher bounds what a power loss can take: it stays an ordinary thread.
+        assert_eq!(
+            policies.get("journal-flusher"),
+            Some(&OTHER),
+            "{case}: {policies:?}"
+        );
+        for name in background {
+            assert_eq!(
+                policies.get(name),
+                Some(&others_policy),
+                "{case}, {name}: {policies:?}"
+            );
+        }
+        // The appliance trades as before.
+        let mut alice = login(appliance.endpoints.order_entry, "alice", 1);
+        alice
+            .enter_order(&limit(1, Side::Buy, 100, "ACME", 99_9000))
+            .expect("send");
+        let (_, reply) = next(&mut alice);
+        assert!(
+            matches!(reply, Outbound::OrderAccepted(_)),
+            "{case}: {reply:?}"
+        );
+    }
+}

@@ -261,6 +261,12 @@ impl Flusher {
         })
     }
 
+    /// The flusher's thread, while it runs.
+    pub(crate) fn pthread(&self) -> Option<libc::pthread_t> {
+        use std::os::unix::thread::JoinHandleExt;
+        self.thread.as_ref().map(|thread| thread.as_pthread_t())
+    }
+
     /// Stops the thread after its current sync; the caller decides whether a final sync is needed.
     pub(crate) fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);

@@ -58,4 +58,6 @@ pub use snapshot::{
 };
 pub use truncate::{truncate_after, CutError, TruncateError, TruncateReport};
 pub use watermarks::Watermarks;
-pub use writer::{FsyncPolicy, JournalConfig, JournalSync, JournalWriter, STAGED_FRAMES_MAX};
+pub use writer::{
+    FsyncPolicy, JournalConfig, JournalSync, JournalThread, JournalWriter, STAGED_FRAMES_MAX,
+};

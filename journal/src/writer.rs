@@ -61,6 +61,15 @@ impl Default for JournalConfig {
     }
 }
 
+/// The journal's helper threads, named for a caller that sets how they are scheduled (`JournalWriter::threads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalThread {
+    /// Syncs on the interval of `FsyncPolicy::IntervalMs`; a `durable` acknowledgement waits for its rounds.
+    Flusher,
+    /// Creates the next segment ahead of the writer; nothing waits for it while it keeps ahead.
+    Preparer,
+}
+
 /// Frames staged before they are written out, at most: a batch of the engine (256 commands) fits in one write.
 pub const STAGED_FRAMES_MAX: usize = 256;
 
@@ -434,6 +443,19 @@ impl JournalWriter {
         let (writer, _) =
             JournalWriter::open_on(&dir, config, Some(watermarks)).map_err(CutError::Reopen)?;
         Ok((writer, report))
+    }
+
+    /// The helper threads running for this writer (the flusher only under `FsyncPolicy::IntervalMs`), as
+    /// `pthread_t`s a caller may give a scheduling policy (`pthread_setschedparam`). The journal leaves them as it
+    /// started them.
+    pub fn threads(&self) -> Vec<(JournalThread, libc::pthread_t)> {
+        let flusher = self.flusher.as_ref().and_then(Flusher::pthread);
+        let preparer = self.preparer.pthread();
+        flusher
+            .map(|thread| (JournalThread::Flusher, thread))
+            .into_iter()
+            .chain(preparer.map(|thread| (JournalThread::Preparer, thread)))
+            .collect()
     }
 
     /// The watermarks, for readers, the replicator and the gateway's ack policy.

@@ -271,6 +271,20 @@ pub struct CoresConfig {
     pub gateway: ThreadPlacement,
     pub engine: ThreadPlacement,
     pub admin: ThreadPlacement,
+    /// How the threads no reply waits for are scheduled (`pipeline::background`).
+    #[serde(default)]
+    pub background: BackgroundPolicy,
+}
+
+/// The scheduling policy of the background threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackgroundPolicy {
+    /// `SCHED_BATCH`: they never preempt a running thread when they wake.
+    #[default]
+    Batch,
+    /// Ordinary threads (`SCHED_OTHER`).
+    Normal,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -2,6 +2,7 @@
 //! single-producer single-consumer rings, the journal follower beside them, and start-up recovery.
 
 pub mod admin_ring;
+pub mod background;
 pub mod cores;
 pub mod engine_stage;
 pub mod feed_stage;

@@ -81,8 +81,9 @@ struct NodeSection {
 struct File {
     #[serde(default)]
     node: Option<NodeSection>,
+    /// Thread placements, and `background` (a scheduling setting, not a thread).
     #[serde(default)]
-    cores: Option<BTreeMap<String, ThreadPlacement>>,
+    cores: Option<BTreeMap<String, toml::Value>>,
     #[serde(default)]
     journal: Option<JournalSection>,
 }
@@ -129,8 +130,21 @@ impl TuneConfig {
             (None, Some(dir)) => dir,
             (None, None) => default.journal_dir,
         };
+        let cores = match file.cores {
+            None => default.cores,
+            Some(entries) => entries
+                .into_iter()
+                .filter(|(name, _)| name != "background")
+                .map(|(name, value)| {
+                    let placement = value
+                        .try_into::<ThreadPlacement>()
+                        .with_context(|| format!("parsing {source}: cores.{name}"))?;
+                    Ok((name, placement))
+                })
+                .collect::<anyhow::Result<_>>()?,
+        };
         Ok(TuneConfig {
-            cores: file.cores.unwrap_or(default.cores),
+            cores,
             journal_dir,
             source: source.to_string(),
         })
@@ -205,6 +219,14 @@ mod tests {
         let text = "[node]\ndata_dir = \"/srv/x\"\n[journal]\ndir = \"/journal\"\n";
         let config = TuneConfig::parse(text, "test").unwrap();
         assert_eq!(config.journal_dir, PathBuf::from("/journal"));
+    }
+
+    #[test]
+    fn the_background_setting_is_not_a_thread() {
+        let text =
+            "[cores]\ngateway = { core = 1, idle = \"busy-spin\" }\nbackground = \"batch\"\n";
+        let config = TuneConfig::parse(text, "test").unwrap();
+        assert_eq!(config.cores.keys().collect::<Vec<_>>(), ["gateway"]);
     }
 
     #[test]
