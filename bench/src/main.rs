@@ -414,6 +414,11 @@ struct WireArgs {
     /// Fail when messages are outstanding and no response arrives for this many seconds.
     #[arg(long, default_value_t = 10.0)]
     response_timeout_s: f64,
+    /// Write every answered message as CSV: its planned send (ns from the schedule's start) and its latency (ns),
+    /// in the order the answers arrived. The tail, one message at a time: where the slow answers sit in the run,
+    /// and whether they come in bursts.
+    #[arg(long, value_name = "FILE.csv")]
+    answers_csv: Option<PathBuf>,
 }
 
 impl WireArgs {
@@ -442,6 +447,7 @@ impl WireArgs {
             window,
             no_baseline: self.no_baseline,
             response_timeout: seconds_arg("--response-timeout-s", self.response_timeout_s)?,
+            keep_answers: self.answers_csv.is_some(),
         })
     }
 }
@@ -639,6 +645,14 @@ fn main() -> anyhow::Result<()> {
             let options = args.options(rate, max, window)?;
             let run = wire::run(&options)?;
             print!("{}", run.report.report.render_table());
+            if let Some(path) = &args.answers_csv {
+                let file = std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                let mut out = std::io::BufWriter::new(file);
+                wire::write_answers_csv(&run.answers, &mut out)
+                    .and_then(|()| std::io::Write::flush(&mut out))
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
             if let Some(path) = &output.json {
                 write_json_file(&run.report, path)?;
             }

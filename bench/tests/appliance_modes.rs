@@ -70,6 +70,7 @@ fn wire_spawn_smoke_reports_the_appliance_and_the_echo_baseline() {
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let json = dir.path().join("wire.json");
+    let answers = dir.path().join("answers.csv");
     let report = run_bench(
         &[
             "wire",
@@ -82,9 +83,27 @@ fn wire_spawn_smoke_reports_the_appliance_and_the_echo_baseline() {
             "1",
             "--sessions",
             "1",
+            "--answers-csv",
+            answers.to_str().expect("utf-8 path"),
         ],
         &json,
     );
+    // One line per answered message: every planned message once, each within the run and never faster than 0.
+    let text = std::fs::read_to_string(&answers).expect("answers CSV");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("planned_offset_ns,latency_ns"));
+    let mut planned: Vec<u64> = lines
+        .map(|line| {
+            let (offset, latency) = line.split_once(',').expect("two fields");
+            assert!(latency.parse::<u64>().expect("latency") > 0, "{line}");
+            offset.parse().expect("offset")
+        })
+        .collect();
+    assert_eq!(planned.len(), 2000);
+    planned.sort_unstable();
+    planned.dedup();
+    assert_eq!(planned.len(), 2000, "each message once");
+    assert!(*planned.last().expect("last") < 1_000_000_000);
     assert_eq!(report["mode"], "wire");
     assert_eq!(report["load"], "open_loop");
     assert_eq!(report["ops"].as_u64(), Some(2000), "{report}");

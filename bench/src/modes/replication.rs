@@ -132,6 +132,7 @@ fn wire_options(options: &ReplicationOptions, addr: std::net::SocketAddr) -> Wir
         window: options.window,
         no_baseline: true,
         response_timeout: options.response_timeout,
+        keep_answers: false,
     }
 }
 

@@ -137,6 +137,9 @@ pub struct WireOptions {
     /// Skip the echo baseline.
     pub no_baseline: bool,
     pub response_timeout: Duration,
+    /// Keep every answered message's planned send and latency (`WireRun::answers`), for a look at the tail one
+    /// message at a time. The room is allocated before the run (open loop: the planned count).
+    pub keep_answers: bool,
 }
 
 impl Default for WireOptions {
@@ -155,6 +158,7 @@ impl Default for WireOptions {
             window: 256,
             no_baseline: false,
             response_timeout: Duration::from_secs(10),
+            keep_answers: false,
         }
     }
 }
@@ -763,6 +767,8 @@ struct Recorder {
     /// `[start + i * TIMELINE_INTERVAL_NS, start + (i + 1) * TIMELINE_INTERVAL_NS)`.
     start_ns: u64,
     timeline: Vec<TimelineInterval>,
+    /// Every answer, when the options ask for them (allocated up front).
+    answers: Option<Vec<Answer>>,
 }
 
 /// Length of one interval of the latency timeline.
@@ -788,6 +794,13 @@ impl Recorder {
     fn record_ack(&mut self, planned_ns: u64, receive_ns: u64) {
         let latency_ns = receive_ns.saturating_sub(planned_ns).max(1);
         self.ack.saturating_record(latency_ns);
+        if let Some(answers) = self.answers.as_mut() {
+            // Never grows during an open-loop run (room for every planned message); --max grows it.
+            answers.push(Answer {
+                planned_offset_ns: planned_ns.saturating_sub(self.start_ns),
+                latency_ns,
+            });
+        }
         self.last_receive_ns = receive_ns;
         let index = (planned_ns.saturating_sub(self.start_ns) / TIMELINE_INTERVAL_NS) as usize;
         if index >= self.timeline.len() {
@@ -978,6 +991,24 @@ pub struct WireRun {
     pub report: WireReport,
     pub histogram: Histogram<u64>,
     pub baseline_histogram: Option<Histogram<u64>>,
+    /// With `keep_answers`: every answered message in the order the answers arrived.
+    pub answers: Vec<Answer>,
+}
+
+/// One answered message: when it was planned (from the schedule's start) and how long its answer took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    pub planned_offset_ns: u64,
+    pub latency_ns: u64,
+}
+
+/// Writes `answers` as CSV (`planned_offset_ns,latency_ns`, a header line first).
+pub fn write_answers_csv(answers: &[Answer], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    writeln!(out, "planned_offset_ns,latency_ns")?;
+    for answer in answers {
+        writeln!(out, "{},{}", answer.planned_offset_ns, answer.latency_ns)?;
+    }
+    Ok(())
 }
 
 /// Bytes of a framed Enter Order: what the echo baseline sends per message.
@@ -1101,13 +1132,14 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
     ))
 }
 
-fn new_recorder(start_ns: u64) -> Recorder {
+fn new_recorder(start_ns: u64, answers_room: Option<usize>) -> Recorder {
     Recorder {
         ack: latency_histogram(),
         taker_fill: latency_histogram(),
         last_receive_ns: start_ns,
         start_ns,
         timeline: Vec::new(),
+        answers: answers_room.map(Vec::with_capacity),
     }
 }
 
@@ -1119,7 +1151,8 @@ fn drive_open_loop(
     let messages = echo::planned_messages(options.rate_per_sec, options.duration);
     let count = sessions.len() as u64;
     let start_ns = timer.start() + START_LEAD_NS;
-    let mut recorder = new_recorder(start_ns);
+    let room = usize::try_from(messages).unwrap_or(usize::MAX);
+    let mut recorder = new_recorder(start_ns, options.keep_answers.then_some(room));
     let mut next = 0u64;
     let mut acked = 0u64;
     let mut last_progress_ns = start_ns;
@@ -1235,7 +1268,7 @@ fn drive_max(
 ) -> anyhow::Result<(Recorder, u64)> {
     let start_ns = timer.start();
     let end_ns = start_ns + u64::try_from(options.duration.as_nanos()).unwrap_or(u64::MAX);
-    let mut recorder = new_recorder(start_ns);
+    let mut recorder = new_recorder(start_ns, options.keep_answers.then_some(1 << 20));
     let window = options.window as u64;
     let timeout_ns = u64::try_from(options.response_timeout.as_nanos()).unwrap_or(u64::MAX);
     let mut last_progress_ns = start_ns;
@@ -1535,6 +1568,7 @@ fn build_report(
         },
         histogram: recorder.ack,
         baseline_histogram: baseline.map(|run| run.histogram),
+        answers: recorder.answers.unwrap_or_default(),
     }
 }
 
@@ -1559,6 +1593,7 @@ impl RateTarget for WireRateTarget {
             rate_per_sec,
             max: false,
             no_baseline: true,
+            keep_answers: false,
             ..self.options.clone()
         };
         let run = run(&options)?;
