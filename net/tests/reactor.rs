@@ -224,29 +224,37 @@ fn read_exactly(stream: &mut TcpStream, count: usize) -> Vec<u8> {
     bytes
 }
 
+/// `clients` connections, each sending `rounds` numbered 48-byte messages and reading each echo back before the
+/// next, sleeping 2 ms before every `pause_every`-th message when given; returns once every client has finished.
+fn echo_from_clients(addr: SocketAddr, clients: u8, rounds: u32, pause_every: Option<u32>) {
+    let clients: Vec<JoinHandle<()>> = (0..clients)
+        .map(|client| {
+            thread::spawn(move || {
+                let mut stream = connect(addr);
+                for round in 0..rounds {
+                    if pause_every.is_some_and(|every| round % every == 0) {
+                        thread::sleep(Duration::from_millis(2));
+                    }
+                    let mut message = [client; 48];
+                    message[..4].copy_from_slice(&round.to_be_bytes());
+                    stream.write_all(&message).expect("write");
+                    assert_eq!(read_exactly(&mut stream, message.len()), message);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("client failed");
+    }
+}
+
 #[test]
 fn many_messages_echo_in_order_on_several_connections() {
     for backend in backends() {
         let Some(server) = start(config(backend), Mode::Echo) else {
             continue;
         };
-        let clients: Vec<JoinHandle<()>> = (0..4u8)
-            .map(|client| {
-                let addr = server.addr;
-                thread::spawn(move || {
-                    let mut stream = connect(addr);
-                    for round in 0..500u32 {
-                        let mut message = [client; 48];
-                        message[..4].copy_from_slice(&round.to_be_bytes());
-                        stream.write_all(&message).expect("write");
-                        assert_eq!(read_exactly(&mut stream, message.len()), message);
-                    }
-                })
-            })
-            .collect();
-        for client in clients {
-            client.join().expect("client failed");
-        }
+        echo_from_clients(server.addr, 4, 500, None);
         for _ in 0..4 {
             server.wait_for(|record| matches!(record, Record::Closed(_, CloseReason::PeerClosed)));
         }
@@ -259,27 +267,8 @@ fn a_loop_that_only_ever_polls_without_waiting_still_accepts_echoes_and_sees_clo
         let Some(server) = start(config(backend), Mode::SpinEcho) else {
             continue;
         };
-        let clients: Vec<JoinHandle<()>> = (0..3u8)
-            .map(|client| {
-                let addr = server.addr;
-                thread::spawn(move || {
-                    let mut stream = connect(addr);
-                    for round in 0..300u32 {
-                        // Pauses between some messages let the loop spin through empty polls in between.
-                        if round % 50 == 0 {
-                            thread::sleep(Duration::from_millis(2));
-                        }
-                        let mut message = [client; 40];
-                        message[..4].copy_from_slice(&round.to_be_bytes());
-                        stream.write_all(&message).expect("write");
-                        assert_eq!(read_exactly(&mut stream, message.len()), message);
-                    }
-                })
-            })
-            .collect();
-        for client in clients {
-            client.join().expect("client failed");
-        }
+        // Pauses between some messages let the loop spin through empty polls in between.
+        echo_from_clients(server.addr, 3, 300, Some(50));
         let mut accepted = 0;
         let mut closed = 0;
         while closed < 3 {
