@@ -105,9 +105,10 @@ fn some_avg10(pressure: &str) -> Option<f64> {
         .ok()
 }
 
-/// Page faults taken by the calling thread so far (`getrusage(RUSAGE_THREAD)`): (minor, major). A store to a page
-/// of a shared file mapping that is not yet writable (even one prefaulted with MAP_POPULATE, which maps file pages
-/// read-only so the kernel can track dirtying) is a minor fault; counting them explains where a loop's time went.
+/// Page faults taken by the calling thread so far (`getrusage(RUSAGE_THREAD)`): (minor, major). A first touch of
+/// anonymous memory, or a store to a page of a shared file mapping that is not yet writable (even one prefaulted with
+/// MAP_POPULATE, which maps file pages read-only so the kernel can track dirtying), is a minor fault; counting them
+/// explains where a loop's time went.
 pub fn thread_page_faults() -> Option<(u64, u64)> {
     // SAFETY: `rusage` is plain integers, for which all-zero bytes are a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };

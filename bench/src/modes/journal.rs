@@ -810,9 +810,9 @@ fn build_report(
     if let Some(faults) = measured.append_page_faults.filter(|&faults| faults > 0) {
         let bytes_per_fault = records * FRAME_BYTES as u64 / faults;
         notes.push(format!(
-            "the writer's thread took {} page faults while appending, one per {} bytes written: a shared file \
-             mapping prefaulted with MAP_POPULATE is mapped read-only so the kernel can track dirtying, and stores \
-             into it still fault; the baselines take none",
+            "the writer's thread took {} page faults while appending, one per {} bytes written: the writer stages \
+             frames in memory of its own and writes them with pwrite (no store into the segment's mapping), so these \
+             are first touches of its own memory; the baselines take none",
             group_digits(faults),
             group_digits(bytes_per_fault)
         ));
