@@ -108,13 +108,13 @@ impl Preparer {
         })
     }
 
-    /// Asks for a segment to be prepared.
     /// The preparer's thread, while it runs.
     pub(crate) fn pthread(&self) -> Option<libc::pthread_t> {
         use std::os::unix::thread::JoinHandleExt;
         self.thread.as_ref().map(|thread| thread.as_pthread_t())
     }
 
+    /// Asks for a segment to be prepared.
     pub(crate) fn request(&self, request: Request) {
         let mut state = self.shared.lock();
         state.wanted = Some(request);

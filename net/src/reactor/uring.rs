@@ -273,8 +273,9 @@ impl UringIo {
     /// through the scheduler). With nothing queued and no work waiting there is no system call at all: a spinning
     /// loop then costs a few loads of shared memory per turn.
     fn enter_without_waiting(&mut self) -> io::Result<usize> {
-        let mut submission = self.ring.submission();
-        submission.sync();
+        // A fresh view of the queue has just loaded the kernel's head and our tail: no `sync` is needed to see
+        // whether anything is queued.
+        let submission = self.ring.submission();
         let idle = submission.is_empty() && !submission.taskrun() && !submission.cq_overflow();
         drop(submission);
         if idle {
