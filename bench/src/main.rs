@@ -18,7 +18,7 @@ use crossline_bench::modes::pipeline::{self, PipelineOptions};
 use crossline_bench::modes::query::{self, QueryOptions};
 use crossline_bench::modes::replication::{self, ReplicationOptions};
 use crossline_bench::modes::restart::{self, RestartOptions};
-use crossline_bench::modes::wire::{self, Target, WireOptions, WireWorkload};
+use crossline_bench::modes::wire::{self, BaselineSchedule, Target, WireOptions, WireWorkload};
 use crossline_bench::plot::{self, Series};
 use crossline_bench::progress;
 use crossline_bench::report::write_json_file;
@@ -408,7 +408,16 @@ struct WireArgs {
     workload: WireWorkload,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Skip the bare echo baseline.
+    /// How the bare echo baseline is measured: `interleaved` (the default with --spawn in open loop: the echo and
+    /// the appliance take turns in --slices slices, the appliance paused while the echo runs, so both are
+    /// measured over the same stretch of the box's time), `before` (the whole echo run first; the default with
+    /// --connect or --max) or `none`.
+    #[arg(long, value_enum, conflicts_with = "no_baseline")]
+    baseline: Option<BaselineSchedule>,
+    /// Slices of each side with --baseline interleaved.
+    #[arg(long, default_value_t = wire::DEFAULT_SLICES)]
+    slices: u32,
+    /// Skip the bare echo baseline (--baseline none).
     #[arg(long)]
     no_baseline: bool,
     /// Fail when messages are outstanding and no response arrives for this many seconds.
@@ -436,6 +445,11 @@ impl WireArgs {
                 bail!("say where the appliance is: --spawn (start one) or --connect ADDR")
             }
         };
+        let baseline = match (self.no_baseline, self.baseline) {
+            (true, _) => BaselineSchedule::Off,
+            (false, Some(schedule)) => schedule,
+            (false, None) => BaselineSchedule::default_for(&target, max),
+        };
         Ok(WireOptions {
             target,
             rate_per_sec,
@@ -445,7 +459,8 @@ impl WireArgs {
             seed: self.seed,
             max,
             window,
-            no_baseline: self.no_baseline,
+            baseline,
+            slices: self.slices,
             response_timeout: seconds_arg("--response-timeout-s", self.response_timeout_s)?,
             keep_answers: self.answers_csv.is_some(),
         })

@@ -83,6 +83,8 @@ fn wire_spawn_smoke_reports_the_appliance_and_the_echo_baseline() {
             "1",
             "--sessions",
             "1",
+            "--slices",
+            "4",
             "--answers-csv",
             answers.to_str().expect("utf-8 path"),
         ],
@@ -103,7 +105,11 @@ fn wire_spawn_smoke_reports_the_appliance_and_the_echo_baseline() {
     planned.sort_unstable();
     planned.dedup();
     assert_eq!(planned.len(), 2000, "each message once");
-    assert!(*planned.last().expect("last") < 1_000_000_000);
+    // The four parts of the interleaved schedule read as one schedule: 0.5 ms apart from 0 to 999.5 ms.
+    assert_eq!(planned.first(), Some(&0));
+    assert_eq!(planned.last(), Some(&999_500_000));
+    assert_eq!(report["baseline_schedule"], "interleaved");
+    assert_eq!(report["baseline_slices"].as_u64(), Some(4), "{report}");
     assert_eq!(report["mode"], "wire");
     assert_eq!(report["load"], "open_loop");
     assert_eq!(report["ops"].as_u64(), Some(2000), "{report}");

@@ -130,7 +130,8 @@ fn wire_options(options: &ReplicationOptions, addr: std::net::SocketAddr) -> Wir
         seed: options.seed,
         max: options.max,
         window: options.window,
-        no_baseline: true,
+        baseline: wire::BaselineSchedule::Off,
+        slices: wire::DEFAULT_SLICES,
         response_timeout: options.response_timeout,
         keep_answers: false,
     }

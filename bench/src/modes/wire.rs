@@ -6,9 +6,14 @@
 //! Open loop (the default): message `i` of the whole run is planned at `start + i / rate` and goes to session
 //! `i % N`; latency = receipt of the message's FIRST response (Order Accepted, Order Rejected, Order Canceled for
 //! a cancel, Quote Status) − its PLANNED send time, so a stall anywhere shows in the percentiles. Taker fills are
-//! timed separately (planned send of the aggressive order → its first Order Executed). In the same run, before the
-//! appliance starts (so its spinning threads do not disturb it), the bare echo baseline is measured: the in-process
-//! crossline-net echo server and the echo client at the same rate and message size (`modes::echo`).
+//! timed separately (planned send of the aggressive order → its first Order Executed). In the same run the bare echo
+//! baseline is measured: the in-process crossline-net echo server and the echo client at the same rate and message
+//! size (`modes::echo`). With `--spawn` in open loop it is interleaved (`BaselineSchedule::Interleaved`): the
+//! schedule is cut into `--slices` parts, and before each part an echo slice of the same length runs while every
+//! thread of the appliance is stopped (SIGSTOP, continued after), so the two are measured over the same stretch of
+//! the host's time and neither sees the other's threads. On a shared virtual machine whose hiccups come and go by
+//! the minute, measuring one after the other made the ratio of their p99s depend on which of them drew the noisier
+//! minute. `--baseline before` measures the whole echo first, before the appliance starts.
 //!
 //! `--max`: every session keeps a bounded window of messages in flight and sends whenever the window has room, for
 //! `--duration-s`; the result is the sustained orders per second (responses received per second). Latency there is
@@ -110,6 +115,45 @@ impl WireWorkload {
     }
 }
 
+/// How the bare echo baseline shares the run with the appliance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BaselineSchedule {
+    /// In slices alternating with the appliance's, the appliance paused (SIGSTOP) while the echo runs, so both
+    /// are measured over the same stretch of the box's time and see the same neighbours (--spawn, open loop).
+    Interleaved,
+    /// The whole echo run first, before the appliance starts.
+    Before,
+    /// No baseline.
+    #[value(name = "none")]
+    Off,
+}
+
+impl BaselineSchedule {
+    pub fn name(self) -> &'static str {
+        match self {
+            BaselineSchedule::Interleaved => "interleaved",
+            BaselineSchedule::Before => "before",
+            BaselineSchedule::Off => "none",
+        }
+    }
+
+    /// The schedule a run gets when none is asked for: interleaved where it can be (a spawned appliance, open
+    /// loop), else the echo first.
+    pub fn default_for(target: &Target, max: bool) -> BaselineSchedule {
+        if matches!(target, Target::Spawn { .. }) && !max {
+            BaselineSchedule::Interleaved
+        } else {
+            BaselineSchedule::Before
+        }
+    }
+}
+
+/// Slices of an interleaved run when none are asked for.
+pub const DEFAULT_SLICES: u32 = 10;
+/// After an interleaved echo slice, the continued appliance gets this long (timers that came due while it was
+/// paused, heartbeats) before its next slice is planned.
+const RESUME_SETTLE: Duration = Duration::from_millis(50);
+
 /// Where the appliance comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -134,8 +178,10 @@ pub struct WireOptions {
     /// Drive as fast as possible with `window` messages in flight per session.
     pub max: bool,
     pub window: usize,
-    /// Skip the echo baseline.
-    pub no_baseline: bool,
+    /// How the echo baseline is measured, if at all.
+    pub baseline: BaselineSchedule,
+    /// Slices of each side in an interleaved run (at least 1, at most one message each).
+    pub slices: u32,
     pub response_timeout: Duration,
     /// Keep every answered message's planned send and latency (`WireRun::answers`), for a look at the tail one
     /// message at a time. The room is allocated before the run (open loop: the planned count).
@@ -156,7 +202,8 @@ impl Default for WireOptions {
             seed: 1,
             max: false,
             window: 256,
-            no_baseline: false,
+            baseline: BaselineSchedule::Interleaved,
+            slices: DEFAULT_SLICES,
             response_timeout: Duration::from_secs(10),
             keep_answers: false,
         }
@@ -274,8 +321,10 @@ impl Spawned {
             return Ok(Vec::new());
         };
         let pid = libc::pid_t::try_from(child.id()).context("child pid")?;
-        // SAFETY: kill(2) on our own child, which has not been waited for, so the pid is still ours.
+        // SAFETY: kill(2) on our own child, which has not been waited for, so the pid is still ours. SIGCONT
+        // first: a paused appliance (see `pause`) would not act on SIGTERM until continued.
         unsafe {
+            libc::kill(pid, libc::SIGCONT);
             libc::kill(pid, libc::SIGTERM);
         }
         let deadline = Instant::now() + STOP_TIMEOUT;
@@ -306,6 +355,74 @@ impl Drop for Spawned {
     fn drop(&mut self) {
         let _ = self.stop();
     }
+}
+
+impl Spawned {
+    /// Stops every thread of the appliance (SIGSTOP) and returns once each of them is stopped, so that nothing of
+    /// it runs while the guard lives; the guard continues it (SIGCONT) when dropped.
+    pub fn pause(&self) -> anyhow::Result<Paused> {
+        let child = self.child.as_ref().context("the appliance has stopped")?;
+        let pid = libc::pid_t::try_from(child.id()).context("child pid")?;
+        // SAFETY: kill(2) on our own child, which has not been waited for, so the pid is still ours.
+        if unsafe { libc::kill(pid, libc::SIGSTOP) } != 0 {
+            bail!("pausing the appliance: {}", std::io::Error::last_os_error());
+        }
+        let paused = Paused { pid };
+        let deadline = Instant::now() + PAUSE_TIMEOUT;
+        while !all_threads_stopped(pid)? {
+            if Instant::now() >= deadline {
+                bail!(
+                    "the appliance's threads did not all stop within {PAUSE_TIMEOUT:?} of SIGSTOP"
+                );
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        Ok(paused)
+    }
+}
+
+/// How long `Spawned::pause` waits for every thread to stop.
+const PAUSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A paused appliance (`Spawned::pause`): continued on drop.
+#[derive(Debug)]
+pub struct Paused {
+    pid: libc::pid_t,
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child; the `Spawned` that owns it outlives this guard.
+        unsafe {
+            libc::kill(self.pid, libc::SIGCONT);
+        }
+    }
+}
+
+/// Whether every thread of `pid` is in the stopped state (`T` in /proc/PID/task/TID/stat).
+fn all_threads_stopped(pid: libc::pid_t) -> anyhow::Result<bool> {
+    let dir = format!("/proc/{pid}/task");
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+        let path = entry
+            .with_context(|| format!("reading {dir}"))?
+            .path()
+            .join("stat");
+        // A thread that has just exited leaves no stat to read: it cannot run either.
+        let Ok(stat) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if thread_state(&stat) != Some('T') {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The state letter of a /proc stat line: the first field after the command name, which is in parentheses and
+/// may itself hold spaces and parentheses.
+fn thread_state(stat: &str) -> Option<char> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().next()?.chars().next()
 }
 
 /// Username and password of session `index` (0-based): the example's alice, bob, carol, then mm04, mm05, ...
@@ -766,6 +883,9 @@ struct Recorder {
     /// The schedule's start: interval `i` of the timeline holds the messages planned in
     /// `[start + i * TIMELINE_INTERVAL_NS, start + (i + 1) * TIMELINE_INTERVAL_NS)`.
     start_ns: u64,
+    /// The measured time: from each part's first planned send to its last answer, added up (see
+    /// `drive_schedule_part`); the achieved rate is answers per second of it.
+    active_ns: u64,
     timeline: Vec<TimelineInterval>,
     /// Every answer, when the options ask for them (allocated up front).
     answers: Option<Vec<Answer>>,
@@ -982,6 +1102,10 @@ pub struct WireReport {
     pub p99_ratio_goal: f64,
     pub max_rate_goal: Option<f64>,
     pub echo_message_bytes: usize,
+    /// "interleaved", "before" or "none" (`BaselineSchedule`).
+    pub baseline_schedule: String,
+    /// The echo runs the baseline adds up: the slices of an interleaved run, 1 before, None without a baseline.
+    pub baseline_slices: Option<u32>,
     pub appliance_output: Vec<String>,
     /// Latency by 100 ms of the schedule (planned send times).
     pub timeline_100ms: Vec<TimelineInterval>,
@@ -1047,32 +1171,95 @@ fn validate(options: &WireOptions) -> anyhow::Result<()> {
             options.duration
         );
     }
+    if options.baseline == BaselineSchedule::Interleaved {
+        if options.max {
+            bail!("--baseline interleaved times an open-loop schedule; with --max use --baseline before");
+        }
+        if !matches!(options.target, Target::Spawn { .. }) {
+            bail!(
+                "--baseline interleaved pauses the appliance while the echo runs, so it needs --spawn; with \
+                 --connect use --baseline before"
+            );
+        }
+        if options.slices == 0 {
+            bail!("--slices must be at least 1");
+        }
+    }
     Ok(())
+}
+
+/// The echo baseline's options for a run (or a slice) of `duration`.
+fn echo_options(options: &WireOptions, duration: Duration, echo_bytes: usize) -> EchoOptions {
+    EchoOptions {
+        rate_per_sec: if options.max {
+            2_000_000
+        } else {
+            options.rate_per_sec
+        },
+        duration,
+        message_bytes: echo_bytes,
+        backend: EchoBackend::Auto,
+        load: Load::OpenLoop,
+        seed: options.seed,
+        server: EchoServerOptions::default(),
+        response_timeout: options.response_timeout,
+    }
+}
+
+/// The echo baseline as the wire report reads it: one run, or the slices of an interleaved run added up.
+struct EchoBaseline {
+    histogram: Histogram<u64>,
+    backend: String,
+    target_rate_per_sec: u64,
+    received: u64,
+    seconds: f64,
+    checks_passed: bool,
+    slices: u32,
+}
+
+impl EchoBaseline {
+    fn new(run: echo::EchoRun) -> EchoBaseline {
+        EchoBaseline {
+            backend: run.report.backend.clone(),
+            target_rate_per_sec: run.report.target_rate_per_sec,
+            received: run.report.messages_received,
+            seconds: run.report.report.seconds,
+            checks_passed: run.report.report.checks_passed(),
+            slices: 1,
+            histogram: run.histogram,
+        }
+    }
+
+    fn add(&mut self, run: echo::EchoRun) {
+        // Both histograms come from `latency_histogram`, so they have the same bounds and the addition cannot
+        // fail; a value out of range would be clamped as when it was recorded.
+        let _ = self.histogram.add(&run.histogram);
+        self.received += run.report.messages_received;
+        self.seconds += run.report.report.seconds;
+        self.checks_passed &= run.report.report.checks_passed();
+        self.slices += 1;
+    }
+
+    fn achieved_rate_per_sec(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.received as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
 }
 
 pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
     validate(options)?;
     let env = Environment::capture(options.seed);
     let echo_bytes = order_frame_bytes().max(echo::MESSAGE_HEADER_BYTES);
-    // The baseline first, before the appliance's threads exist.
-    let baseline = if options.no_baseline {
-        None
+    // A baseline measured before: the whole echo run first, before the appliance's threads exist.
+    let mut baseline = if options.baseline == BaselineSchedule::Before {
+        let run = echo::run(&echo_options(options, options.duration, echo_bytes))
+            .context("the echo baseline")?;
+        Some(EchoBaseline::new(run))
     } else {
-        let echo_options = EchoOptions {
-            rate_per_sec: if options.max {
-                2_000_000
-            } else {
-                options.rate_per_sec
-            },
-            duration: options.duration,
-            message_bytes: echo_bytes,
-            backend: EchoBackend::Auto,
-            load: Load::OpenLoop,
-            seed: options.seed,
-            server: EchoServerOptions::default(),
-            response_timeout: options.response_timeout,
-        };
-        Some(echo::run(&echo_options).context("the echo baseline")?)
+        None
     };
 
     let mut spawned = match &options.target {
@@ -1091,21 +1278,28 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
             .map(|index| Session::login(addr, index, options.seed, options.workload))
             .collect::<anyhow::Result<Vec<Session>>>()?;
         let timer = Timer::with_source(TimerSource::Instant, Duration::ZERO);
-        let result = if options.max {
-            drive_max(&mut sessions, options, &timer)
-        } else {
-            drive_open_loop(&mut sessions, options, &timer)
+        let result = match (options.max, options.baseline, spawned.as_ref()) {
+            (true, _, _) => drive_max(&mut sessions, options, &timer),
+            (false, BaselineSchedule::Interleaved, Some(appliance)) => drive_interleaved(
+                &mut sessions,
+                options,
+                &timer,
+                appliance,
+                &mut baseline,
+                echo_bytes,
+            ),
+            (false, _, _) => drive_open_loop(&mut sessions, options, &timer),
         };
         for session in &mut sessions {
             session.logout();
         }
-        result.map(|(recorder, start_ns)| (recorder, start_ns, sessions, timer))
+        result.map(|recorder| (recorder, sessions, timer))
     })();
     let appliance_output = match spawned.as_mut() {
         Some(spawned) => spawned.stop()?,
         None => Vec::new(),
     };
-    let (recorder, start_ns, sessions, timer) = match outcome {
+    let (recorder, sessions, timer) = match outcome {
         Ok(outcome) => outcome,
         Err(error) => {
             let tail = appliance_output
@@ -1122,7 +1316,6 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
     Ok(build_report(
         options,
         recorder,
-        start_ns,
         &sessions,
         &timer,
         baseline,
@@ -1138,32 +1331,93 @@ fn new_recorder(start_ns: u64, answers_room: Option<usize>) -> Recorder {
         taker_fill: latency_histogram(),
         last_receive_ns: start_ns,
         start_ns,
+        active_ns: 0,
         timeline: Vec::new(),
         answers: answers_room.map(Vec::with_capacity),
     }
 }
 
+/// The whole open-loop schedule in one go.
 fn drive_open_loop(
     sessions: &mut [Session],
     options: &WireOptions,
     timer: &Timer,
-) -> anyhow::Result<(Recorder, u64)> {
+) -> anyhow::Result<Recorder> {
     let messages = echo::planned_messages(options.rate_per_sec, options.duration);
-    let count = sessions.len() as u64;
-    let start_ns = timer.start() + START_LEAD_NS;
     let room = usize::try_from(messages).unwrap_or(usize::MAX);
-    let mut recorder = new_recorder(start_ns, options.keep_answers.then_some(room));
-    let mut next = 0u64;
+    let mut recorder = new_recorder(timer.start(), options.keep_answers.then_some(room));
+    drive_schedule_part(sessions, options, timer, &mut recorder, 0..messages)?;
+    Ok(recorder)
+}
+
+/// The open-loop schedule in `options.slices` parts, each after an echo slice of the same length run with the
+/// appliance paused: the echo and the appliance are measured over the same stretch of the box's time, a slice
+/// each in turn, so a noisy minute of the host lands on both instead of on whichever ran then.
+fn drive_interleaved(
+    sessions: &mut [Session],
+    options: &WireOptions,
+    timer: &Timer,
+    appliance: &Spawned,
+    baseline: &mut Option<EchoBaseline>,
+    echo_bytes: usize,
+) -> anyhow::Result<Recorder> {
+    let messages = echo::planned_messages(options.rate_per_sec, options.duration);
+    let slices = u64::from(options.slices.max(1)).min(messages);
+    let room = usize::try_from(messages).unwrap_or(usize::MAX);
+    let mut recorder = new_recorder(timer.start(), options.keep_answers.then_some(room));
+    for slice in 0..slices {
+        let part = messages * slice / slices..messages * (slice + 1) / slices;
+        // Exactly as many echo messages as the part has: its length in ns, rounded up.
+        let echo_ns = u128::from(part.end - part.start) * 1_000_000_000;
+        let echo_duration = Duration::from_nanos(
+            u64::try_from(echo_ns.div_ceil(u128::from(options.rate_per_sec))).unwrap_or(u64::MAX),
+        );
+        let run = {
+            let _paused = appliance.pause()?;
+            echo::run(&echo_options(options, echo_duration, echo_bytes))
+                .with_context(|| format!("the echo baseline's slice {}", slice + 1))?
+        };
+        match baseline {
+            Some(baseline) => baseline.add(run),
+            None => *baseline = Some(EchoBaseline::new(run)),
+        }
+        std::thread::sleep(RESUME_SETTLE);
+        drive_schedule_part(sessions, options, timer, &mut recorder, part)?;
+    }
+    Ok(recorder)
+}
+
+/// Sends messages `part` of the run's open-loop schedule, message `i` planned at `offset(i) - offset(part.start)`
+/// after a start taken now, and returns once every one of them is answered. The recorder places them on the
+/// schedule's own clock (its `start_ns` is moved back by `offset(part.start)`), so the timeline and the answers
+/// read as one schedule whatever ran between the parts.
+fn drive_schedule_part(
+    sessions: &mut [Session],
+    options: &WireOptions,
+    timer: &Timer,
+    recorder: &mut Recorder,
+    part: std::ops::Range<u64>,
+) -> anyhow::Result<()> {
+    let count = sessions.len() as u64;
+    let part_start_ns = timer.start() + START_LEAD_NS;
+    let first_offset_ns = echo::planned_offset_ns(part.start, options.rate_per_sec);
+    let planned = |index: u64| {
+        part_start_ns + echo::planned_offset_ns(index, options.rate_per_sec) - first_offset_ns
+    };
+    recorder.start_ns = part_start_ns.saturating_sub(first_offset_ns);
+    recorder.last_receive_ns = part_start_ns;
+    let wanted = part.end - part.start;
+    let mut next = part.start;
     let mut acked = 0u64;
-    let mut last_progress_ns = start_ns;
+    let mut last_progress_ns = part_start_ns;
     let timeout_ns = u64::try_from(options.response_timeout.as_nanos()).unwrap_or(u64::MAX);
     let mut idle_rounds = 0u32;
     loop {
         let now = timer.start();
         // Everything due is framed into its session's buffer, in order.
         let mut framed = 0;
-        while next < messages && framed < SEND_BATCH_MAX * sessions.len() {
-            let planned_ns = start_ns + echo::planned_offset_ns(next, options.rate_per_sec);
+        while next < part.end && framed < SEND_BATCH_MAX * sessions.len() {
+            let planned_ns = planned(next);
             if planned_ns > now {
                 break;
             }
@@ -1178,25 +1432,27 @@ fn drive_open_loop(
         let mut got = 0;
         for session in sessions.iter_mut() {
             session.flush(now)?;
-            got += session.poll(timer, &mut recorder)?;
+            got += session.poll(timer, recorder)?;
             session.heartbeat_if_idle(now)?;
         }
         acked += got;
-        if acked >= messages {
-            return Ok((recorder, start_ns));
+        if acked >= wanted {
+            recorder.active_ns += recorder.last_receive_ns.saturating_sub(part_start_ns);
+            return Ok(());
         }
         let now = timer.start();
-        if got > 0 || acked == next {
+        let sent = next - part.start;
+        if got > 0 || acked == sent {
             last_progress_ns = now;
         } else if now.saturating_sub(last_progress_ns) > timeout_ns {
             let counts: Vec<Counts> = sessions.iter().map(|s| s.counts).collect();
             bail!(
-                "no response for {} ms with {next} of {messages} messages sent and {acked} answered ({counts:?})",
+                "no response for {} ms with {sent} of {wanted} messages sent and {acked} answered ({counts:?})",
                 timeout_ns / 1_000_000
             );
         }
-        if acked == next && next < messages {
-            let planned_ns = start_ns + echo::planned_offset_ns(next, options.rate_per_sec);
+        if acked == sent && next < part.end {
+            let planned_ns = planned(next);
             if planned_ns.saturating_sub(now) > SLEEP_THRESHOLD_NS {
                 std::thread::sleep(Duration::from_nanos(planned_ns - now - SLEEP_WAKE_EARLY_NS));
             }
@@ -1206,8 +1462,8 @@ fn drive_open_loop(
             if idle_rounds > IDLE_SPINS {
                 // Nothing to send yet and nothing arrived: give the core to the appliance until a response
                 // arrives or the next message is due.
-                let until_next = if next < messages {
-                    (start_ns + echo::planned_offset_ns(next, options.rate_per_sec))
+                let until_next = if next < part.end {
+                    planned(next)
                         .saturating_sub(now)
                         .saturating_sub(IDLE_WAKE_EARLY_NS)
                 } else {
@@ -1265,7 +1521,7 @@ fn drive_max(
     sessions: &mut [Session],
     options: &WireOptions,
     timer: &Timer,
-) -> anyhow::Result<(Recorder, u64)> {
+) -> anyhow::Result<Recorder> {
     let start_ns = timer.start();
     let end_ns = start_ns + u64::try_from(options.duration.as_nanos()).unwrap_or(u64::MAX);
     let mut recorder = new_recorder(start_ns, options.keep_answers.then_some(1 << 20));
@@ -1295,7 +1551,8 @@ fn drive_max(
             outstanding += session.in_flight();
         }
         if !sending && outstanding == 0 {
-            return Ok((recorder, start_ns));
+            recorder.active_ns = recorder.last_receive_ns.saturating_sub(start_ns);
+            return Ok(recorder);
         }
         if got > 0 {
             last_progress_ns = now;
@@ -1322,10 +1579,9 @@ fn drive_max(
 fn build_report(
     options: &WireOptions,
     recorder: Recorder,
-    start_ns: u64,
     sessions: &[Session],
     timer: &Timer,
-    baseline: Option<echo::EchoRun>,
+    baseline: Option<EchoBaseline>,
     echo_bytes: usize,
     appliance_output: Vec<String>,
     env: Environment,
@@ -1347,7 +1603,7 @@ fn build_report(
         total.executions += c.executions;
         total.taker_fills_timed += c.taker_fills_timed;
     }
-    let seconds = recorder.last_receive_ns.saturating_sub(start_ns) as f64 / 1e9;
+    let seconds = recorder.active_ns as f64 / 1e9;
     let achieved = if seconds > 0.0 {
         total.acked as f64 / seconds
     } else {
@@ -1356,7 +1612,7 @@ fn build_report(
     let latency = LatencyNs::from_histogram(&recorder.ack);
     let baseline_latency = baseline
         .as_ref()
-        .and_then(|run| run.report.report.latency_ns);
+        .and_then(|run| LatencyNs::from_histogram(&run.histogram));
     let ratio = match (latency, baseline_latency, options.max) {
         (Some(wire), Some(echo), false) if echo.p99 > 0 => {
             Some((wire.p99 as f64 / echo.p99 as f64 * 100.0).round() / 100.0)
@@ -1401,7 +1657,7 @@ fn build_report(
     if let Some(run) = &baseline {
         checks.push(
             "baseline",
-            if run.report.report.checks_passed() {
+            if run.checks_passed {
                 "ok".to_string()
             } else {
                 "the echo baseline's checks failed".to_string()
@@ -1509,13 +1765,20 @@ fn build_report(
 
     let baseline_report = baseline.as_ref().map(|run| Baseline {
         name: format!(
-            "bare echo: crossline-net reactor ({}), {} B messages, open loop at {} msg/s, same run",
-            run.report.backend,
+            "bare echo: crossline-net reactor ({}), {} B messages, open loop at {} msg/s, same run, {}",
+            run.backend,
             echo_bytes,
-            group_digits(run.report.target_rate_per_sec)
+            group_digits(run.target_rate_per_sec),
+            match options.baseline {
+                BaselineSchedule::Interleaved => format!(
+                    "interleaved: {} slices, each before the appliance's (paused meanwhile)",
+                    run.slices
+                ),
+                _ => "before the appliance started".to_string(),
+            }
         ),
-        ops_per_sec: run.report.achieved_rate_per_sec,
-        latency_ns: run.report.report.latency_ns,
+        ops_per_sec: run.achieved_rate_per_sec(),
+        latency_ns: LatencyNs::from_histogram(&run.histogram),
     });
 
     let report = Report {
@@ -1563,6 +1826,8 @@ fn build_report(
             p99_ratio_goal: P99_RATIO_GOAL,
             max_rate_goal: options.max.then_some(MAX_RATE_GOAL),
             echo_message_bytes: echo_bytes,
+            baseline_schedule: options.baseline.name().to_string(),
+            baseline_slices: baseline.as_ref().map(|run| run.slices),
             appliance_output,
             timeline_100ms: recorder.timeline,
         },
@@ -1592,7 +1857,7 @@ impl RateTarget for WireRateTarget {
         let options = WireOptions {
             rate_per_sec,
             max: false,
-            no_baseline: true,
+            baseline: BaselineSchedule::Off,
             keep_answers: false,
             ..self.options.clone()
         };
@@ -1609,6 +1874,59 @@ impl RateTarget for WireRateTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interleaved_baseline_needs_a_spawned_appliance_in_open_loop() {
+        let spawned = WireOptions::default();
+        assert!(validate(&spawned).is_ok());
+        let connected = WireOptions {
+            target: Target::Connect(SocketAddr::from(([127, 0, 0, 1], 15000))),
+            ..WireOptions::default()
+        };
+        let error = validate(&connected).expect_err("refused").to_string();
+        assert!(error.contains("--spawn"), "{error}");
+        let max = WireOptions {
+            max: true,
+            ..WireOptions::default()
+        };
+        let error = validate(&max).expect_err("refused").to_string();
+        assert!(error.contains("--max"), "{error}");
+        let no_slices = WireOptions {
+            slices: 0,
+            ..WireOptions::default()
+        };
+        assert!(validate(&no_slices).is_err());
+        for options in [connected, max, no_slices] {
+            let before = WireOptions {
+                baseline: BaselineSchedule::Before,
+                ..options
+            };
+            assert!(validate(&before).is_ok());
+        }
+        assert_eq!(
+            BaselineSchedule::default_for(
+                &Target::Connect(SocketAddr::from(([127, 0, 0, 1], 1))),
+                false
+            ),
+            BaselineSchedule::Before
+        );
+        assert_eq!(
+            BaselineSchedule::default_for(&WireOptions::default().target, true),
+            BaselineSchedule::Before
+        );
+        assert_eq!(
+            BaselineSchedule::default_for(&WireOptions::default().target, false),
+            BaselineSchedule::Interleaved
+        );
+    }
+
+    #[test]
+    fn a_thread_state_is_read_past_a_command_name_with_parentheses() {
+        assert_eq!(thread_state("42 (crossline) T 1 42"), Some('T'));
+        assert_eq!(thread_state("43 (a (b) c) R 1 43"), Some('R'));
+        assert_eq!(thread_state("44 (x)"), None);
+        assert_eq!(thread_state("garbage"), None);
+    }
 
     #[test]
     fn credentials_fit_soupbintcp() {
