@@ -110,6 +110,16 @@ fn wire_spawn_smoke_reports_the_appliance_and_the_echo_baseline() {
     assert_eq!(planned.last(), Some(&999_500_000));
     assert_eq!(report["baseline_schedule"], "interleaved");
     assert_eq!(report["baseline_slices"].as_u64(), Some(4), "{report}");
+    let slices = report["slices"].as_array().expect("slices");
+    assert_eq!(slices.len(), 4);
+    for slice in slices {
+        assert!(slice["echo_p99_ns"].as_u64().unwrap_or(0) > 0, "{slice}");
+        assert!(
+            slice["appliance_p99_ns"].as_u64().unwrap_or(0) > 0,
+            "{slice}"
+        );
+    }
+    assert!(report["median_slice_p99_ratio"].as_f64().unwrap_or(0.0) > 0.0);
     assert_eq!(report["mode"], "wire");
     assert_eq!(report["load"], "open_loop");
     assert_eq!(report["ops"].as_u64(), Some(2000), "{report}");

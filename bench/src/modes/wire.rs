@@ -886,6 +886,8 @@ struct Recorder {
     /// The measured time: from each part's first planned send to its last answer, added up (see
     /// `drive_schedule_part`); the achieved rate is answers per second of it.
     active_ns: u64,
+    /// Each part's own p99, in order (an interleaved run's parts).
+    part_p99_ns: Vec<u64>,
     timeline: Vec<TimelineInterval>,
     /// Every answer, when the options ask for them (allocated up front).
     answers: Option<Vec<Answer>>,
@@ -1097,8 +1099,14 @@ pub struct WireReport {
     /// Planned send of an aggressive IOC -> its first Order Executed.
     pub taker_fill_latency_ns: Option<LatencyNs>,
     pub executions: u64,
-    /// Appliance p99 / echo p99 (open loop).
+    /// Appliance p99 / echo p99 (open loop), over the whole run: the goal's measure.
     pub p99_ratio_to_echo: Option<f64>,
+    /// An interleaved run: the median over its slices of (the appliance's p99 in the slice / the echo's p99 in
+    /// the slice just before). One stall of the host weighs on one slice here, where it can set the whole run's
+    /// p99 of one side.
+    pub median_slice_p99_ratio: Option<f64>,
+    /// An interleaved run, slice by slice.
+    pub slices: Vec<SliceP99>,
     pub p99_ratio_goal: f64,
     pub max_rate_goal: Option<f64>,
     pub echo_message_bytes: usize,
@@ -1124,6 +1132,70 @@ pub struct WireRun {
 pub struct Answer {
     pub planned_offset_ns: u64,
     pub latency_ns: u64,
+}
+
+/// One slice of an interleaved run: the echo's p99 and the appliance's, measured one after the other.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SliceP99 {
+    pub echo_p99_ns: u64,
+    pub appliance_p99_ns: u64,
+    /// appliance / echo, to two decimals (None when the echo's p99 is 0).
+    pub ratio: Option<f64>,
+}
+
+/// Pairs each echo slice's p99 with the appliance part after it.
+fn slice_pairs(echo_p99_ns: &[u64], appliance_p99_ns: &[u64]) -> Vec<SliceP99> {
+    if echo_p99_ns.len() < 2 || echo_p99_ns.len() != appliance_p99_ns.len() {
+        return Vec::new();
+    }
+    echo_p99_ns
+        .iter()
+        .zip(appliance_p99_ns)
+        .map(|(&echo, &appliance)| SliceP99 {
+            echo_p99_ns: echo,
+            appliance_p99_ns: appliance,
+            ratio: (echo > 0).then(|| (appliance as f64 / echo as f64 * 100.0).round() / 100.0),
+        })
+        .collect()
+}
+
+/// The median of the slices' ratios (the mean of the middle two for an even count).
+fn median_ratio(slices: &[SliceP99]) -> Option<f64> {
+    let mut ratios: Vec<f64> = slices.iter().filter_map(|slice| slice.ratio).collect();
+    if ratios.is_empty() {
+        return None;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let middle = ratios.len() / 2;
+    let median = if ratios.len() % 2 == 1 {
+        ratios[middle]
+    } else {
+        (ratios[middle - 1] + ratios[middle]) / 2.0
+    };
+    Some((median * 100.0).round() / 100.0)
+}
+
+/// The text report's line about the slices of an interleaved run.
+fn describe_slices(slices: &[SliceP99], median: Option<f64>) -> String {
+    let Some(median) = median else {
+        return "n/a (an interleaved baseline has slices)".to_string();
+    };
+    let range = |values: &mut dyn Iterator<Item = u64>| {
+        let values: Vec<u64> = values.collect();
+        let low = values.iter().min().copied().unwrap_or(0);
+        let high = values.iter().max().copied().unwrap_or(0);
+        format!(
+            "{}-{} us",
+            group_digits(low / 1_000),
+            group_digits(high / 1_000)
+        )
+    };
+    format!(
+        "median ratio {median:.2}x over {} slices · echo p99 {} · appliance p99 {}",
+        slices.len(),
+        range(&mut slices.iter().map(|slice| slice.echo_p99_ns)),
+        range(&mut slices.iter().map(|slice| slice.appliance_p99_ns)),
+    )
 }
 
 /// Writes `answers` as CSV (`planned_offset_ns,latency_ns`, a header line first).
@@ -1215,6 +1287,8 @@ struct EchoBaseline {
     seconds: f64,
     checks_passed: bool,
     slices: u32,
+    /// Each echo run's own p99, in order: one per slice of an interleaved run.
+    slice_p99_ns: Vec<u64>,
 }
 
 impl EchoBaseline {
@@ -1226,6 +1300,7 @@ impl EchoBaseline {
             seconds: run.report.report.seconds,
             checks_passed: run.report.report.checks_passed(),
             slices: 1,
+            slice_p99_ns: vec![run.histogram.value_at_quantile(0.99)],
             histogram: run.histogram,
         }
     }
@@ -1238,6 +1313,8 @@ impl EchoBaseline {
         self.seconds += run.report.report.seconds;
         self.checks_passed &= run.report.report.checks_passed();
         self.slices += 1;
+        self.slice_p99_ns
+            .push(run.histogram.value_at_quantile(0.99));
     }
 
     fn achieved_rate_per_sec(&self) -> f64 {
@@ -1332,6 +1409,7 @@ fn new_recorder(start_ns: u64, answers_room: Option<usize>) -> Recorder {
         last_receive_ns: start_ns,
         start_ns,
         active_ns: 0,
+        part_p99_ns: Vec::new(),
         timeline: Vec::new(),
         answers: answers_room.map(Vec::with_capacity),
     }
@@ -1382,7 +1460,12 @@ fn drive_interleaved(
             None => *baseline = Some(EchoBaseline::new(run)),
         }
         std::thread::sleep(RESUME_SETTLE);
+        let before = recorder.ack.clone();
         drive_schedule_part(sessions, options, timer, &mut recorder, part)?;
+        let mut this_part = recorder.ack.clone();
+        // `before` holds a subset of the same counts (recorded into the same histogram), so this cannot fail.
+        let _ = this_part.subtract(&before);
+        recorder.part_p99_ns.push(this_part.value_at_quantile(0.99));
     }
     Ok(recorder)
 }
@@ -1619,6 +1702,11 @@ fn build_report(
         }
         _ => None,
     };
+    let slice_pairs = baseline
+        .as_ref()
+        .map(|run| slice_pairs(&run.slice_p99_ns, &recorder.part_p99_ns))
+        .unwrap_or_default();
+    let median_slice_ratio = median_ratio(&slice_pairs);
 
     let mut counters = Named::new();
     counters.push("messages_sent", total.sent);
@@ -1749,6 +1837,10 @@ fn build_report(
             describe_worst_intervals(&recorder.timeline),
         ),
         (
+            "p99 by slice".to_string(),
+            describe_slices(&slice_pairs, median_slice_ratio),
+        ),
+        (
             "taker fills".to_string(),
             LatencyNs::from_histogram(&recorder.taker_fill).map_or("none".to_string(), |l| {
                 format!(
@@ -1823,6 +1915,8 @@ fn build_report(
             taker_fill_latency_ns: LatencyNs::from_histogram(&recorder.taker_fill),
             executions: total.executions,
             p99_ratio_to_echo: ratio,
+            median_slice_p99_ratio: median_slice_ratio,
+            slices: slice_pairs,
             p99_ratio_goal: P99_RATIO_GOAL,
             max_rate_goal: options.max.then_some(MAX_RATE_GOAL),
             echo_message_bytes: echo_bytes,
@@ -1918,6 +2012,23 @@ mod tests {
             BaselineSchedule::default_for(&WireOptions::default().target, false),
             BaselineSchedule::Interleaved
         );
+    }
+
+    #[test]
+    fn slices_pair_in_order_and_their_median_ratio_ignores_one_bad_slice() {
+        let pairs = slice_pairs(&[100, 200, 100, 50_000], &[150, 200, 300, 1_000]);
+        let ratios: Vec<Option<f64>> = pairs.iter().map(|pair| pair.ratio).collect();
+        assert_eq!(ratios, vec![Some(1.5), Some(1.0), Some(3.0), Some(0.02)]);
+        assert_eq!(median_ratio(&pairs), Some(1.25));
+        assert_eq!(median_ratio(&pairs[..3]), Some(1.5));
+        assert!(
+            slice_pairs(&[100], &[100]).is_empty(),
+            "one slice is the whole run"
+        );
+        assert!(slice_pairs(&[100, 100], &[100]).is_empty(), "unpaired");
+        let unmeasurable = slice_pairs(&[0, 0], &[10, 10]);
+        assert_eq!(median_ratio(&unmeasurable), None);
+        assert!(describe_slices(&pairs, median_ratio(&pairs)).contains("1.25x over 4 slices"));
     }
 
     #[test]
