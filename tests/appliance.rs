@@ -344,6 +344,42 @@ fn sigkill_under_durable_acks_loses_no_acknowledged_order() {
 }
 
 #[test]
+fn durable_replies_ask_for_their_sync_instead_of_waiting_out_the_flush_interval() {
+    // An interval far longer than the reply timeout: a reply that waited for the flusher's timer would never come.
+    let site = Site::new(|text| {
+        let text = text.replace("policy = \"local\"", "policy = \"durable\"");
+        assert!(
+            text.contains("fsync_interval_ms = 10\n"),
+            "the example's interval moved"
+        );
+        text.replace("fsync_interval_ms = 10\n", "fsync_interval_ms = 60000\n")
+    });
+    let appliance = site.start();
+    let mut alice = login(appliance.endpoints.order_entry, "alice", 1);
+    let mut acknowledged = Vec::new();
+    for user_ref in 1..=20u32 {
+        alice
+            .enter_order(&limit(user_ref, Side::Buy, 1, "ACME", 90_0000))
+            .expect("send");
+        let (sequence, reply) = next(&mut alice);
+        assert!(matches!(reply, Outbound::OrderAccepted(_)), "{reply:?}");
+        acknowledged.push((sequence, reply));
+    }
+    // Every acknowledged order is on disk: killed now, the appliance comes back with all of them.
+    appliance.kill();
+    let appliance = site.start();
+    let mut alice = login(appliance.endpoints.order_entry, "alice", 1);
+    let replayed = drain(&mut alice, QUIET);
+    assert!(
+        replayed.len() >= acknowledged.len() && replayed[..acknowledged.len()] == acknowledged[..],
+        "{} replayed, {} acknowledged before the kill",
+        replayed.len(),
+        acknowledged.len()
+    );
+    assert!(appliance.terminate().success());
+}
+
+#[test]
 fn garbage_and_wrong_logins_do_not_disturb_other_sessions() {
     let site = Site::new(|text| text);
     let appliance = site.start();

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::fsio;
 use crate::segment::{Segment, FIRST_FRAME_OFFSET_BYTES};
@@ -222,7 +222,15 @@ const SEALED_CAPACITY: usize = 4;
 /// from doubling the sync rate under light load, where it could hold the sync lock when the next batch arrives.
 const CHECKPOINT_CATCH_UP_IDLE_MS: u64 = 50;
 
-/// The group-commit thread: every `interval_ms` it syncs what the writer has published, if anything is new.
+/// Rounds a waiter asks for (`Watermarks::request_sync`) start no sooner than this after the previous round
+/// started. A round costs tens of microseconds of CPU and several disk round trips; back to back under a steady
+/// stream of requests they took a quarter of a core on the reference 2-vCPU box at 20,000 durable orders/s and
+/// starved the gateway (BENCHMARKS.md). Under a steady stream this is a round per millisecond; a request after a
+/// quiet spell starts its round at once.
+const REQUESTED_ROUND_MIN_GAP: Duration = Duration::from_millis(1);
+
+/// The group-commit thread: every `interval_ms`, or at once when a waiter asks (at most one requested round per
+/// `REQUESTED_ROUND_MIN_GAP`), it syncs what the writer has published, if anything is new.
 #[derive(Debug)]
 pub(crate) struct Flusher {
     shared: Arc<SyncShared>,
@@ -239,8 +247,19 @@ impl Flusher {
             .name("journal-flusher".to_string())
             .spawn(move || {
                 let mut idle_ticks = 0u64;
+                let mut last_round: Option<Instant> = None;
                 while !worker.stop.load(Ordering::Acquire) {
-                    thread::park_timeout(interval);
+                    // Woken early by a waiter for the durable watermark (`Watermarks::request_sync`).
+                    let requested = worker.watermarks.wait_for_sync_request(interval);
+                    if requested {
+                        let since = last_round.map_or(REQUESTED_ROUND_MIN_GAP, |at| at.elapsed());
+                        if let Some(rest) = REQUESTED_ROUND_MIN_GAP.checked_sub(since) {
+                            thread::sleep(rest);
+                        }
+                    }
+                    if worker.stop.load(Ordering::Acquire) {
+                        break;
+                    }
                     let behind = worker.watermarks.synced_seq() < worker.watermarks.appended_seq();
                     let catch_up = !behind && worker.checkpoint_behind() && {
                         idle_ticks += 1;
@@ -248,6 +267,7 @@ impl Flusher {
                     };
                     if behind || catch_up {
                         idle_ticks = 0;
+                        last_round = Some(Instant::now());
                         if let Err((path, err)) = worker.sync_now() {
                             worker.poison(format!("{}: {err}", path.display()));
                             return;
@@ -271,7 +291,7 @@ impl Flusher {
     pub(crate) fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
+            self.shared.watermarks.wake_flusher();
             // A panic in the flusher has already been reported by the panic hook; the writer carries on stopping.
             let _ = thread.join();
         }

@@ -8,13 +8,19 @@
 //! that follows the journal see only committed records, while the writer and its syncs work on everything
 //! appended. Without a limit (the default, and a leader's) readers see everything written.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Keeps each counter on its own cache line pair, so the flusher storing `durable` does not slow the writer
 /// storing `written` (adjacent-line prefetch makes 128 bytes the unit that matters).
 #[derive(Debug, Default)]
 #[repr(align(128))]
 struct Padded(AtomicU64);
+
+/// The flusher's futex word, on its own cache lines as the counters are.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct PaddedWord(AtomicU32);
 
 /// Shared by the writer, its flusher and any number of readers through an `Arc`.
 #[derive(Debug)]
@@ -23,6 +29,10 @@ pub struct Watermarks {
     durable: Padded,
     /// Readers see no record past this seq (`u64::MAX`: no limit).
     visible: Padded,
+    /// 1 while someone waits for the durable watermark and the flusher has not yet started the round that will
+    /// raise it (`request_sync`). The flusher sleeps on this word between rounds (a futex), so whichever flusher
+    /// the writer runs (a cut reopens the journal with a new one) is woken through the same shared word.
+    sync_wanted: PaddedWord,
 }
 
 impl Default for Watermarks {
@@ -37,6 +47,7 @@ impl Watermarks {
             written: Padded(AtomicU64::new(last_seq)),
             durable: Padded(AtomicU64::new(last_seq)),
             visible: Padded(AtomicU64::new(u64::MAX)),
+            sync_wanted: PaddedWord::default(),
         }
     }
 
@@ -111,5 +122,111 @@ impl Watermarks {
     #[inline]
     pub(crate) fn publish_durable(&self, seq: u64) {
         self.durable.0.fetch_max(seq, Ordering::Release);
+    }
+
+    /// Someone waits for the durable watermark (a reply under `ack = durable`): the flusher starts a round now
+    /// instead of at the end of its interval (group commit: every record written by the time the round starts is
+    /// synced by it, and requests made meanwhile start the next round at once). A system call only for the
+    /// request that finds none pending: a waiter may call this on every turn of its loop. Without a flusher
+    /// (`FsyncPolicy::EveryBatch` syncs in the writer, `None` never) it changes nothing.
+    #[inline]
+    pub fn request_sync(&self) {
+        let word = &self.sync_wanted.0;
+        if word.load(Ordering::Relaxed) != 0 || word.swap(1, Ordering::AcqRel) != 0 {
+            return;
+        }
+        futex_wake(word);
+    }
+
+    /// The flusher, between rounds: sleeps until a sync is requested or `timeout` passes (or a spurious wake-up),
+    /// and returns whether one was requested, taking the request.
+    pub(crate) fn wait_for_sync_request(&self, timeout: Duration) -> bool {
+        let word = &self.sync_wanted.0;
+        if word.load(Ordering::Acquire) == 0 {
+            futex_wait_while_zero(word, timeout);
+        }
+        word.swap(0, Ordering::AcqRel) != 0
+    }
+
+    /// Ends the flusher's current wait (it is stopping): as a request, so the word's one meaning holds.
+    pub(crate) fn wake_flusher(&self) {
+        self.sync_wanted.0.store(1, Ordering::Release);
+        futex_wake(&self.sync_wanted.0);
+    }
+}
+
+/// Wakes every thread sleeping on `word` in `futex_wait_while_zero`.
+fn futex_wake(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE reads no memory: the kernel uses the word's address only as the key of its wait queue.
+    // The word lives as long as `&self` of the caller.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        );
+    }
+}
+
+/// Sleeps while `word` is 0, at most `timeout`: the kernel checks the word and queues the thread atomically, so a
+/// `futex_wake` after a store of 1 is never lost. Returns early on a wake-up, a signal, or a word already non-zero.
+fn futex_wait_while_zero(word: &AtomicU32, timeout: Duration) {
+    let timeout = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
+    };
+    // SAFETY: FUTEX_WAIT reads the aligned u32 behind `word` (alive for the call) and the timespec on this
+    // stack frame; it writes nothing.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            0u32,
+            &timeout as *const libc::timespec,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Watermarks;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_sync_request_wakes_the_waiting_flusher_and_is_taken_once() {
+        let marks = Arc::new(Watermarks::new(0));
+        assert!(
+            !marks.wait_for_sync_request(Duration::from_millis(1)),
+            "nothing requested"
+        );
+        let waiter = {
+            let marks = Arc::clone(&marks);
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let requested = marks.wait_for_sync_request(Duration::from_secs(60));
+                (requested, started.elapsed())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        marks.request_sync();
+        marks.request_sync();
+        let (requested, waited) = waiter.join().expect("waiter");
+        assert!(requested);
+        assert!(
+            waited < Duration::from_secs(30),
+            "woken by the request, not the timeout: {waited:?}"
+        );
+        assert!(
+            !marks.wait_for_sync_request(Duration::from_millis(1)),
+            "taken once"
+        );
+        marks.request_sync();
+        assert!(
+            marks.wait_for_sync_request(Duration::from_secs(60)),
+            "a request made before the wait is kept"
+        );
     }
 }

@@ -131,6 +131,15 @@ impl AckGate {
             AckPolicy::Replicated => self.committed_seq.load(Ordering::Acquire),
         }
     }
+
+    /// Events wait in the ring for the watermark: under `durable`, the journal's flusher is asked for a round now
+    /// rather than at the end of its interval (a system call only when no request is pending).
+    #[inline]
+    fn waiting(&self) {
+        if self.policy == AckPolicy::Durable {
+            self.watermarks.request_sync();
+        }
+    }
 }
 
 /// How often the gateway reads the MoldUDP64 retransmission socket. Reading it on every loop pass cost one
@@ -696,6 +705,7 @@ impl GatewayStage {
                 break;
             };
             if item.seq > released {
+                self.ack.waiting();
                 break;
             }
             self.on_outbound(&item);

@@ -314,7 +314,7 @@ pub fn run(options: &ReplicationOptions) -> anyhow::Result<ReplicationReport> {
     report.notes.retain(|note| !note.starts_with("spawned on"));
     report.notes.push(format!(
         "{voters} nodes on 127.0.0.1 from the example configuration: threads not pinned, idle {}, 8 MiB journal \
-         segments, journal fsync interval 1 ms, Raft heartbeat {} ms, election {}..{} ms, Raft log fsync {}",
+         segments, journal fsync interval 10 ms, Raft heartbeat {} ms, election {}..{} ms, Raft log fsync {}",
         options.idle,
         options.timing.heartbeat_ms,
         options.timing.election_min_ms,

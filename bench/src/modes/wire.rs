@@ -1799,7 +1799,7 @@ fn build_report(
     }
     if matches!(options.target, Target::Spawn { config: None, .. }) {
         notes.push(
-            "spawned on the example configuration (journal on, fsync interval 1 ms, ack local), threads not pinned"
+            "spawned on the example configuration (journal on, fsync interval 10 ms, ack local), threads not pinned"
                 .to_string(),
         );
     }
