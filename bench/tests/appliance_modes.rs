@@ -120,6 +120,10 @@ fn wire_spawn_smoke_reports_the_appliance_and_the_echo_baseline() {
         );
     }
     assert!(report["median_slice_p99_ratio"].as_f64().unwrap_or(0.0) > 0.0);
+    for share in ["share_over_1ms", "baseline_share_over_1ms"] {
+        let value = report[share].as_f64().expect(share);
+        assert!((0.0..=1.0).contains(&value), "{share} {value}");
+    }
     assert_eq!(report["mode"], "wire");
     assert_eq!(report["load"], "open_loop");
     assert_eq!(report["ops"].as_u64(), Some(2000), "{report}");

@@ -1107,6 +1107,10 @@ pub struct WireReport {
     pub median_slice_p99_ratio: Option<f64>,
     /// An interleaved run, slice by slice.
     pub slices: Vec<SliceP99>,
+    /// The fraction of messages answered more than 1 ms after their planned send. When the echo's is near 1% too,
+    /// the box's own stalls decide where both p99s fall.
+    pub share_over_1ms: Option<f64>,
+    pub baseline_share_over_1ms: Option<f64>,
     pub p99_ratio_goal: f64,
     pub max_rate_goal: Option<f64>,
     pub echo_message_bytes: usize,
@@ -1132,6 +1136,29 @@ pub struct WireRun {
 pub struct Answer {
     pub planned_offset_ns: u64,
     pub latency_ns: u64,
+}
+
+/// The fraction of the recorded values above `threshold_ns` (None for an empty histogram).
+fn share_over(histogram: &Histogram<u64>, threshold_ns: u64) -> Option<f64> {
+    if histogram.is_empty() {
+        return None;
+    }
+    let at_or_below = histogram.count_between(0, threshold_ns);
+    Some(histogram.len().saturating_sub(at_or_below) as f64 / histogram.len() as f64)
+}
+
+/// The text report's line comparing the slow shares of the appliance and the echo.
+fn describe_slow_shares(appliance: Option<f64>, echo: Option<f64>) -> String {
+    let percent =
+        |share: Option<f64>| share.map_or("n/a".to_string(), |s| format!("{:.2}%", s * 100.0));
+    match echo {
+        Some(_) => format!(
+            "{} of messages (echo {}: stalls of the box itself show in both)",
+            percent(appliance),
+            percent(echo)
+        ),
+        None => format!("{} of messages", percent(appliance)),
+    }
 }
 
 /// One slice of an interleaved run: the echo's p99 and the appliance's, measured one after the other.
@@ -1702,6 +1729,10 @@ fn build_report(
         }
         _ => None,
     };
+    let share_over_1ms = share_over(&recorder.ack, TIMELINE_SLOW_NS);
+    let baseline_share_over_1ms = baseline
+        .as_ref()
+        .and_then(|run| share_over(&run.histogram, TIMELINE_SLOW_NS));
     let slice_pairs = baseline
         .as_ref()
         .map(|run| slice_pairs(&run.slice_p99_ns, &recorder.part_p99_ns))
@@ -1837,6 +1868,10 @@ fn build_report(
             describe_worst_intervals(&recorder.timeline),
         ),
         (
+            "over 1 ms".to_string(),
+            describe_slow_shares(share_over_1ms, baseline_share_over_1ms),
+        ),
+        (
             "p99 by slice".to_string(),
             describe_slices(&slice_pairs, median_slice_ratio),
         ),
@@ -1916,6 +1951,8 @@ fn build_report(
             executions: total.executions,
             p99_ratio_to_echo: ratio,
             median_slice_p99_ratio: median_slice_ratio,
+            share_over_1ms,
+            baseline_share_over_1ms,
             slices: slice_pairs,
             p99_ratio_goal: P99_RATIO_GOAL,
             max_rate_goal: options.max.then_some(MAX_RATE_GOAL),
@@ -2029,6 +2066,19 @@ mod tests {
         let unmeasurable = slice_pairs(&[0, 0], &[10, 10]);
         assert_eq!(median_ratio(&unmeasurable), None);
         assert!(describe_slices(&pairs, median_ratio(&pairs)).contains("1.25x over 4 slices"));
+    }
+
+    #[test]
+    fn the_share_over_a_threshold_counts_only_values_above_it() {
+        let mut histogram = latency_histogram();
+        for value in [10_000u64, 20_000, 999_000, 1_000_000, 2_000_000, 50_000_000] {
+            histogram.record(value).expect("in range");
+        }
+        let share = share_over(&histogram, 1_000_000).expect("a share");
+        assert!((share - 2.0 / 6.0).abs() < 1e-9, "{share}");
+        assert_eq!(share_over(&latency_histogram(), 1_000_000), None);
+        assert!(describe_slow_shares(Some(0.0123), Some(0.0045))
+            .starts_with("1.23% of messages (echo 0.45%"));
     }
 
     #[test]
