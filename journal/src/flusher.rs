@@ -225,8 +225,8 @@ const CHECKPOINT_CATCH_UP_IDLE_MS: u64 = 50;
 /// Rounds a waiter asks for (`Watermarks::request_sync`) start no sooner than this after the previous round
 /// started. A round costs tens of microseconds of CPU and several disk round trips; back to back under a steady
 /// stream of requests they took a quarter of a core on the reference 2-vCPU box at 20,000 durable orders/s and
-/// starved the gateway (BENCHMARKS.md). Under a steady stream this is a round per millisecond; a request after a
-/// quiet spell starts its round at once.
+/// starved the gateway (BENCHMARKS.md). Under a steady stream this is a round per millisecond; a request made at
+/// least this long after the previous round (of any kind) started starts its round at once.
 const REQUESTED_ROUND_MIN_GAP: Duration = Duration::from_millis(1);
 
 /// The group-commit thread: every `interval_ms`, or at once when a waiter asks (at most one requested round per
@@ -261,8 +261,9 @@ impl Flusher {
                         break;
                     }
                     let behind = worker.watermarks.synced_seq() < worker.watermarks.appended_seq();
+                    // Only a full interval counts towards the idle time; a requested wake-up is not one.
                     let catch_up = !behind && worker.checkpoint_behind() && {
-                        idle_ticks += 1;
+                        idle_ticks += u64::from(!requested);
                         idle_ticks >= catch_up_idle_ticks
                     };
                     if behind || catch_up {

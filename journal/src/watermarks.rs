@@ -29,9 +29,10 @@ pub struct Watermarks {
     durable: Padded,
     /// Readers see no record past this seq (`u64::MAX`: no limit).
     visible: Padded,
-    /// 1 while someone waits for the durable watermark and the flusher has not yet started the round that will
-    /// raise it (`request_sync`). The flusher sleeps on this word between rounds (a futex), so whichever flusher
-    /// the writer runs (a cut reopens the journal with a new one) is woken through the same shared word.
+    /// 1 from a request (`request_sync`) until the flusher takes it, just before the round that answers it (which
+    /// may wait out `REQUESTED_ROUND_MIN_GAP` first); also set to end the flusher's wait when it stops. The flusher
+    /// sleeps on this word between rounds (a futex), so whichever flusher the writer runs (a cut reopens the
+    /// journal with a new one) is woken through the same shared word.
     sync_wanted: PaddedWord,
 }
 
@@ -124,11 +125,12 @@ impl Watermarks {
         self.durable.0.fetch_max(seq, Ordering::Release);
     }
 
-    /// Someone waits for the durable watermark (a reply under `ack = durable`): the flusher starts a round now
-    /// instead of at the end of its interval (group commit: every record written by the time the round starts is
-    /// synced by it, and requests made meanwhile start the next round at once). A system call only for the
-    /// request that finds none pending: a waiter may call this on every turn of its loop. Without a flusher
-    /// (`FsyncPolicy::EveryBatch` syncs in the writer, `None` never) it changes nothing.
+    /// Someone waits for the durable watermark (a reply under `ack = durable`): the flusher starts a round as soon
+    /// as the previous one started at least `REQUESTED_ROUND_MIN_GAP` (1 ms) ago, instead of at the end of its
+    /// interval (group commit: every record written by the time the round starts is synced by it, and requests
+    /// made during a round start the next one after the gap). A system call only for the request that finds none
+    /// pending: a waiter may call this on every turn of its loop. Without a flusher (`FsyncPolicy::EveryBatch`
+    /// syncs in the writer, `None` never) it changes nothing.
     #[inline]
     pub fn request_sync(&self) {
         let word = &self.sync_wanted.0;

@@ -150,6 +150,13 @@ impl BaselineSchedule {
 
 /// Slices of an interleaved run when none are asked for.
 pub const DEFAULT_SLICES: u32 = 10;
+/// The longest slice of an interleaved run: the appliance is paused for as long, its sessions silent, and it
+/// disconnects a session silent for its client timeout (15 s in the example configuration).
+const INTERLEAVED_SLICE_MAX: Duration = Duration::from_secs(10);
+/// After each part of an interleaved run, responses are still read for this long before the appliance is paused:
+/// an aggressive order's first execution can follow its acceptance in a later read, and read only after the next
+/// echo slice it would be timed seconds late.
+const PART_DRAIN: Duration = Duration::from_millis(20);
 /// After an interleaved echo slice, the continued appliance gets this long (timers that came due while it was
 /// paused, heartbeats) before its next slice is planned.
 const RESUME_SETTLE: Duration = Duration::from_millis(50);
@@ -358,18 +365,23 @@ impl Drop for Spawned {
 }
 
 impl Spawned {
-    /// Stops every thread of the appliance (SIGSTOP) and returns once each of them is stopped, so that nothing of
-    /// it runs while the guard lives; the guard continues it (SIGCONT) when dropped.
+    /// Stops every thread of the appliance and of any process it started (a wrapper script's `crossline`, say)
+    /// with SIGSTOP, and returns once each of them is stopped, so that nothing of it runs while the guard lives;
+    /// the guard continues them (SIGCONT) when dropped.
     pub fn pause(&self) -> anyhow::Result<Paused> {
         let child = self.child.as_ref().context("the appliance has stopped")?;
         let pid = libc::pid_t::try_from(child.id()).context("child pid")?;
-        // SAFETY: kill(2) on our own child, which has not been waited for, so the pid is still ours.
-        if unsafe { libc::kill(pid, libc::SIGSTOP) } != 0 {
-            bail!("pausing the appliance: {}", std::io::Error::last_os_error());
+        let pids = with_descendants(pid)?;
+        let paused = Paused { pids };
+        for &pid in &paused.pids {
+            // SAFETY: kill(2) with a pid just read from /proc as our child or one of its descendants. One that has
+            // exited since makes the call fail harmlessly (ESRCH), and is then skipped by the check below.
+            unsafe {
+                libc::kill(pid, libc::SIGSTOP);
+            }
         }
-        let paused = Paused { pid };
         let deadline = Instant::now() + PAUSE_TIMEOUT;
-        while !all_threads_stopped(pid)? {
+        while !paused.pids.iter().all(|&pid| all_threads_stopped(pid)) {
             if Instant::now() >= deadline {
                 bail!(
                     "the appliance's threads did not all stop within {PAUSE_TIMEOUT:?} of SIGSTOP"
@@ -387,35 +399,73 @@ const PAUSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// A paused appliance (`Spawned::pause`): continued on drop.
 #[derive(Debug)]
 pub struct Paused {
-    pid: libc::pid_t,
+    /// The child first, then its descendants.
+    pids: Vec<libc::pid_t>,
 }
 
 impl Drop for Paused {
     fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child; the `Spawned` that owns it outlives this guard.
-        unsafe {
-            libc::kill(self.pid, libc::SIGCONT);
+        for &pid in &self.pids {
+            // SAFETY: kill(2) on the processes `pause` stopped; the `Spawned` that owns the child outlives this
+            // guard.
+            unsafe {
+                libc::kill(pid, libc::SIGCONT);
+            }
         }
     }
 }
 
-/// Whether every thread of `pid` is in the stopped state (`T` in /proc/PID/task/TID/stat).
-fn all_threads_stopped(pid: libc::pid_t) -> anyhow::Result<bool> {
-    let dir = format!("/proc/{pid}/task");
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
-        let path = entry
-            .with_context(|| format!("reading {dir}"))?
-            .path()
-            .join("stat");
-        // A thread that has just exited leaves no stat to read: it cannot run either.
-        let Ok(stat) = std::fs::read_to_string(&path) else {
+/// `pid` and every process descended from it, from the parent links in /proc/*/stat.
+fn with_descendants(pid: libc::pid_t) -> anyhow::Result<Vec<libc::pid_t>> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").context("reading /proc")? {
+        let Ok(entry) = entry else { continue };
+        let Some(process) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<libc::pid_t>().ok())
+        else {
             continue;
         };
-        if thread_state(&stat) != Some('T') {
-            return Ok(false);
+        // A process that has just exited leaves no stat to read.
+        if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
+            if let Some(parent) = parent_pid(&stat) {
+                parents.push((process, parent));
+            }
         }
     }
-    Ok(true)
+    let mut family = vec![pid];
+    let mut next = 0;
+    while next < family.len() {
+        let parent = family[next];
+        family.extend(
+            parents
+                .iter()
+                .filter(|(_, of)| *of == parent)
+                .map(|(process, _)| *process),
+        );
+        next += 1;
+    }
+    Ok(family)
+}
+
+/// Whether every thread of `pid` is stopped (`T`) or can no longer run (a zombie, `Z`, or gone).
+fn all_threads_stopped(pid: libc::pid_t) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.filter_map(Result::ok).all(|task| {
+        // A thread that has just exited leaves no stat to read: it cannot run either.
+        std::fs::read_to_string(task.path().join("stat")).map_or(true, |stat| {
+            matches!(thread_state(&stat), Some('T' | 'Z' | 'X'))
+        })
+    })
+}
+
+/// The parent pid of a /proc stat line (the field after the state).
+fn parent_pid(stat: &str) -> Option<libc::pid_t> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The state letter of a /proc stat line: the first field after the command name, which is in parentheses and
@@ -1283,6 +1333,16 @@ fn validate(options: &WireOptions) -> anyhow::Result<()> {
         if options.slices == 0 {
             bail!("--slices must be at least 1");
         }
+        let slice = options.duration / options.slices;
+        if slice > INTERLEAVED_SLICE_MAX {
+            bail!(
+                "--baseline interleaved keeps the appliance paused for each echo slice; slices of {:.1} s would \
+                 outlast the sessions' client timeout (15 s in the example configuration): use at least {} \
+                 --slices",
+                slice.as_secs_f64(),
+                options.duration.as_nanos().div_ceil(INTERLEAVED_SLICE_MAX.as_nanos())
+            );
+        }
     }
     Ok(())
 }
@@ -1489,6 +1549,13 @@ fn drive_interleaved(
         std::thread::sleep(RESUME_SETTLE);
         let before = recorder.ack.clone();
         drive_schedule_part(sessions, options, timer, &mut recorder, part)?;
+        let drain_until = Instant::now() + PART_DRAIN;
+        while Instant::now() < drain_until {
+            for session in sessions.iter_mut() {
+                session.poll(timer, &mut recorder)?;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
         let mut this_part = recorder.ack.clone();
         // `before` holds a subset of the same counts (recorded into the same histogram), so this cannot fail.
         let _ = this_part.subtract(&before);
@@ -2027,7 +2094,18 @@ mod tests {
             ..WireOptions::default()
         };
         assert!(validate(&no_slices).is_err());
-        for options in [connected, max, no_slices] {
+        let long_slices = WireOptions {
+            duration: Duration::from_secs(150),
+            ..WireOptions::default()
+        };
+        let error = validate(&long_slices).expect_err("refused").to_string();
+        assert!(error.contains("use at least 15 --slices"), "{error}");
+        assert!(validate(&WireOptions {
+            slices: 15,
+            ..long_slices.clone()
+        })
+        .is_ok());
+        for options in [connected, max, no_slices, long_slices] {
             let before = WireOptions {
                 baseline: BaselineSchedule::Before,
                 ..options
@@ -2082,11 +2160,58 @@ mod tests {
     }
 
     #[test]
+    fn a_pause_stops_the_child_and_what_it_started_and_the_guard_continues_them() {
+        let child = Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .spawn()
+            .expect("sh");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid");
+        // The shell starts its sleep a moment after it starts.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let family = loop {
+            let family = with_descendants(pid).expect("/proc");
+            if family.len() >= 2 || Instant::now() >= deadline {
+                break family;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(family.len(), 2, "{family:?}");
+        assert_eq!(family[0], pid);
+        let spawned = Spawned {
+            child: Some(child),
+            order_entry: SocketAddr::from(([127, 0, 0, 1], 0)),
+            lines: channel().1,
+            _dir: None,
+            _feed_sink: None,
+        };
+        let paused = spawned.pause().expect("paused");
+        assert!(family.iter().all(|&pid| all_threads_stopped(pid)));
+        drop(paused);
+        let running = |pid: libc::pid_t| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| thread_state(&stat) == Some('S'))
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !family.iter().all(|&pid| running(pid)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(family.iter().all(|&pid| running(pid)), "continued");
+        // SAFETY: kill(2) on the sleep this test's shell started.
+        unsafe {
+            libc::kill(family[1], libc::SIGKILL);
+        }
+        // Dropping the `Spawned` stops the shell (SIGTERM) and waits for it.
+        drop(spawned);
+    }
+
+    #[test]
     fn a_thread_state_is_read_past_a_command_name_with_parentheses() {
         assert_eq!(thread_state("42 (crossline) T 1 42"), Some('T'));
         assert_eq!(thread_state("43 (a (b) c) R 1 43"), Some('R'));
         assert_eq!(thread_state("44 (x)"), None);
         assert_eq!(thread_state("garbage"), None);
+        assert_eq!(parent_pid("43 (a (b) c) R 17 43"), Some(17));
+        assert_eq!(parent_pid("44 (x) S"), None);
     }
 
     #[test]
