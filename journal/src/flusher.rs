@@ -250,8 +250,7 @@ impl Flusher {
                 let mut last_round: Option<Instant> = None;
                 while !worker.stop.load(Ordering::Acquire) {
                     // Woken early by a waiter for the durable watermark (`Watermarks::request_sync`).
-                    let requested = worker.watermarks.wait_for_sync_request(interval);
-                    if requested {
+                    if worker.watermarks.sleep_until_requested(interval) {
                         let since = last_round.map_or(REQUESTED_ROUND_MIN_GAP, |at| at.elapsed());
                         if let Some(rest) = REQUESTED_ROUND_MIN_GAP.checked_sub(since) {
                             thread::sleep(rest);
@@ -260,6 +259,8 @@ impl Flusher {
                     if worker.stop.load(Ordering::Acquire) {
                         break;
                     }
+                    // Taken only now, so that waiters asking again during the gap find it pending.
+                    let requested = worker.watermarks.take_sync_request();
                     let behind = worker.watermarks.synced_seq() < worker.watermarks.appended_seq();
                     // Only a full interval counts towards the idle time; a requested wake-up is not one.
                     let catch_up = !behind && worker.checkpoint_behind() && {

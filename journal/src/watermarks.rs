@@ -29,8 +29,9 @@ pub struct Watermarks {
     durable: Padded,
     /// Readers see no record past this seq (`u64::MAX`: no limit).
     visible: Padded,
-    /// 1 from a request (`request_sync`) until the flusher takes it, just before the round that answers it (which
-    /// may wait out `REQUESTED_ROUND_MIN_GAP` first); also set to end the flusher's wait when it stops. The flusher
+    /// 1 from a request (`request_sync`) until the flusher takes it, just before the round that answers it (after
+    /// waiting out `REQUESTED_ROUND_MIN_GAP`, during which further requests find it pending and make no system
+    /// call); also set to end the flusher's wait when it stops. The flusher
     /// sleeps on this word between rounds (a futex), so whichever flusher the writer runs (a cut reopens the
     /// journal with a new one) is woken through the same shared word.
     sync_wanted: PaddedWord,
@@ -141,13 +142,20 @@ impl Watermarks {
     }
 
     /// The flusher, between rounds: sleeps until a sync is requested or `timeout` passes (or a spurious wake-up),
-    /// and returns whether one was requested, taking the request.
-    pub(crate) fn wait_for_sync_request(&self, timeout: Duration) -> bool {
+    /// and returns whether one is pending, leaving it pending (`take_sync_request` takes it).
+    pub(crate) fn sleep_until_requested(&self, timeout: Duration) -> bool {
         let word = &self.sync_wanted.0;
         if word.load(Ordering::Acquire) == 0 {
             futex_wait_while_zero(word, timeout);
         }
-        word.swap(0, Ordering::AcqRel) != 0
+        word.load(Ordering::Acquire) != 0
+    }
+
+    /// The flusher, just before a round: takes the pending request, if any. Every record a waiter asked for
+    /// before this was published before its request, so the round that follows (it reads the written
+    /// watermark after this) covers it; a request after this starts the next round.
+    pub(crate) fn take_sync_request(&self) -> bool {
+        self.sync_wanted.0.swap(0, Ordering::AcqRel) != 0
     }
 
     /// Ends the flusher's current wait (it is stopping): as a request, so the word's one meaning holds.
@@ -200,15 +208,20 @@ mod tests {
     #[test]
     fn a_sync_request_wakes_the_waiting_flusher_and_is_taken_once() {
         let marks = Arc::new(Watermarks::new(0));
+        // What the flusher does between rounds, without its gap.
+        let wait_for_sync_request = |marks: &Watermarks, timeout: Duration| {
+            marks.sleep_until_requested(timeout);
+            marks.take_sync_request()
+        };
         assert!(
-            !marks.wait_for_sync_request(Duration::from_millis(1)),
+            !wait_for_sync_request(&marks, Duration::from_millis(1)),
             "nothing requested"
         );
         let waiter = {
             let marks = Arc::clone(&marks);
             std::thread::spawn(move || {
                 let started = Instant::now();
-                let requested = marks.wait_for_sync_request(Duration::from_secs(60));
+                let requested = wait_for_sync_request(&marks, Duration::from_secs(60));
                 (requested, started.elapsed())
             })
         };
@@ -222,12 +235,12 @@ mod tests {
             "woken by the request, not the timeout: {waited:?}"
         );
         assert!(
-            !marks.wait_for_sync_request(Duration::from_millis(1)),
+            !wait_for_sync_request(&marks, Duration::from_millis(1)),
             "taken once"
         );
         marks.request_sync();
         assert!(
-            marks.wait_for_sync_request(Duration::from_secs(60)),
+            wait_for_sync_request(&marks, Duration::from_secs(60)),
             "a request made before the wait is kept"
         );
     }

@@ -462,17 +462,20 @@ fn all_threads_stopped(pid: libc::pid_t) -> bool {
     })
 }
 
-/// The parent pid of a /proc stat line (the field after the state).
-fn parent_pid(stat: &str) -> Option<libc::pid_t> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(1)?.parse().ok()
+/// The fields of a /proc stat line after the command name, which is in parentheses and may itself hold spaces and
+/// parentheses: the state, the parent pid, ...
+fn stat_fields(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace())
 }
 
-/// The state letter of a /proc stat line: the first field after the command name, which is in parentheses and
-/// may itself hold spaces and parentheses.
+/// The parent pid of a /proc stat line.
+fn parent_pid(stat: &str) -> Option<libc::pid_t> {
+    stat_fields(stat)?.nth(1)?.parse().ok()
+}
+
+/// The state letter of a /proc stat line.
 fn thread_state(stat: &str) -> Option<char> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().next()?.chars().next()
+    stat_fields(stat)?.next()?.chars().next()
 }
 
 /// Username and password of session `index` (0-based): the example's alice, bob, carol, then mm04, mm05, ...
