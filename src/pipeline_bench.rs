@@ -324,6 +324,7 @@ fn run_pipeline(
             u32::try_from(config.journal.fsync_interval_ms).unwrap_or(u32::MAX),
         ),
         first_seq: 1,
+        requested_round_max_gap_us: config.journal.requested_round_max_gap_us,
     };
     let journal_dir = dir.join("journal");
     std::fs::create_dir_all(&journal_dir)

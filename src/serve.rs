@@ -420,6 +420,7 @@ fn journal_config(config: &Config) -> JournalConfig {
             u32::try_from(config.journal.fsync_interval_ms).unwrap_or(u32::MAX),
         ),
         first_seq: 1,
+        requested_round_max_gap_us: config.journal.requested_round_max_gap_us,
     }
 }
 

@@ -187,6 +187,7 @@ fn journal_config() -> JournalConfig {
         segment_bytes: 256 << 10,
         fsync: FsyncPolicy::None,
         first_seq: 1,
+        ..JournalConfig::default()
     }
 }
 

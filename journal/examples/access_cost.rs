@@ -57,6 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         segment_bytes: 256 << 20,
         fsync: FsyncPolicy::None,
         first_seq: 1,
+        ..JournalConfig::default()
     };
     let (mut writer, _) = JournalWriter::open(&dir, config)?;
     let started = Instant::now();

@@ -222,15 +222,37 @@ const SEALED_CAPACITY: usize = 4;
 /// from doubling the sync rate under light load, where it could hold the sync lock when the next batch arrives.
 const CHECKPOINT_CATCH_UP_IDLE_MS: u64 = 50;
 
-/// Rounds a waiter asks for (`Watermarks::request_sync`) start no sooner than this after the previous round
-/// started. A round costs tens of microseconds of CPU and several disk round trips; back to back under a steady
-/// stream of requests they took a quarter of a core on the reference 2-vCPU box at 20,000 durable orders/s and
-/// starved the gateway (BENCHMARKS.md). Under a steady stream this is a round per millisecond; a request made at
-/// least this long after the previous round (of any kind) started starts its round at once.
-const REQUESTED_ROUND_MIN_GAP: Duration = Duration::from_millis(1);
+/// How long a round a waiter asks for (`Watermarks::request_sync`) waits after the previous round started: in
+/// proportion to the journal's rate since then, `REQUESTED_ROUND_GAP_NS_PER_RECORD_PER_S` per record a second
+/// (20 us at 1,000 records/s, 1 ms at 50,000/s), and at most `max_gap`.
+///
+/// A round costs the box tens of microseconds of CPU whatever it syncs. Under light load a waiter then gets its
+/// round at once: the disk's round trip is most of its wait. Under heavy load the rounds space out and each
+/// carries more records, so that their CPU does not starve the thread that writes them: on the reference 2-vCPU
+/// box, rounds 250 us apart at 50,000 durable orders/s tripled the p90 that 1 ms gave, while at 2,000/s a fixed
+/// 1 ms gap tripled the p50 (BENCHMARKS.md). On a host where the flusher has a core of its own, `max_gap` 0 runs
+/// requested rounds back to back.
+pub(crate) fn requested_round_gap(
+    records_since_previous: u64,
+    since_previous: Duration,
+    max_gap: Duration,
+) -> Duration {
+    let since_ns = since_previous.as_nanos().max(1);
+    let gap_ns = u128::from(records_since_previous)
+        .saturating_mul(REQUESTED_ROUND_GAP_NS_PER_RECORD_PER_S * 1_000_000_000)
+        / since_ns;
+    let max_ns = max_gap.as_nanos();
+    Duration::from_nanos(u64::try_from(gap_ns.min(max_ns)).unwrap_or(u64::MAX))
+}
 
-/// The group-commit thread: every `interval_ms`, or at once when a waiter asks (at most one requested round per
-/// `REQUESTED_ROUND_MIN_GAP`), it syncs what the writer has published, if anything is new.
+/// The gap's slope: nanoseconds of gap per record a second of the journal's rate.
+const REQUESTED_ROUND_GAP_NS_PER_RECORD_PER_S: u128 = 20;
+
+/// The default most a requested round waits after the previous one (`JournalConfig::requested_round_max_gap_us`).
+pub const DEFAULT_REQUESTED_ROUND_MAX_GAP_US: u32 = 1_000;
+
+/// The group-commit thread: every `interval_ms`, or when a waiter asks (after `requested_round_gap`), it syncs what
+/// the writer has published, if anything is new.
 #[derive(Debug)]
 pub(crate) struct Flusher {
     shared: Arc<SyncShared>,
@@ -238,7 +260,11 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
-    pub(crate) fn start(shared: Arc<SyncShared>, interval_ms: u32) -> std::io::Result<Flusher> {
+    pub(crate) fn start(
+        shared: Arc<SyncShared>,
+        interval_ms: u32,
+        requested_round_max_gap: Duration,
+    ) -> std::io::Result<Flusher> {
         let interval_ms = u64::from(interval_ms.max(1));
         let interval = Duration::from_millis(interval_ms);
         let catch_up_idle_ticks = CHECKPOINT_CATCH_UP_IDLE_MS.div_ceil(interval_ms);
@@ -247,13 +273,21 @@ impl Flusher {
             .name("journal-flusher".to_string())
             .spawn(move || {
                 let mut idle_ticks = 0u64;
-                let mut last_round: Option<Instant> = None;
+                // When the previous round started, and the last record appended by then.
+                let mut last_round: Option<(Instant, u64)> = None;
                 while !worker.stop.load(Ordering::Acquire) {
                     // Woken early by a waiter for the durable watermark (`Watermarks::request_sync`).
                     if worker.watermarks.sleep_until_requested(interval) {
-                        let since = last_round.map_or(REQUESTED_ROUND_MIN_GAP, |at| at.elapsed());
-                        if let Some(rest) = REQUESTED_ROUND_MIN_GAP.checked_sub(since) {
-                            thread::sleep(rest);
+                        if let Some((started, appended_then)) = last_round {
+                            let since = started.elapsed();
+                            let records = worker
+                                .watermarks
+                                .appended_seq()
+                                .saturating_sub(appended_then);
+                            let gap = requested_round_gap(records, since, requested_round_max_gap);
+                            if let Some(rest) = gap.checked_sub(since) {
+                                thread::sleep(rest);
+                            }
                         }
                     }
                     if worker.stop.load(Ordering::Acquire) {
@@ -269,7 +303,7 @@ impl Flusher {
                     };
                     if behind || catch_up {
                         idle_ticks = 0;
-                        last_round = Some(Instant::now());
+                        last_round = Some((Instant::now(), worker.watermarks.appended_seq()));
                         if let Err((path, err)) = worker.sync_now() {
                             worker.poison(format!("{}: {err}", path.display()));
                             return;
@@ -303,5 +337,53 @@ impl Flusher {
 impl Drop for Flusher {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_requested_round_waits_in_proportion_to_the_rate_up_to_the_maximum() {
+        // 2 records in 1 ms: 2,000 records/s, 40 us.
+        assert_eq!(
+            requested_round_gap(2, Duration::from_millis(1), MAX),
+            Duration::from_micros(40)
+        );
+        // 20,000 records/s: 400 us.
+        assert_eq!(
+            requested_round_gap(20, Duration::from_millis(1), MAX),
+            Duration::from_micros(400)
+        );
+        // 50,000 records/s and over: the maximum.
+        assert_eq!(requested_round_gap(50, Duration::from_millis(1), MAX), MAX);
+        assert_eq!(
+            requested_round_gap(1_000_000, Duration::from_millis(1), MAX),
+            MAX
+        );
+        // The maximum is the operator's: 0 never waits, whatever the rate.
+        assert_eq!(
+            requested_round_gap(1_000, Duration::from_millis(1), Duration::ZERO),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn after_a_quiet_spell_a_requested_round_does_not_wait() {
+        assert_eq!(
+            requested_round_gap(0, Duration::from_millis(3), MAX),
+            Duration::ZERO
+        );
+        // One record after a second of silence: 20 ns, far below a round's own cost.
+        assert!(requested_round_gap(1, Duration::from_secs(1), MAX) < Duration::from_micros(1));
+        // No time at all since the previous round (a clock that did not move) is no division by zero.
+        assert_eq!(requested_round_gap(5, Duration::ZERO, MAX), MAX);
+        assert_eq!(
+            requested_round_gap(u64::MAX, Duration::from_nanos(1), MAX),
+            MAX
+        );
     }
 }

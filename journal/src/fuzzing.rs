@@ -313,6 +313,7 @@ pub fn journal_recovery(data: &[u8]) {
         segment_bytes: WRITER_SEGMENT_BYTES,
         fsync: FsyncPolicy::None,
         first_seq: 1,
+        ..JournalConfig::default()
     };
     let (mut writer, opened) =
         JournalWriter::open(dir, config).expect("a writer opens a recovered journal");
@@ -494,6 +495,7 @@ pub fn seed_journals() -> Vec<Vec<u8>> {
             segment_bytes: WRITER_SEGMENT_BYTES,
             fsync: FsyncPolicy::None,
             first_seq: 1,
+            ..JournalConfig::default()
         };
         let (mut writer, _) = JournalWriter::open(dir, config).expect("a seed journal");
         for seq in 1..=records {

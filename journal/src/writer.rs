@@ -12,11 +12,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crossline_engine::Command;
 
 use crate::error::{AppendError, OpenError};
-use crate::flusher::{Flusher, SyncShared};
+use crate::flusher::{Flusher, SyncShared, DEFAULT_REQUESTED_ROUND_MAX_GAP_US};
 use crate::fsio::{self, DirLock};
 use crate::preparer::{next_first_seq, Preparer, Request};
 use crate::reader::JournalReader;
@@ -49,6 +50,10 @@ pub struct JournalConfig {
     /// Sequence number of the first record of an empty journal (after a snapshot-only restore, the snapshot's seq
     /// plus one). Ignored when the directory already holds segments.
     pub first_seq: u64,
+    /// Under `FsyncPolicy::IntervalMs`, the most a round asked for by a waiter (`Watermarks::request_sync`) waits
+    /// after the previous round started; the wait grows with the journal's rate up to this (the flusher's
+    /// `requested_round_gap`). 0: requested rounds back to back.
+    pub requested_round_max_gap_us: u32,
 }
 
 impl Default for JournalConfig {
@@ -57,6 +62,7 @@ impl Default for JournalConfig {
             segment_bytes: 256 << 20,
             fsync: FsyncPolicy::IntervalMs(1),
             first_seq: 1,
+            requested_round_max_gap_us: DEFAULT_REQUESTED_ROUND_MAX_GAP_US,
         }
     }
 }
@@ -196,8 +202,12 @@ impl JournalWriter {
         ));
         let flusher = match config.fsync {
             FsyncPolicy::IntervalMs(interval_ms) => Some(
-                Flusher::start(Arc::clone(&shared), interval_ms)
-                    .map_err(|err| OpenError::io(&dir, err))?,
+                Flusher::start(
+                    Arc::clone(&shared),
+                    interval_ms,
+                    Duration::from_micros(u64::from(config.requested_round_max_gap_us)),
+                )
+                .map_err(|err| OpenError::io(&dir, err))?,
             ),
             FsyncPolicy::None | FsyncPolicy::EveryBatch => None,
         };

@@ -17,6 +17,7 @@ fn journal_config() -> JournalConfig {
         segment_bytes: SEGMENT_BYTES,
         fsync: FsyncPolicy::None,
         first_seq: 1,
+        ..JournalConfig::default()
     }
 }
 

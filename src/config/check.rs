@@ -220,6 +220,12 @@ impl Config {
                 1,
                 60_000,
             )?;
+            within(
+                "journal.requested_round_max_gap_us",
+                u64::from(self.journal.requested_round_max_gap_us),
+                0,
+                1_000_000,
+            )?;
         }
         within("snapshot.keep", self.snapshot.keep, 1, 1_000)?;
         match self.ack.policy {

@@ -140,6 +140,7 @@ pub struct JournalSection {
     pub segment_bytes: u64,
     pub fsync: FsyncChoice,
     pub fsync_interval_ms: u64,
+    pub requested_round_max_gap_us: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -150,6 +150,26 @@ fn a_configuration_without_a_query_section_gets_the_query_defaults() {
 }
 
 #[test]
+fn the_requested_round_gap_is_read_and_bounded() {
+    let config = Config::embedded().expect("embedded default");
+    assert_eq!(config.journal.requested_round_max_gap_us, 1_000);
+    let text = embedded_text();
+    let back_to_back = text.replace(
+        "requested_round_max_gap_us = 1000",
+        "requested_round_max_gap_us = 0",
+    );
+    let config = Config::parse(&back_to_back, "test").expect("0 runs rounds back to back");
+    assert_eq!(config.journal.requested_round_max_gap_us, 0);
+    let too_long = text.replace(
+        "requested_round_max_gap_us = 1000",
+        "requested_round_max_gap_us = 2000000",
+    );
+    let error = refused(&too_long);
+    assert_eq!(error.field, "journal.requested_round_max_gap_us");
+    assert!(error.why.contains("between 0 and 1000000"), "{error}");
+}
+
+#[test]
 fn a_bad_query_section_is_refused_with_the_field() {
     let text = embedded_text();
     let bad_url = text.replace(

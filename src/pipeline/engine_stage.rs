@@ -436,6 +436,7 @@ mod tests {
             segment_bytes: 1 << 20,
             fsync: fsync_policy(crate::config::FsyncChoice::None, 1),
             first_seq: 1,
+            ..JournalConfig::default()
         };
         let (journal, _) = JournalWriter::open(dir.path(), journal_config).expect("journal");
         let (to_engine, from_gateway) = ring::<InboundCommand>(64);

@@ -182,6 +182,7 @@ fn lag_run(
             segment_bytes: 64 << 20,
             fsync: FsyncPolicy::None,
             first_seq: 1,
+            ..JournalConfig::default()
         },
     )?;
     let watermarks = writer.watermarks();

@@ -279,6 +279,7 @@ pub fn write_journal(dir: &Path, config: &Config, commands: u64, seed: u64) -> a
             segment_bytes: JOURNAL_SEGMENT_BYTES,
             fsync: FsyncPolicy::None,
             first_seq: 1,
+            ..JournalConfig::default()
         },
     )
     .with_context(|| format!("opening a journal in {}", dir.display()))?;

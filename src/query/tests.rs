@@ -304,6 +304,7 @@ fn a_learner_tailing_a_live_writer_reports_its_lag_and_catches_up() {
             segment_bytes: 16 << 20,
             fsync: FsyncPolicy::None,
             first_seq: 1,
+            ..JournalConfig::default()
         },
     )
     .expect("writer");

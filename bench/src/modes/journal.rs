@@ -507,6 +507,7 @@ pub fn run(options: &JournalOptions, timer: &Timer) -> anyhow::Result<JournalRun
         segment_bytes: options.segment_bytes,
         fsync: options.fsync,
         first_seq: 1,
+        ..JournalConfig::default()
     };
     let (mut writer, _) = JournalWriter::open(&journal_dir, config)
         .with_context(|| format!("opening a journal in {}", journal_dir.display()))?;

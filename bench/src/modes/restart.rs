@@ -188,6 +188,7 @@ fn journal_flow(
         segment_bytes: options.segment_bytes,
         fsync: options.fsync,
         first_seq: 1,
+        ..JournalConfig::default()
     };
     let (mut writer, _) = JournalWriter::open(journal_dir, journal_config)
         .with_context(|| format!("opening a journal in {}", journal_dir.display()))?;

@@ -103,6 +103,7 @@ pub fn config(segment_bytes: u64, fsync: FsyncPolicy) -> JournalConfig {
         segment_bytes,
         fsync,
         first_seq: 1,
+        ..JournalConfig::default()
     }
 }
 
