@@ -120,9 +120,23 @@ fn wire_spawn_smoke_reports_the_appliance_and_the_echo_baseline() {
         );
     }
     assert!(report["median_slice_p99_ratio"].as_f64().unwrap_or(0.0) > 0.0);
-    for share in ["share_over_1ms", "baseline_share_over_1ms"] {
+    for share in [
+        "share_over_1ms",
+        "baseline_share_over_1ms",
+        "share_over_100us",
+        "baseline_share_over_100us",
+    ] {
         let value = report[share].as_f64().expect(share);
         assert!((0.0..=1.0).contains(&value), "{share} {value}");
+    }
+    // Every message over 1 ms is over 100 us too.
+    for side in ["", "baseline_"] {
+        let over_100us = report[format!("{side}share_over_100us")].as_f64();
+        let over_1ms = report[format!("{side}share_over_1ms")].as_f64();
+        assert!(
+            over_100us >= over_1ms,
+            "{side}: {over_100us:?} {over_1ms:?}"
+        );
     }
     assert_eq!(report["mode"], "wire");
     assert_eq!(report["load"], "open_loop");
