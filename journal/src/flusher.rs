@@ -223,24 +223,21 @@ const SEALED_CAPACITY: usize = 4;
 const CHECKPOINT_CATCH_UP_IDLE_MS: u64 = 50;
 
 /// How long a round a waiter asks for (`Watermarks::request_sync`) waits after the previous round started: in
-/// proportion to the journal's rate since then, `REQUESTED_ROUND_GAP_NS_PER_RECORD_PER_S` per record a second
-/// (20 us at 1,000 records/s, 1 ms at 50,000/s), and at most `max_gap`.
+/// proportion to the journal's rate, `REQUESTED_ROUND_GAP_NS_PER_RECORD_PER_S` per record a second (20 us at 1,000
+/// records/s, 1 ms at 50,000/s), and at most `max_gap`. The rate is `records` appended over `window`.
 ///
 /// A round costs the box tens of microseconds of CPU whatever it syncs. Under light load a waiter then gets its
 /// round at once: the disk's round trip is most of its wait. Under heavy load the rounds space out and each
-/// carries more records, so that their CPU does not starve the thread that writes them: on the reference 2-vCPU
-/// box, rounds 250 us apart at 50,000 durable orders/s tripled the p90 that 1 ms gave, while at 2,000/s a fixed
-/// 1 ms gap tripled the p50 (BENCHMARKS.md). On a host where the flusher has a core of its own, `max_gap` 0 runs
-/// requested rounds back to back.
-pub(crate) fn requested_round_gap(
-    records_since_previous: u64,
-    since_previous: Duration,
-    max_gap: Duration,
-) -> Duration {
-    let since_ns = since_previous.as_nanos().max(1);
-    let gap_ns = u128::from(records_since_previous)
+/// carries more records, so that their CPU does not starve the threads that produce the records (the appliance's
+/// gateway, which runs the journal's writer by default): on the reference 2-vCPU box, rounds 250 us apart at
+/// 50,000 durable orders/s doubled the p90 that 1 ms gave, while at 2,000/s a fixed 1 ms gap tripled the p50
+/// (BENCHMARKS.md). On a host where the flusher has a core of its own, `max_gap` 0 runs requested rounds back to
+/// back.
+pub(crate) fn requested_round_gap(records: u64, window: Duration, max_gap: Duration) -> Duration {
+    let window_ns = window.as_nanos().max(1);
+    let gap_ns = u128::from(records)
         .saturating_mul(REQUESTED_ROUND_GAP_NS_PER_RECORD_PER_S * 1_000_000_000)
-        / since_ns;
+        / window_ns;
     let max_ns = max_gap.as_nanos();
     Duration::from_nanos(u64::try_from(gap_ns.min(max_ns)).unwrap_or(u64::MAX))
 }
@@ -250,6 +247,60 @@ const REQUESTED_ROUND_GAP_NS_PER_RECORD_PER_S: u128 = 20;
 
 /// The default most a requested round waits after the previous one (`JournalConfig::requested_round_max_gap_us`).
 pub const DEFAULT_REQUESTED_ROUND_MAX_GAP_US: u32 = 1_000;
+
+/// The largest `JournalConfig::requested_round_max_gap_us` accepted: past it a durable reply waits for the pacing
+/// more than for any disk, and stopping the flusher waits out the gap.
+pub const REQUESTED_ROUND_MAX_GAP_LIMIT_US: u32 = 10_000;
+
+/// Rounds over which the flusher measures the journal's rate.
+const RATE_WINDOW_ROUNDS: usize = 8;
+
+/// The starts of the last `RATE_WINDOW_ROUNDS` rounds: when, and the last record appended by then. The rate is
+/// measured from the oldest, so that a record arriving just after a short round does not read as a burst.
+#[derive(Debug)]
+struct RoundStarts {
+    starts: [(Instant, u64); RATE_WINDOW_ROUNDS],
+    len: usize,
+    /// Where the next start goes; once full, the oldest.
+    next: usize,
+}
+
+impl RoundStarts {
+    fn new(now: Instant) -> RoundStarts {
+        RoundStarts {
+            starts: [(now, 0); RATE_WINDOW_ROUNDS],
+            len: 0,
+            next: 0,
+        }
+    }
+
+    fn push(&mut self, at: Instant, appended: u64) {
+        self.starts[self.next] = (at, appended);
+        self.next = (self.next + 1) % RATE_WINDOW_ROUNDS;
+        self.len = (self.len + 1).min(RATE_WINDOW_ROUNDS);
+    }
+
+    /// How long a requested round still waits at `now`, `appended` being the last record appended by then.
+    fn wait_before_requested_round(
+        &self,
+        now: Instant,
+        appended: u64,
+        max_gap: Duration,
+    ) -> Duration {
+        if self.len == 0 {
+            return Duration::ZERO;
+        }
+        let latest = self.starts[(self.next + RATE_WINDOW_ROUNDS - 1) % RATE_WINDOW_ROUNDS];
+        let oldest = if self.len < RATE_WINDOW_ROUNDS {
+            self.starts[0]
+        } else {
+            self.starts[self.next]
+        };
+        let records = appended.saturating_sub(oldest.1);
+        let gap = requested_round_gap(records, now.saturating_duration_since(oldest.0), max_gap);
+        gap.saturating_sub(now.saturating_duration_since(latest.0))
+    }
+}
 
 /// The group-commit thread: every `interval_ms`, or when a waiter asks (after `requested_round_gap`), it syncs what
 /// the writer has published, if anything is new.
@@ -268,26 +319,29 @@ impl Flusher {
         let interval_ms = u64::from(interval_ms.max(1));
         let interval = Duration::from_millis(interval_ms);
         let catch_up_idle_ticks = CHECKPOINT_CATCH_UP_IDLE_MS.div_ceil(interval_ms);
+        // Never past the interval, when a round would come anyway; bounded, so that stopping waits out at most
+        // `REQUESTED_ROUND_MAX_GAP_LIMIT_US`.
+        let max_gap = requested_round_max_gap
+            .min(interval)
+            .min(Duration::from_micros(
+                REQUESTED_ROUND_MAX_GAP_LIMIT_US.into(),
+            ));
         let worker = Arc::clone(&shared);
         let thread = thread::Builder::new()
             .name("journal-flusher".to_string())
             .spawn(move || {
                 let mut idle_ticks = 0u64;
-                // When the previous round started, and the last record appended by then.
-                let mut last_round: Option<(Instant, u64)> = None;
+                let mut round_starts = RoundStarts::new(Instant::now());
                 while !worker.stop.load(Ordering::Acquire) {
                     // Woken early by a waiter for the durable watermark (`Watermarks::request_sync`).
                     if worker.watermarks.sleep_until_requested(interval) {
-                        if let Some((started, appended_then)) = last_round {
-                            let since = started.elapsed();
-                            let records = worker
-                                .watermarks
-                                .appended_seq()
-                                .saturating_sub(appended_then);
-                            let gap = requested_round_gap(records, since, requested_round_max_gap);
-                            if let Some(rest) = gap.checked_sub(since) {
-                                thread::sleep(rest);
-                            }
+                        let wait = round_starts.wait_before_requested_round(
+                            Instant::now(),
+                            worker.watermarks.appended_seq(),
+                            max_gap,
+                        );
+                        if !wait.is_zero() {
+                            thread::sleep(wait);
                         }
                     }
                     if worker.stop.load(Ordering::Acquire) {
@@ -303,7 +357,7 @@ impl Flusher {
                     };
                     if behind || catch_up {
                         idle_ticks = 0;
-                        last_round = Some((Instant::now(), worker.watermarks.appended_seq()));
+                        round_starts.push(Instant::now(), worker.watermarks.appended_seq());
                         if let Err((path, err)) = worker.sync_now() {
                             worker.poison(format!("{}: {err}", path.display()));
                             return;
@@ -369,6 +423,71 @@ mod tests {
             requested_round_gap(1_000, Duration::from_millis(1), Duration::ZERO),
             Duration::ZERO
         );
+    }
+
+    /// Round starts `period` apart, the last one `last_ago` before `now`, `per_round` records appended between.
+    fn steady_rounds(
+        now: Instant,
+        rounds: usize,
+        period: Duration,
+        last_ago: Duration,
+        per_round: u64,
+    ) -> RoundStarts {
+        let mut starts = RoundStarts::new(now);
+        for k in 0..rounds {
+            let before_last = period * u32::try_from(rounds - 1 - k).expect("few rounds");
+            starts.push(now - last_ago - before_last, per_round * k as u64);
+        }
+        starts
+    }
+
+    #[test]
+    fn the_first_requested_round_does_not_wait() {
+        let now = Instant::now();
+        let starts = RoundStarts::new(now);
+        assert_eq!(
+            starts.wait_before_requested_round(now, 1_000, MAX),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn the_rate_is_measured_over_the_last_rounds_and_the_gap_counts_from_the_latest() {
+        let now = Instant::now() + Duration::from_secs(1);
+        // 20 records a round, a round every 1 ms: 20,000 records/s, a gap of 400 us. Eight rounds kept, the latest
+        // started 100 us ago, 20 more records since: 160 records over 7.1 ms, 22,535 records/s, a gap of 450 us.
+        let starts = steady_rounds(
+            now,
+            12,
+            Duration::from_millis(1),
+            Duration::from_micros(100),
+            20,
+        );
+        let appended = 20 * 12;
+        let wait = starts.wait_before_requested_round(now, appended, MAX);
+        assert_eq!(wait, Duration::from_nanos(450_704 - 100_000));
+        // Later than the gap: no wait.
+        let later = now + Duration::from_micros(400);
+        assert_eq!(
+            starts.wait_before_requested_round(later, appended, MAX),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn one_record_just_after_a_short_round_does_not_read_as_a_burst() {
+        let now = Instant::now() + Duration::from_secs(1);
+        // Light load: a round for each record, every 500 us (2,000 records/s), the latest 30 us ago, and one more
+        // record since. Measured from the latest round alone that would be 33,000 records/s and a 660 us gap.
+        let starts = steady_rounds(
+            now,
+            8,
+            Duration::from_micros(500),
+            Duration::from_micros(30),
+            1,
+        );
+        let wait = starts.wait_before_requested_round(now, 8, MAX);
+        assert!(wait <= Duration::from_micros(20), "{wait:?}");
     }
 
     #[test]

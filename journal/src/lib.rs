@@ -42,7 +42,7 @@ pub use error::{
     AppendError, FormatError, FrameDefect, JournalError, OpenError, ReadError, RecoveryError,
     SnapshotError,
 };
-pub use flusher::DEFAULT_REQUESTED_ROUND_MAX_GAP_US;
+pub use flusher::{DEFAULT_REQUESTED_ROUND_MAX_GAP_US, REQUESTED_ROUND_MAX_GAP_LIMIT_US};
 pub use header::{LayoutFeatures, FORMAT_VERSION, HEADER_BYTES};
 pub use preparer::records_per_segment;
 pub use reader::{JournalReader, Record};

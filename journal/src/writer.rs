@@ -17,7 +17,9 @@ use std::time::Duration;
 use crossline_engine::Command;
 
 use crate::error::{AppendError, OpenError};
-use crate::flusher::{Flusher, SyncShared, DEFAULT_REQUESTED_ROUND_MAX_GAP_US};
+use crate::flusher::{
+    Flusher, SyncShared, DEFAULT_REQUESTED_ROUND_MAX_GAP_US, REQUESTED_ROUND_MAX_GAP_LIMIT_US,
+};
 use crate::fsio::{self, DirLock};
 use crate::preparer::{next_first_seq, Preparer, Request};
 use crate::reader::JournalReader;
@@ -52,7 +54,8 @@ pub struct JournalConfig {
     pub first_seq: u64,
     /// Under `FsyncPolicy::IntervalMs`, the most a round asked for by a waiter (`Watermarks::request_sync`) waits
     /// after the previous round started; the wait grows with the journal's rate up to this (the flusher's
-    /// `requested_round_gap`). 0: requested rounds back to back.
+    /// `requested_round_gap`), and never past the interval. 0: requested rounds back to back. At most
+    /// `REQUESTED_ROUND_MAX_GAP_LIMIT_US`.
     pub requested_round_max_gap_us: u32,
 }
 
@@ -543,6 +546,14 @@ fn validate(config: &JournalConfig) -> Result<(), OpenError> {
     if let FsyncPolicy::IntervalMs(0) = config.fsync {
         return Err(OpenError::InvalidConfig {
             reason: "fsync interval_ms must be at least 1".to_string(),
+        });
+    }
+    if config.requested_round_max_gap_us > REQUESTED_ROUND_MAX_GAP_LIMIT_US {
+        return Err(OpenError::InvalidConfig {
+            reason: format!(
+                "requested_round_max_gap_us = {} must be at most {REQUESTED_ROUND_MAX_GAP_LIMIT_US}",
+                config.requested_round_max_gap_us
+            ),
         });
     }
     Ok(())

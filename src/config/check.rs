@@ -224,7 +224,7 @@ impl Config {
                 "journal.requested_round_max_gap_us",
                 u64::from(self.journal.requested_round_max_gap_us),
                 0,
-                1_000_000,
+                crossline_journal::REQUESTED_ROUND_MAX_GAP_LIMIT_US.into(),
             )?;
         }
         within("snapshot.keep", self.snapshot.keep, 1, 1_000)?;

@@ -140,7 +140,12 @@ pub struct JournalSection {
     pub segment_bytes: u64,
     pub fsync: FsyncChoice,
     pub fsync_interval_ms: u64,
+    #[serde(default = "default_requested_round_max_gap_us")]
     pub requested_round_max_gap_us: u32,
+}
+
+fn default_requested_round_max_gap_us() -> u32 {
+    crossline_journal::DEFAULT_REQUESTED_ROUND_MAX_GAP_US
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -162,11 +162,16 @@ fn the_requested_round_gap_is_read_and_bounded() {
     assert_eq!(config.journal.requested_round_max_gap_us, 0);
     let too_long = text.replace(
         "requested_round_max_gap_us = 1000",
-        "requested_round_max_gap_us = 2000000",
+        "requested_round_max_gap_us = 20000",
     );
     let error = refused(&too_long);
     assert_eq!(error.field, "journal.requested_round_max_gap_us");
-    assert!(error.why.contains("between 0 and 1000000"), "{error}");
+    assert!(error.why.contains("between 0 and 10000"), "{error}");
+    // A configuration written before the field existed still loads, with the default.
+    let older = text.replace("requested_round_max_gap_us = 1000\n", "");
+    assert!(!older.contains("requested_round_max_gap_us ="));
+    let config = Config::parse(&older, "test").expect("an older configuration");
+    assert_eq!(config.journal.requested_round_max_gap_us, 1_000);
 }
 
 #[test]

@@ -132,9 +132,9 @@ impl AckGate {
         }
     }
 
-    /// Events wait in the ring for the watermark: under `durable`, the journal's flusher is asked for a round (at
-    /// once, or 1 ms after its previous one) rather than at the end of its interval (a system call only when no
-    /// request is pending).
+    /// Events wait in the ring for the watermark: under `durable`, the journal's flusher is asked for a round (after
+    /// a gap that follows the journal's rate, at most `journal.requested_round_max_gap_us`) rather than at the end
+    /// of its interval (a system call only when no request is pending).
     #[inline]
     fn waiting(&self) {
         if self.policy == AckPolicy::Durable {
