@@ -21,12 +21,11 @@ use crate::pipeline::engine_stage::{AdminResults, EngineStage, Fatal};
 use crate::pipeline::idle::Idle;
 use crate::pipeline::ledger::SessionLedger;
 use crate::pipeline::messages::{wall_clock_ns, AdminCommand, InboundCommand, OutboundEvent};
-use crate::pipeline::recovery::fsync_policy;
 use crate::pipeline::ring::{ring, Consumer, Producer};
 use crate::pipeline::Lifecycle;
 use anyhow::Context;
 use crossline_engine::{CommandBody, Engine, NewOrder, OrderType, Side, TimeInForce};
-use crossline_journal::{JournalConfig, JournalWriter};
+use crossline_journal::JournalWriter;
 use hdrhistogram::Histogram;
 use serde_json::json;
 use std::path::PathBuf;
@@ -317,15 +316,7 @@ fn run_pipeline(
     ops: u64,
     dir: &std::path::Path,
 ) -> anyhow::Result<serde_json::Value> {
-    let journal_config = JournalConfig {
-        segment_bytes: config.journal.segment_bytes,
-        fsync: fsync_policy(
-            config.journal.fsync,
-            u32::try_from(config.journal.fsync_interval_ms).unwrap_or(u32::MAX),
-        ),
-        first_seq: 1,
-        requested_round_max_gap_us: config.journal.requested_round_max_gap_us,
-    };
+    let journal_config = crate::serve::journal_config(config);
     let journal_dir = dir.join("journal");
     std::fs::create_dir_all(&journal_dir)
         .with_context(|| format!("creating {}", journal_dir.display()))?;

@@ -412,7 +412,8 @@ fn build_gateway(
     ))
 }
 
-fn journal_config(config: &Config) -> JournalConfig {
+/// The journal writer's settings from the configuration (the appliance's and the in-process pipeline bench's).
+pub(crate) fn journal_config(config: &Config) -> JournalConfig {
     JournalConfig {
         segment_bytes: config.journal.segment_bytes,
         fsync: fsync_policy(

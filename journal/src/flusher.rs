@@ -233,7 +233,7 @@ const CHECKPOINT_CATCH_UP_IDLE_MS: u64 = 50;
 /// 50,000 durable orders/s doubled the p90 that 1 ms gave, while at 2,000/s a fixed 1 ms gap tripled the p50
 /// (BENCHMARKS.md). On a host where the flusher has a core of its own, `max_gap` 0 runs requested rounds back to
 /// back.
-pub(crate) fn requested_round_gap(records: u64, window: Duration, max_gap: Duration) -> Duration {
+fn requested_round_gap(records: u64, window: Duration, max_gap: Duration) -> Duration {
     let window_ns = window.as_nanos().max(1);
     let gap_ns = u128::from(records)
         .saturating_mul(REQUESTED_ROUND_GAP_NS_PER_RECORD_PER_S * 1_000_000_000)
@@ -319,13 +319,9 @@ impl Flusher {
         let interval_ms = u64::from(interval_ms.max(1));
         let interval = Duration::from_millis(interval_ms);
         let catch_up_idle_ticks = CHECKPOINT_CATCH_UP_IDLE_MS.div_ceil(interval_ms);
-        // Never past the interval, when a round would come anyway; bounded, so that stopping waits out at most
-        // `REQUESTED_ROUND_MAX_GAP_LIMIT_US`.
-        let max_gap = requested_round_max_gap
-            .min(interval)
-            .min(Duration::from_micros(
-                REQUESTED_ROUND_MAX_GAP_LIMIT_US.into(),
-            ));
+        // Never past the interval, when a round would come anyway. (`JournalWriter::open` refused a maximum over
+        // `REQUESTED_ROUND_MAX_GAP_LIMIT_US`, so stopping waits out at most that.)
+        let max_gap = requested_round_max_gap.min(interval);
         let worker = Arc::clone(&shared);
         let thread = thread::Builder::new()
             .name("journal-flusher".to_string())

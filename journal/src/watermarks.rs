@@ -31,9 +31,9 @@ pub struct Watermarks {
     visible: Padded,
     /// 1 from a request (`request_sync`) until the flusher takes it, just before the round that answers it (after
     /// the gap that paces requested rounds, during which further requests find it pending and make no system
-    /// call); also set to end the flusher's wait when it stops. The flusher
-    /// sleeps on this word between rounds (a futex), so whichever flusher the writer runs (a cut reopens the
-    /// journal with a new one) is woken through the same shared word.
+    /// call); also set to end the flusher's wait when it stops. The flusher sleeps on this word between rounds (a
+    /// futex), so whichever flusher the writer runs (a cut reopens the journal with a new one) is woken through the
+    /// same shared word.
     sync_wanted: PaddedWord,
 }
 
@@ -130,9 +130,9 @@ impl Watermarks {
     /// instead of at the end of its interval: once the previous round started long enough ago, a gap that grows
     /// with the journal's rate up to `JournalConfig::requested_round_max_gap_us` (group commit: every record
     /// written by the time the round starts is synced by it, and requests made during a round start the next one
-    /// after the gap). A system call only for the request that finds none
-    /// pending: a waiter may call this on every turn of its loop. Without a flusher (`FsyncPolicy::EveryBatch`
-    /// syncs in the writer, `None` never) it changes nothing.
+    /// after the gap). A system call only for the request that finds none pending: a waiter may call this on
+    /// every turn of its loop. Without a flusher (`FsyncPolicy::EveryBatch` syncs in the writer, `None` never) it
+    /// changes nothing.
     #[inline]
     pub fn request_sync(&self) {
         let word = &self.sync_wanted.0;
