@@ -14,7 +14,8 @@
 //! `live` (hands a running measurement's samples to a side thread every 100 ms) with its two consumers,
 //! `progress` (the progress bar) and `hlog` (interval histogram logs); `plot` (percentile spectrum charts, SVG);
 //! `search` (the step-rate search over any `RateTarget`); `suite` (the standard set and BENCHMARKS.md's
-//! generated section).
+//! generated section); `threads` (each thread's CPU time and its wait for a core over the measured parts, from
+//! the scheduler's schedstat).
 
 pub mod env;
 pub mod histogram;
@@ -29,5 +30,6 @@ pub mod rundir;
 pub mod sampling;
 pub mod search;
 pub mod suite;
+pub mod threads;
 pub mod timer;
 pub mod workload;

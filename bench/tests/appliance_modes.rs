@@ -138,6 +138,52 @@ fn wire_spawn_smoke_reports_the_appliance_and_the_echo_baseline() {
             "{side}: {over_100us:?} {over_1ms:?}"
         );
     }
+    // The threads over the appliance's four parts (about 1 s): its gateway and the bench's client ran, and no
+    // thread was on a core or waiting for one for longer than the parts lasted.
+    let window_ns = report["threads_window_ns"]
+        .as_u64()
+        .expect("threads_window_ns");
+    let threads = report["threads"].as_array().expect("threads");
+    if std::path::Path::new("/proc/self/schedstat").exists() {
+        assert!(window_ns >= 900_000_000, "{window_ns}");
+        let ran = |process: &str, name: &str| {
+            threads.iter().any(|t| {
+                t["process"] == process
+                    && t["name"].as_str().unwrap_or("").starts_with(name)
+                    && t["cpu_ns"].as_u64().unwrap_or(0) > 0
+            })
+        };
+        assert!(ran("appliance", "crossline-gatew"), "{threads:?}");
+        assert!(ran("bench", "crossline-bench"), "{threads:?}");
+        // The echo slices: the bench's echo server (one thread per slice) ran, over about as long again.
+        let echo_threads = report["baseline_threads"]
+            .as_array()
+            .expect("baseline_threads");
+        assert!(
+            echo_threads.iter().any(|t| {
+                t["name"].as_str().unwrap_or("").starts_with("echo-server")
+                    && t["cpu_ns"].as_u64().unwrap_or(0) > 0
+            }),
+            "{echo_threads:?}"
+        );
+        let echo_window_ns = report["baseline_threads_window_ns"]
+            .as_u64()
+            .expect("baseline_threads_window_ns");
+        assert!(echo_window_ns >= 900_000_000, "{echo_window_ns}");
+        for thread in threads {
+            let cpu = thread["cpu_ns"].as_u64().expect("cpu_ns");
+            let wait = thread["runnable_wait_ns"]
+                .as_u64()
+                .expect("runnable_wait_ns");
+            // The counters are read a moment after each part's end: a few ms of slack.
+            assert!(cpu + wait <= window_ns + 50_000_000, "{thread}");
+            let share = thread["cpu_share"].as_f64().expect("cpu_share");
+            assert!((0.0..=1.1).contains(&share), "{thread}");
+        }
+    } else {
+        assert!(threads.is_empty());
+        assert_eq!(report["baseline_threads"].as_array().map(Vec::len), Some(0));
+    }
     assert_eq!(report["mode"], "wire");
     assert_eq!(report["load"], "open_loop");
     assert_eq!(report["ops"].as_u64(), Some(2000), "{report}");

@@ -28,6 +28,7 @@ use crate::live::{self, LiveOptions, LiveRecorder, LiveThread, ProgressOptions};
 use crate::report::{group_digits, LatencySampling, Named, Report};
 use crate::rng::Rng;
 use crate::search::{RateTarget, StepMeasurement};
+use crate::threads::ThreadWatch;
 use crate::timer::{Timer, TimerSource};
 use anyhow::{bail, Context};
 use crossline_net::reactor::{Backend, CloseReason, Event, Reactor, ReactorConfig};
@@ -537,6 +538,20 @@ pub fn run(options: &EchoOptions) -> anyhow::Result<EchoRun> {
 
 /// `run`, with a progress bar and/or an interval log fed from the measuring thread (see `crate::live`).
 pub fn run_with_live(options: &EchoOptions, live: LiveOptions) -> anyhow::Result<EchoRun> {
+    run_inner(options, live, &mut ThreadWatch::none())
+}
+
+/// `run`, adding to `threads` what this process's threads (the client and the echo server) did from the
+/// connection's accept to the last answer.
+pub fn run_watched(options: &EchoOptions, threads: &mut ThreadWatch) -> anyhow::Result<EchoRun> {
+    run_inner(options, LiveOptions::default(), threads)
+}
+
+fn run_inner(
+    options: &EchoOptions,
+    live: LiveOptions,
+    threads: &mut ThreadWatch,
+) -> anyhow::Result<EchoRun> {
     let messages = validate(options)?;
     let env = Environment::capture(options.seed);
     let timer = Timer::with_source(TimerSource::Instant, Duration::ZERO);
@@ -572,6 +587,7 @@ pub fn run_with_live(options: &EchoOptions, live: LiveOptions) -> anyhow::Result
     } else {
         (None, None)
     };
+    threads.begin();
     let outcome = match options.load {
         Load::OpenLoop => open_loop(
             &mut stream,
@@ -592,6 +608,7 @@ pub fn run_with_live(options: &EchoOptions, live: LiveOptions) -> anyhow::Result
             &mut recorder,
         ),
     };
+    threads.end();
     drop(stream);
     if let (Some(recorder), Ok(outcome)) = (&mut recorder, &outcome) {
         recorder.finish(outcome.last_receive_ns);

@@ -42,6 +42,7 @@ use crate::modes::echo::{self, EchoBackend, EchoOptions, EchoServerOptions, Load
 use crate::report::{group_digits, Baseline, LatencySampling, Named, Report};
 use crate::rng::Rng;
 use crate::search::{RateTarget, StepMeasurement};
+use crate::threads::{ThreadUse, ThreadWatch};
 use crate::timer::{Timer, TimerSource};
 use anyhow::{bail, Context};
 use crossline_net::ouch::{
@@ -248,6 +249,11 @@ pub struct Spawned {
 }
 
 impl Spawned {
+    /// The appliance's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Starts the appliance and waits for its `ready` line.
     pub fn start(binary: &Path, config: Option<&Path>, sessions: usize) -> anyhow::Result<Spawned> {
         if !binary.is_file() {
@@ -944,6 +950,10 @@ struct Recorder {
     timeline: Vec<TimelineInterval>,
     /// Every answer, when the options ask for them (allocated up front).
     answers: Option<Vec<Answer>>,
+    /// The threads' CPU and waits for a core over the measured parts.
+    threads: ThreadWatch,
+    /// The same for the bench's own threads (the echo's client and server) over an interleaved run's echo slices.
+    echo_threads: ThreadWatch,
 }
 
 /// Length of one interval of the latency timeline.
@@ -1182,6 +1192,14 @@ pub struct WireReport {
     pub appliance_output: Vec<String>,
     /// Latency by 100 ms of the schedule (planned send times).
     pub timeline_100ms: Vec<TimelineInterval>,
+    /// Each thread of the spawned appliance and of the bench: its CPU time and its time runnable but waiting for
+    /// a core over the appliance's measured parts (`threads`), the most CPU first.
+    pub threads: Vec<ThreadUse>,
+    /// The measured parts' wall time the threads' shares are of.
+    pub threads_window_ns: u64,
+    /// An interleaved run: the bench's threads (the echo's client and server) over the echo slices.
+    pub baseline_threads: Vec<ThreadUse>,
+    pub baseline_threads_window_ns: u64,
 }
 
 pub struct WireRun {
@@ -1448,13 +1466,19 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
         (_, Some(spawned)) => spawned.order_entry,
         _ => bail!("no appliance"),
     };
+    // The appliance's threads (when this run started it) and the bench's own, over the appliance's measured parts.
+    let mut watched = vec![("bench".to_string(), std::process::id())];
+    if let Some(pid) = spawned.as_ref().and_then(Spawned::pid) {
+        watched.insert(0, ("appliance".to_string(), pid));
+    }
+    let threads = ThreadWatch::new(watched);
     let outcome = (|| {
         let mut sessions = (0..options.sessions)
             .map(|index| Session::login(addr, index, options.seed, options.workload))
             .collect::<anyhow::Result<Vec<Session>>>()?;
         let timer = Timer::with_source(TimerSource::Instant, Duration::ZERO);
         let result = match (options.max, options.baseline, spawned.as_ref()) {
-            (true, _, _) => drive_max(&mut sessions, options, &timer),
+            (true, _, _) => drive_max(&mut sessions, options, &timer, threads),
             (false, BaselineSchedule::Interleaved, Some(appliance)) => drive_interleaved(
                 &mut sessions,
                 options,
@@ -1462,8 +1486,9 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
                 appliance,
                 &mut baseline,
                 echo_bytes,
+                threads,
             ),
-            (false, _, _) => drive_open_loop(&mut sessions, options, &timer),
+            (false, _, _) => drive_open_loop(&mut sessions, options, &timer, threads),
         };
         for session in &mut sessions {
             session.logout();
@@ -1500,7 +1525,7 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
     ))
 }
 
-fn new_recorder(start_ns: u64, answers_room: Option<usize>) -> Recorder {
+fn new_recorder(start_ns: u64, answers_room: Option<usize>, threads: ThreadWatch) -> Recorder {
     Recorder {
         ack: latency_histogram(),
         taker_fill: latency_histogram(),
@@ -1510,6 +1535,8 @@ fn new_recorder(start_ns: u64, answers_room: Option<usize>) -> Recorder {
         part_p99_ns: Vec::new(),
         timeline: Vec::new(),
         answers: answers_room.map(Vec::with_capacity),
+        threads,
+        echo_threads: ThreadWatch::none(),
     }
 }
 
@@ -1518,10 +1545,11 @@ fn drive_open_loop(
     sessions: &mut [Session],
     options: &WireOptions,
     timer: &Timer,
+    threads: ThreadWatch,
 ) -> anyhow::Result<Recorder> {
     let messages = echo::planned_messages(options.rate_per_sec, options.duration);
     let room = usize::try_from(messages).unwrap_or(usize::MAX);
-    let mut recorder = new_recorder(timer.start(), options.keep_answers.then_some(room));
+    let mut recorder = new_recorder(timer.start(), options.keep_answers.then_some(room), threads);
     drive_schedule_part(sessions, options, timer, &mut recorder, 0..messages)?;
     Ok(recorder)
 }
@@ -1536,11 +1564,13 @@ fn drive_interleaved(
     appliance: &Spawned,
     baseline: &mut Option<EchoBaseline>,
     echo_bytes: usize,
+    threads: ThreadWatch,
 ) -> anyhow::Result<Recorder> {
     let messages = echo::planned_messages(options.rate_per_sec, options.duration);
     let slices = u64::from(options.slices.max(1)).min(messages);
     let room = usize::try_from(messages).unwrap_or(usize::MAX);
-    let mut recorder = new_recorder(timer.start(), options.keep_answers.then_some(room));
+    let mut recorder = new_recorder(timer.start(), options.keep_answers.then_some(room), threads);
+    recorder.echo_threads = ThreadWatch::new(vec![("bench".to_string(), std::process::id())]);
     for slice in 0..slices {
         let part = messages * slice / slices..messages * (slice + 1) / slices;
         // Exactly as many echo messages as the part has: its length in ns, rounded up.
@@ -1550,8 +1580,11 @@ fn drive_interleaved(
         );
         let run = {
             let _paused = appliance.pause()?;
-            echo::run(&echo_options(options, echo_duration, echo_bytes))
-                .with_context(|| format!("the echo baseline's slice {}", slice + 1))?
+            echo::run_watched(
+                &echo_options(options, echo_duration, echo_bytes),
+                &mut recorder.echo_threads,
+            )
+            .with_context(|| format!("the echo baseline's slice {}", slice + 1))?
         };
         match baseline {
             Some(baseline) => baseline.add(run),
@@ -1595,6 +1628,7 @@ fn drive_schedule_part(
     recorder.start_ns = part_start_ns.saturating_sub(first_offset_ns);
     recorder.last_receive_ns = part_start_ns;
     let wanted = part.end - part.start;
+    recorder.threads.begin();
     let mut next = part.start;
     let mut acked = 0u64;
     let mut last_progress_ns = part_start_ns;
@@ -1625,6 +1659,7 @@ fn drive_schedule_part(
         }
         acked += got;
         if acked >= wanted {
+            recorder.threads.end();
             recorder.active_ns += recorder.last_receive_ns.saturating_sub(part_start_ns);
             return Ok(());
         }
@@ -1709,10 +1744,12 @@ fn drive_max(
     sessions: &mut [Session],
     options: &WireOptions,
     timer: &Timer,
+    threads: ThreadWatch,
 ) -> anyhow::Result<Recorder> {
     let start_ns = timer.start();
     let end_ns = start_ns + u64::try_from(options.duration.as_nanos()).unwrap_or(u64::MAX);
-    let mut recorder = new_recorder(start_ns, options.keep_answers.then_some(1 << 20));
+    let mut recorder = new_recorder(start_ns, options.keep_answers.then_some(1 << 20), threads);
+    recorder.threads.begin();
     let window = options.window as u64;
     let timeout_ns = u64::try_from(options.response_timeout.as_nanos()).unwrap_or(u64::MAX);
     let mut last_progress_ns = start_ns;
@@ -1739,6 +1776,7 @@ fn drive_max(
             outstanding += session.in_flight();
         }
         if !sending && outstanding == 0 {
+            recorder.threads.end();
             recorder.active_ns = recorder.last_receive_ns.saturating_sub(start_ns);
             return Ok(recorder);
         }
@@ -1820,6 +1858,8 @@ fn build_report(
         .map(|run| slice_pairs(&run.slice_p99_ns, &recorder.part_p99_ns))
         .unwrap_or_default();
     let median_slice_ratio = median_ratio(&slice_pairs);
+    let thread_uses = recorder.threads.report();
+    let echo_thread_uses = recorder.echo_threads.report();
 
     let mut counters = Named::new();
     counters.push("messages_sent", total.sent);
@@ -1970,6 +2010,18 @@ fn build_report(
             describe_slices(&slice_pairs, median_slice_ratio),
         ),
         (
+            "threads".to_string(),
+            crate::threads::describe(&thread_uses),
+        ),
+        (
+            "echo threads".to_string(),
+            if echo_thread_uses.is_empty() {
+                "n/a (an interleaved baseline has them)".to_string()
+            } else {
+                crate::threads::describe(&echo_thread_uses)
+            },
+        ),
+        (
             "taker fills".to_string(),
             LatencyNs::from_histogram(&recorder.taker_fill).map_or("none".to_string(), |l| {
                 format!(
@@ -2057,6 +2109,10 @@ fn build_report(
             baseline_slices: baseline.as_ref().map(|run| run.slices),
             appliance_output,
             timeline_100ms: recorder.timeline,
+            threads: thread_uses,
+            threads_window_ns: recorder.threads.window_ns(),
+            baseline_threads: echo_thread_uses,
+            baseline_threads_window_ns: recorder.echo_threads.window_ns(),
         },
         histogram: recorder.ack,
         baseline_histogram: baseline.map(|run| run.histogram),
