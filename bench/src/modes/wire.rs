@@ -1620,6 +1620,8 @@ fn drive_schedule_part(
     part: std::ops::Range<u64>,
 ) -> anyhow::Result<()> {
     let count = sessions.len() as u64;
+    // Read before the part's clock starts: reading /proc must not make the first sends late.
+    recorder.threads.begin();
     let part_start_ns = timer.start() + START_LEAD_NS;
     let first_offset_ns = echo::planned_offset_ns(part.start, options.rate_per_sec);
     let planned = |index: u64| {
@@ -1628,7 +1630,6 @@ fn drive_schedule_part(
     recorder.start_ns = part_start_ns.saturating_sub(first_offset_ns);
     recorder.last_receive_ns = part_start_ns;
     let wanted = part.end - part.start;
-    recorder.threads.begin();
     let mut next = part.start;
     let mut acked = 0u64;
     let mut last_progress_ns = part_start_ns;
@@ -1744,12 +1745,13 @@ fn drive_max(
     sessions: &mut [Session],
     options: &WireOptions,
     timer: &Timer,
-    threads: ThreadWatch,
+    mut threads: ThreadWatch,
 ) -> anyhow::Result<Recorder> {
+    // Read before the clock starts: reading /proc is not part of the measured time.
+    threads.begin();
     let start_ns = timer.start();
     let end_ns = start_ns + u64::try_from(options.duration.as_nanos()).unwrap_or(u64::MAX);
     let mut recorder = new_recorder(start_ns, options.keep_answers.then_some(1 << 20), threads);
-    recorder.threads.begin();
     let window = options.window as u64;
     let timeout_ns = u64::try_from(options.response_timeout.as_nanos()).unwrap_or(u64::MAX);
     let mut last_progress_ns = start_ns;
