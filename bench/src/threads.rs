@@ -93,8 +93,8 @@ pub struct ThreadWatch {
     processes: Vec<(String, u32)>,
     at_begin: Vec<(usize, ThreadSample)>,
     began: Option<Instant>,
-    /// (process index, tid) -> (name, run, wait, runs) added up.
-    totals: BTreeMap<(usize, i32), (String, u64, u64, u64)>,
+    /// (process index, tid) -> the thread's counters added up over the parts.
+    totals: BTreeMap<(usize, i32), ThreadSample>,
     window_ns: u64,
 }
 
@@ -152,11 +152,16 @@ impl ThreadWatch {
             let total = self
                 .totals
                 .entry((index, sample.tid))
-                .or_insert_with(|| (sample.name.clone(), 0, 0, 0));
-            total.0.clone_from(&sample.name);
-            total.1 += sample.run_ns.saturating_sub(run0);
-            total.2 += sample.wait_ns.saturating_sub(wait0);
-            total.3 += sample.runs.saturating_sub(runs0);
+                .or_insert_with(|| ThreadSample {
+                    run_ns: 0,
+                    wait_ns: 0,
+                    runs: 0,
+                    ..sample.clone()
+                });
+            total.name.clone_from(&sample.name);
+            total.run_ns += sample.run_ns.saturating_sub(run0);
+            total.wait_ns += sample.wait_ns.saturating_sub(wait0);
+            total.runs += sample.runs.saturating_sub(runs0);
         }
         self.at_begin.clear();
     }
@@ -172,16 +177,16 @@ impl ThreadWatch {
         let mut uses: Vec<ThreadUse> = self
             .totals
             .iter()
-            .filter(|(_, (_, run, wait, _))| *run > 0 || *wait > 0)
-            .map(|((index, tid), (name, run, wait, runs))| ThreadUse {
+            .filter(|(_, total)| total.run_ns > 0 || total.wait_ns > 0)
+            .map(|((index, _), total)| ThreadUse {
                 process: self.processes[*index].0.clone(),
-                name: name.clone(),
-                tid: *tid,
-                cpu_ns: *run,
-                runnable_wait_ns: *wait,
-                runs: *runs,
-                cpu_share: round4(*run as f64 / window),
-                runnable_wait_share: round4(*wait as f64 / window),
+                name: total.name.clone(),
+                tid: total.tid,
+                cpu_ns: total.run_ns,
+                runnable_wait_ns: total.wait_ns,
+                runs: total.runs,
+                cpu_share: round4(total.run_ns as f64 / window),
+                runnable_wait_share: round4(total.wait_ns as f64 / window),
             })
             .collect();
         uses.sort_by(|a, b| {
