@@ -15,13 +15,14 @@
 //! `progress` (the progress bar) and `hlog` (interval histogram logs); `plot` (percentile spectrum charts, SVG);
 //! `search` (the step-rate search over any `RateTarget`); `suite` (the standard set and BENCHMARKS.md's
 //! generated section); `threads` (each thread's CPU time and its wait for a core over the measured parts, from
-//! the scheduler's schedstat).
+//! the scheduler's schedstat); `placement` (the client on one core and the server on another in latency runs).
 
 pub mod env;
 pub mod histogram;
 pub mod hlog;
 pub mod live;
 pub mod modes;
+pub mod placement;
 pub mod plot;
 pub mod progress;
 pub mod report;

@@ -19,6 +19,7 @@ use crossline_bench::modes::query::{self, QueryOptions};
 use crossline_bench::modes::replication::{self, ReplicationOptions};
 use crossline_bench::modes::restart::{self, RestartOptions};
 use crossline_bench::modes::wire::{self, BaselineSchedule, Target, WireOptions, WireWorkload};
+use crossline_bench::placement::Placement;
 use crossline_bench::plot::{self, Series};
 use crossline_bench::progress;
 use crossline_bench::report::write_json_file;
@@ -428,6 +429,11 @@ struct WireArgs {
     /// and whether they come in bursts.
     #[arg(long, value_name = "FILE.csv")]
     answers_csv: Option<PathBuf>,
+    /// Where the client and the server run: `split` (the client on the first core this process may use; the
+    /// spawned appliance's gateway and the echo baseline's server on the last; the default with --spawn in open
+    /// loop on two cores or more) or `float` (nothing pinned; the default with --connect or --max).
+    #[arg(long, value_enum)]
+    placement: Option<Placement>,
 }
 
 impl WireArgs {
@@ -450,6 +456,9 @@ impl WireArgs {
             (false, Some(schedule)) => schedule,
             (false, None) => BaselineSchedule::default_for(&target, max),
         };
+        let placement = self
+            .placement
+            .unwrap_or_else(|| wire::default_placement(&target, max));
         Ok(WireOptions {
             target,
             rate_per_sec,
@@ -463,6 +472,7 @@ impl WireArgs {
             slices: self.slices,
             response_timeout: seconds_arg("--response-timeout-s", self.response_timeout_s)?,
             keep_answers: self.answers_csv.is_some(),
+            placement,
         })
     }
 }

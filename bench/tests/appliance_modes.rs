@@ -109,6 +109,19 @@ fn wire_spawn_smoke_reports_the_appliance_and_the_echo_baseline() {
     assert_eq!(planned.first(), Some(&0));
     assert_eq!(planned.last(), Some(&999_500_000));
     assert_eq!(report["baseline_schedule"], "interleaved");
+    // On two cores or more the client and the server (the gateway, the echo server) run on cores of their own.
+    let cores = crossline_bench::placement::allowed_cores().expect("allowed cores");
+    if cores.len() >= 2 {
+        assert_eq!(report["placement"], "split", "{report}");
+        assert_eq!(report["client_core"].as_u64(), Some(cores[0] as u64));
+        assert_eq!(
+            report["server_core"].as_u64(),
+            cores.last().map(|&core| core as u64)
+        );
+    } else {
+        assert_eq!(report["placement"], "float", "{report}");
+        assert!(report["server_core"].is_null());
+    }
     assert_eq!(report["baseline_slices"].as_u64(), Some(4), "{report}");
     let slices = report["slices"].as_array().expect("slices");
     assert_eq!(slices.len(), 4);

@@ -72,6 +72,7 @@ fn a_50_ms_stall_shows_in_open_loop_p99_9_and_is_hidden_by_closed_loop() {
         server: EchoServerOptions {
             pause_once_after_messages: Some(2_000),
             pause_ms: 50,
+            core: None,
         },
         ..options(10_000, Duration::from_secs(1), load)
     };

@@ -117,9 +117,11 @@ impl Load {
     }
 }
 
-/// Test knobs of the echo server (not on the command line).
+/// Knobs of the echo server that the wire mode and tests set (not on the command line).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EchoServerOptions {
+    /// The core the server's thread pins itself to (a split placement); None: it floats.
+    pub core: Option<usize>,
     /// Stall once, for `pause_ms`, as soon as this many messages have been received in total.
     pub pause_once_after_messages: Option<u64>,
     pub pause_ms: u64,
@@ -325,6 +327,13 @@ fn serve(
     connections: &AtomicU64,
     ready: mpsc::Sender<anyhow::Result<Ready>>,
 ) -> anyhow::Result<EchoServerStats> {
+    if let Some(core) = options.core {
+        if let Err(error) = crate::placement::pin_current_thread(core) {
+            let error = anyhow::anyhow!("pinning the echo server to cpu {core}: {error}");
+            let _ = ready.send(Err(anyhow::anyhow!("{error}")));
+            return Err(error);
+        }
+    }
     let config = ReactorConfig {
         backend,
         max_connections: 8,
@@ -1012,6 +1021,50 @@ impl RateTarget for EchoRateTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The allowed-core lists (/proc status `Cpus_allowed_list`) of this process's threads named `name`.
+    fn allowed_lists_of(name: &str) -> Vec<String> {
+        let mut lists = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            if comm.trim() == name {
+                lists.extend(
+                    status
+                        .lines()
+                        .filter_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+                        .map(|list| list.trim().to_string()),
+                );
+            }
+        }
+        lists
+    }
+
+    #[test]
+    fn an_echo_server_given_a_core_runs_there_and_one_it_cannot_have_is_refused() {
+        let core = *crate::placement::allowed_cores().unwrap().last().unwrap();
+        let options = EchoServerOptions {
+            core: Some(core),
+            ..EchoServerOptions::default()
+        };
+        let server = EchoServer::start(Backend::Auto, options, 64).unwrap();
+        // Other tests may run echo servers of their own meanwhile: this one is among them.
+        assert!(
+            allowed_lists_of("echo-server").contains(&core.to_string()),
+            "{:?}",
+            allowed_lists_of("echo-server")
+        );
+        server.stop().unwrap();
+        let beyond = EchoServerOptions {
+            core: Some(usize::MAX),
+            ..EchoServerOptions::default()
+        };
+        let error = EchoServer::start(Backend::Auto, beyond, 64).err().unwrap();
+        assert!(
+            format!("{error:#}").contains("pinning the echo server"),
+            "{error:#}"
+        );
+    }
 
     #[test]
     fn planned_times_do_not_drift() {

@@ -134,6 +134,8 @@ fn wire_options(options: &ReplicationOptions, addr: std::net::SocketAddr) -> Wir
         slices: wire::DEFAULT_SLICES,
         response_timeout: options.response_timeout,
         keep_answers: false,
+        // The cluster's nodes place their own threads.
+        placement: crate::placement::Placement::Float,
     }
 }
 

@@ -39,6 +39,7 @@
 use crate::env::Environment;
 use crate::histogram::{latency_histogram, LatencyNs};
 use crate::modes::echo::{self, EchoBackend, EchoOptions, EchoServerOptions, Load};
+use crate::placement::{self, PinnedThread, Placement, SplitCores};
 use crate::report::{group_digits, Baseline, LatencySampling, Named, Report};
 use crate::rng::Rng;
 use crate::search::{RateTarget, StepMeasurement};
@@ -194,6 +195,8 @@ pub struct WireOptions {
     /// Keep every answered message's planned send and latency (`WireRun::answers`), for a look at the tail one
     /// message at a time. The room is allocated before the run (open loop: the planned count).
     pub keep_answers: bool,
+    /// Where the client and the server (the gateway, the echo server) run (`placement`).
+    pub placement: Placement,
 }
 
 impl Default for WireOptions {
@@ -214,7 +217,20 @@ impl Default for WireOptions {
             slices: DEFAULT_SLICES,
             response_timeout: Duration::from_secs(10),
             keep_answers: false,
+            placement: Placement::Split,
         }
+    }
+}
+
+/// The placement a run gets when none is asked for: split for a spawned appliance in open loop on a box with two
+/// cores or more (`placement`); float with `--connect` (the appliance's placement is its own), with `--max` (the
+/// sessions and the appliance use every core) and on one core.
+pub fn default_placement(target: &Target, max: bool) -> Placement {
+    let two_cores = matches!(placement::split_cores(), Ok(Some(_)));
+    if matches!(target, Target::Spawn { .. }) && !max && two_cores {
+        Placement::Split
+    } else {
+        Placement::Float
     }
 }
 
@@ -254,8 +270,14 @@ impl Spawned {
         self.child.as_ref().map(Child::id)
     }
 
-    /// Starts the appliance and waits for its `ready` line.
-    pub fn start(binary: &Path, config: Option<&Path>, sessions: usize) -> anyhow::Result<Spawned> {
+    /// Starts the appliance and waits for its `ready` line. `gateway_core` pins the gateway of the example
+    /// configuration (a configuration of the caller's own is used as it is).
+    pub fn start(
+        binary: &Path,
+        config: Option<&Path>,
+        sessions: usize,
+        gateway_core: Option<usize>,
+    ) -> anyhow::Result<Spawned> {
         if !binary.is_file() {
             bail!(
                 "{} does not exist: build the appliance with `cargo build --release -p crossline` or pass \
@@ -273,7 +295,13 @@ impl Spawned {
                 let feed_sink = UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))
                     .context("binding the feed's sink socket")?;
                 let feed_addr = feed_sink.local_addr().context("the feed sink's address")?;
-                let text = temp_config(binary, &dir.path().join("data"), sessions, feed_addr)?;
+                let text = temp_config(
+                    binary,
+                    &dir.path().join("data"),
+                    sessions,
+                    feed_addr,
+                    gateway_core,
+                )?;
                 let path = dir.path().join("crossline.toml");
                 std::fs::write(&path, text)
                     .with_context(|| format!("writing {}", path.display()))?;
@@ -496,16 +524,13 @@ fn credentials(index: usize) -> (String, String) {
     (name, password)
 }
 
-/// The example configuration with ports 0, `data_dir`, no pinning (the bench shares the box), the MoldUDP64 feed
-/// sent to `feed_sink` (a socket the bench holds open and never reads: the kernel drops what its buffer cannot hold,
-/// where a port with no socket would answer every datagram with an ICMP port-unreachable, work a venue's feed to
-/// its subscribers never causes), and users (with their own funded accounts) for sessions beyond the example's
-/// three.
+/// `binary`'s example configuration, made the spawned appliance's by `configure_example`.
 fn temp_config(
     binary: &Path,
     data_dir: &Path,
     sessions: usize,
     feed_sink: SocketAddr,
+    gateway_core: Option<usize>,
 ) -> anyhow::Result<String> {
     let out = Command::new(binary)
         .args(["config", "example"])
@@ -515,6 +540,21 @@ fn temp_config(
         bail!("{} config example failed", binary.display());
     }
     let text = String::from_utf8(out.stdout).context("the example configuration is not UTF-8")?;
+    configure_example(&text, data_dir, sessions, feed_sink, gateway_core)
+}
+
+/// The example configuration with ports 0, `data_dir`, the gateway pinned to `gateway_core` (else nothing pinned:
+/// the bench shares the box), the MoldUDP64 feed sent to `feed_sink` (a socket the bench holds open and never
+/// reads: the kernel drops what its buffer cannot hold, where a port with no socket would answer every datagram
+/// with an ICMP port-unreachable, work a venue's feed to its subscribers never causes), and users (with their own
+/// funded accounts) for sessions beyond the example's three.
+fn configure_example(
+    text: &str,
+    data_dir: &Path,
+    sessions: usize,
+    feed_sink: SocketAddr,
+    gateway_core: Option<usize>,
+) -> anyhow::Result<String> {
     let mut text = text
         .replace(
             "data_dir = \"crossline-data\"",
@@ -542,6 +582,15 @@ fn temp_config(
         // on their own defaults). The example pins nothing now; older builds' examples pinned these two.
         .replace("gateway = { core = 0, idle = ", "gateway = { idle = ")
         .replace("engine = { core = 1, idle = ", "engine = { idle = ");
+    if let Some(core) = gateway_core {
+        let pinned = format!("gateway = {{ core = {core}, idle = ");
+        text = text.replace("gateway = { idle = ", &pinned);
+        if !text.contains(&pinned) {
+            bail!(
+                "the example configuration changed shape: could not pin the gateway to cpu {core}"
+            );
+        }
+    }
     if !text.contains("listen = \"127.0.0.1:0\"") {
         bail!("the example configuration changed shape: could not point order entry at port 0");
     }
@@ -1189,6 +1238,11 @@ pub struct WireReport {
     pub baseline_schedule: String,
     /// The echo runs the baseline adds up: the slices of an interleaved run, 1 before, None without a baseline.
     pub baseline_slices: Option<u32>,
+    /// "split" or "float" (`Placement`).
+    pub placement: String,
+    /// Split: the core of the client, and of the server (the spawned appliance's gateway and the echo server).
+    pub client_core: Option<usize>,
+    pub server_core: Option<usize>,
     pub appliance_output: Vec<String>,
     /// Latency by 100 ms of the schedule (planned send times).
     pub timeline_100ms: Vec<TimelineInterval>,
@@ -1377,7 +1431,14 @@ fn validate(options: &WireOptions) -> anyhow::Result<()> {
 }
 
 /// The echo baseline's options for a run (or a slice) of `duration`.
-fn echo_options(options: &WireOptions, duration: Duration, echo_bytes: usize) -> EchoOptions {
+/// What every echo run of a wire run shares: the message size (an order's frame) and the server's core.
+#[derive(Debug, Clone, Copy)]
+struct EchoSetup {
+    bytes: usize,
+    server_core: Option<usize>,
+}
+
+fn echo_options(options: &WireOptions, duration: Duration, echo: EchoSetup) -> EchoOptions {
     EchoOptions {
         rate_per_sec: if options.max {
             2_000_000
@@ -1385,11 +1446,14 @@ fn echo_options(options: &WireOptions, duration: Duration, echo_bytes: usize) ->
             options.rate_per_sec
         },
         duration,
-        message_bytes: echo_bytes,
+        message_bytes: echo.bytes,
         backend: EchoBackend::Auto,
         load: Load::OpenLoop,
         seed: options.seed,
-        server: EchoServerOptions::default(),
+        server: EchoServerOptions {
+            core: echo.server_core,
+            ..EchoServerOptions::default()
+        },
         response_timeout: options.response_timeout,
     }
 }
@@ -1446,9 +1510,23 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
     validate(options)?;
     let env = Environment::capture(options.seed);
     let echo_bytes = order_frame_bytes().max(echo::MESSAGE_HEADER_BYTES);
+    let split = match options.placement {
+        Placement::Split => Some(
+            placement::split_cores()
+                .context("reading the cores this process may use")?
+                .context("--placement split needs two cores, and this process may use one")?,
+        ),
+        Placement::Float => None,
+    };
+    let server_core = split.map(|cores| cores.server);
+    let echo_setup = EchoSetup {
+        bytes: echo_bytes,
+        server_core,
+    };
     // A baseline measured before: the whole echo run first, before the appliance's threads exist.
     let mut baseline = if options.baseline == BaselineSchedule::Before {
-        let run = echo::run(&echo_options(options, options.duration, echo_bytes))
+        let _client = pin_client(split)?;
+        let run = echo::run(&echo_options(options, options.duration, echo_setup))
             .context("the echo baseline")?;
         Some(EchoBaseline::new(run))
     } else {
@@ -1456,9 +1534,12 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
     };
 
     let mut spawned = match &options.target {
-        Target::Spawn { binary, config } => {
-            Some(Spawned::start(binary, config.as_deref(), options.sessions)?)
-        }
+        Target::Spawn { binary, config } => Some(Spawned::start(
+            binary,
+            config.as_deref(),
+            options.sessions,
+            server_core,
+        )?),
         Target::Connect(_) => None,
     };
     let addr = match (&options.target, &spawned) {
@@ -1472,6 +1553,9 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
         watched.insert(0, ("appliance".to_string(), pid));
     }
     let threads = ThreadWatch::new(watched);
+    // Pinned only now: the appliance started above must not inherit the client's core. Unpinned again when the
+    // run returns.
+    let client_pin = pin_client(split)?;
     let outcome = (|| {
         let mut sessions = (0..options.sessions)
             .map(|index| Session::login(addr, index, options.seed, options.workload))
@@ -1485,7 +1569,7 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
                 &timer,
                 appliance,
                 &mut baseline,
-                echo_bytes,
+                echo_setup,
                 threads,
             ),
             (false, _, _) => drive_open_loop(&mut sessions, options, &timer, threads),
@@ -1495,6 +1579,7 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
         }
         result.map(|recorder| (recorder, sessions, timer))
     })();
+    drop(client_pin);
     let appliance_output = match spawned.as_mut() {
         Some(spawned) => spawned.stop()?,
         None => Vec::new(),
@@ -1522,7 +1607,18 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
         echo_bytes,
         appliance_output,
         env,
+        split,
     ))
+}
+
+/// Pins the calling thread (the client) to the client's core of a split run, until the guard is dropped.
+fn pin_client(split: Option<SplitCores>) -> anyhow::Result<Option<PinnedThread>> {
+    split
+        .map(|cores| {
+            PinnedThread::pin(cores.client)
+                .with_context(|| format!("pinning the client to cpu {}", cores.client))
+        })
+        .transpose()
 }
 
 fn new_recorder(start_ns: u64, answers_room: Option<usize>, threads: ThreadWatch) -> Recorder {
@@ -1563,7 +1659,7 @@ fn drive_interleaved(
     timer: &Timer,
     appliance: &Spawned,
     baseline: &mut Option<EchoBaseline>,
-    echo_bytes: usize,
+    echo: EchoSetup,
     threads: ThreadWatch,
 ) -> anyhow::Result<Recorder> {
     let messages = echo::planned_messages(options.rate_per_sec, options.duration);
@@ -1581,7 +1677,7 @@ fn drive_interleaved(
         let run = {
             let _paused = appliance.pause()?;
             echo::run_watched(
-                &echo_options(options, echo_duration, echo_bytes),
+                &echo_options(options, echo_duration, echo),
                 &mut recorder.echo_threads,
             )
             .with_context(|| format!("the echo baseline's slice {}", slice + 1))?
@@ -1813,6 +1909,7 @@ fn build_report(
     echo_bytes: usize,
     appliance_output: Vec<String>,
     env: Environment,
+    split: Option<SplitCores>,
 ) -> WireRun {
     let mut total = Counts::default();
     for session in sessions {
@@ -1954,7 +2051,22 @@ fn build_report(
     }
     if matches!(options.target, Target::Spawn { config: None, .. }) {
         notes.push(
-            "spawned on the example configuration (journal on, fsync interval 10 ms, ack local), threads not pinned"
+            "spawned on the example configuration (journal on, fsync interval 10 ms, ack local)"
+                .to_string(),
+        );
+    }
+    if split.is_some()
+        && matches!(
+            options.target,
+            Target::Spawn {
+                config: Some(_),
+                ..
+            }
+        )
+    {
+        notes.push(
+            "split placement with --config: the client and the echo server are pinned; the gateway runs where the \
+             given configuration puts it"
                 .to_string(),
         );
     }
@@ -1980,6 +2092,16 @@ fn build_report(
                 group_digits(achieved.round() as u64),
                 options.sessions
             ),
+        ),
+        (
+            "placement".to_string(),
+            match split {
+                Some(cores) => format!(
+                    "split: client on cpu {}, gateway and echo server on cpu {}; other threads float",
+                    cores.client, cores.server
+                ),
+                None => "float: no thread pinned".to_string(),
+            },
         ),
         (
             "p99 vs echo".to_string(),
@@ -2109,6 +2231,9 @@ fn build_report(
             echo_message_bytes: echo_bytes,
             baseline_schedule: options.baseline.name().to_string(),
             baseline_slices: baseline.as_ref().map(|run| run.slices),
+            placement: options.placement.name().to_string(),
+            client_core: split.map(|cores| cores.client),
+            server_core: split.map(|cores| cores.server),
             appliance_output,
             timeline_100ms: recorder.timeline,
             threads: thread_uses,
@@ -2159,6 +2284,53 @@ impl RateTarget for WireRateTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The appliance's own example, as `crossline config example` prints it.
+    const EXAMPLE: &str = include_str!("../../../src/config/default.toml");
+
+    #[test]
+    fn the_spawned_configuration_pins_the_gateway_only_when_asked() {
+        let sink = SocketAddr::from(([127, 0, 0, 1], 16999));
+        let data = Path::new("/nonexistent/data");
+        let floating = configure_example(EXAMPLE, data, 1, sink, None).unwrap();
+        let gateway_line = |text: &str| {
+            text.lines()
+                .find(|line| line.starts_with("gateway = "))
+                .map(str::to_string)
+        };
+        assert_eq!(
+            gateway_line(&floating).as_deref(),
+            Some("gateway = { idle = \"spin-then-yield\" }")
+        );
+        let pinned = configure_example(EXAMPLE, data, 1, sink, Some(1)).unwrap();
+        assert_eq!(
+            gateway_line(&pinned).as_deref(),
+            Some("gateway = { core = 1, idle = \"spin-then-yield\" }")
+        );
+        assert_eq!(pinned.matches("core = 1").count(), 1, "the gateway alone");
+        assert!(pinned.contains("udp_destinations = [\"127.0.0.1:16999\"]"));
+        let reshaped = EXAMPLE.replace("gateway = { idle = ", "gateway = { idle=");
+        let error = configure_example(&reshaped, data, 1, sink, Some(1)).unwrap_err();
+        assert!(
+            error.to_string().contains("could not pin the gateway"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn split_is_the_default_only_for_a_spawned_appliance_in_open_loop_on_two_cores() {
+        let two_cores = placement::allowed_cores().unwrap().len() >= 2;
+        let spawned = WireOptions::default().target;
+        let expected = if two_cores {
+            Placement::Split
+        } else {
+            Placement::Float
+        };
+        assert_eq!(default_placement(&spawned, false), expected);
+        assert_eq!(default_placement(&spawned, true), Placement::Float);
+        let connected = Target::Connect(SocketAddr::from(([127, 0, 0, 1], 15000)));
+        assert_eq!(default_placement(&connected, false), Placement::Float);
+    }
 
     #[test]
     fn an_interleaved_baseline_needs_a_spawned_appliance_in_open_loop() {
