@@ -10,6 +10,7 @@
 //! same treatment, so the ratio compares like with like.
 
 use std::io;
+use std::marker::PhantomData;
 
 /// How the run places the client and the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -80,6 +81,65 @@ fn set_mask(set: &libc::cpu_set_t) -> io::Result<()> {
     }
 }
 
+/// The cores thread `name` of process `pid` may run on, from its /proc status (`Cpus_allowed_list`); None when
+/// there is no such thread or the list cannot be read.
+pub fn thread_cores(pid: u32, name: &str) -> Option<Vec<usize>> {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+        return status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .and_then(|list| parse_cores(list.trim()));
+    }
+    None
+}
+
+/// Parses the kernel's cpu list format ("0-2,5"); None if it is malformed.
+pub fn parse_cores(list: &str) -> Option<Vec<usize>> {
+    let mut cores = Vec::new();
+    for part in list.split(',').filter(|part| !part.is_empty()) {
+        match part.split_once('-') {
+            Some((first, last)) => {
+                let (first, last): (usize, usize) = (first.parse().ok()?, last.parse().ok()?);
+                if first > last {
+                    return None;
+                }
+                cores.extend(first..=last);
+            }
+            None => cores.push(part.parse().ok()?),
+        }
+    }
+    Some(cores)
+}
+
+/// Writes cores as the kernel's cpu list ("0-2,5").
+pub fn format_cores(cores: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut index = 0;
+    while index < cores.len() {
+        let first = cores[index];
+        let mut last = first;
+        while index + 1 < cores.len() && cores[index + 1] == last + 1 {
+            index += 1;
+            last = cores[index];
+        }
+        parts.push(if first == last {
+            first.to_string()
+        } else {
+            format!("{first}-{last}")
+        });
+        index += 1;
+    }
+    parts.join(",")
+}
+
 /// Pins the calling thread to `core` for good (a thread that exists only to serve, like the echo server).
 pub fn pin_current_thread(core: usize) -> io::Result<()> {
     if core >= usize::try_from(libc::CPU_SETSIZE).unwrap_or(0) {
@@ -97,16 +157,21 @@ pub fn pin_current_thread(core: usize) -> io::Result<()> {
 
 /// The calling thread pinned to one core until this is dropped, when its former mask comes back. Threads it starts
 /// meanwhile inherit the pin, so start what must float (a child process) before, or pin it elsewhere itself.
+/// It restores the mask of the thread that drops it, so it stays on the thread that made it (not `Send`).
 #[derive(Debug)]
 pub struct PinnedThread {
     saved: libc::cpu_set_t,
+    _this_thread_only: PhantomData<*const ()>,
 }
 
 impl PinnedThread {
     pub fn pin(core: usize) -> io::Result<PinnedThread> {
         let saved = current_mask()?;
         pin_current_thread(core)?;
-        Ok(PinnedThread { saved })
+        Ok(PinnedThread {
+            saved,
+            _this_thread_only: PhantomData,
+        })
     }
 }
 
@@ -163,6 +228,41 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn cpu_lists_read_and_write_as_the_kernel_writes_them() {
+        assert_eq!(parse_cores("0-2,5"), Some(vec![0, 1, 2, 5]));
+        assert_eq!(parse_cores("3"), Some(vec![3]));
+        assert_eq!(parse_cores(""), Some(vec![]));
+        assert_eq!(parse_cores("2-1"), None);
+        assert_eq!(parse_cores("a"), None);
+        assert_eq!(format_cores(&[0, 1, 2, 5]), "0-2,5");
+        assert_eq!(format_cores(&[1]), "1");
+        assert_eq!(format_cores(&[]), "");
+    }
+
+    #[test]
+    fn a_named_threads_cores_are_read_from_proc() {
+        let core = *allowed_cores().unwrap().last().unwrap();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("placement-probe".to_string())
+            .spawn(move || {
+                pin_current_thread(core).unwrap();
+                ready_tx.send(()).unwrap();
+                done_rx.recv().unwrap();
+            })
+            .unwrap();
+        ready_rx.recv().unwrap();
+        assert_eq!(
+            thread_cores(std::process::id(), "placement-probe"),
+            Some(vec![core])
+        );
+        assert_eq!(thread_cores(std::process::id(), "no-such-thread"), None);
+        done_tx.send(()).unwrap();
+        thread.join().unwrap();
     }
 
     #[test]

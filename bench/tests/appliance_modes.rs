@@ -118,8 +118,13 @@ fn wire_spawn_smoke_reports_the_appliance_and_the_echo_baseline() {
             report["server_core"].as_u64(),
             cores.last().map(|&core| core as u64)
         );
+        // The appliance's gateway, as the kernel had it at the end of the run: on the server's core alone.
+        let gateway = report["gateway_cores"].as_array().expect("gateway_cores");
+        assert_eq!(gateway.len(), 1, "{report}");
+        assert_eq!(gateway[0].as_u64(), cores.last().map(|&core| core as u64));
     } else {
         assert_eq!(report["placement"], "float", "{report}");
+        assert!(report["client_core"].is_null());
         assert!(report["server_core"].is_null());
     }
     assert_eq!(report["baseline_slices"].as_u64(), Some(4), "{report}");

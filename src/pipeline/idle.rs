@@ -10,8 +10,8 @@ const YIELDS_BEFORE_PARK: u32 = 100;
 /// Yields a spin-then-yield thread goes through before its poller may block (the gateway's wait budget): about
 /// 1-2 ms of an idle gateway loop. While orders keep coming the gateway never sleeps. A thread that sleeps on a
 /// virtual machine lets its vCPU halt, and then waits for the host to run that vCPU again, and for the scheduler to
-/// place it afresh, often on the core of the thread it was talking to; at 100,000 orders/s, blocking after the
-/// spins alone made the p99 1.3-1.8 times higher (BENCHMARKS.md).
+/// place it afresh, sometimes on the core of the thread it was talking to; at 100,000 orders/s, blocking after the
+/// spins alone made the p99 about 1.5 times higher at the median (BENCHMARKS.md).
 const YIELDS_BEFORE_WAIT: u32 = 2_000;
 /// How long a spin-then-yield thread's poller may block once it has yielded `YIELDS_BEFORE_WAIT` times.
 const SPIN_THEN_YIELD_WAIT_US: u64 = 50;

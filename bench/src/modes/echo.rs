@@ -120,7 +120,8 @@ impl Load {
 /// Knobs of the echo server that the wire mode and tests set (not on the command line).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EchoServerOptions {
-    /// The core the server's thread pins itself to (a split placement); None: it floats.
+    /// The core the server's thread pins itself to (a split placement), where it spins; None: it floats, and
+    /// blocks in its poll when idle.
     pub core: Option<usize>,
     /// Stall once, for `pause_ms`, as soon as this many messages have been received in total.
     pub pause_once_after_messages: Option<u64>,
@@ -218,6 +219,7 @@ struct Ready {
     addr: SocketAddr,
     backend: Backend,
     fallback_reason: Option<String>,
+    cores: Vec<usize>,
 }
 
 /// The in-process echo server: a reactor polled on its own thread, echoing every byte back on the connection it
@@ -226,6 +228,8 @@ pub struct EchoServer {
     addr: SocketAddr,
     backend: Backend,
     fallback_reason: Option<String>,
+    /// The cores the server's thread may run on, as it read them once started (and pinned, if asked).
+    cores: Vec<usize>,
     connections: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<anyhow::Result<EchoServerStats>>>,
@@ -263,6 +267,7 @@ impl EchoServer {
                 addr: ready.addr,
                 backend: ready.backend,
                 fallback_reason: ready.fallback_reason,
+                cores: ready.cores,
                 connections,
                 stop,
                 thread: Some(thread),
@@ -293,6 +298,11 @@ impl EchoServer {
     }
 
     /// Connections accepted so far.
+    /// The cores the server's thread may run on (one, when it was pinned).
+    pub fn cores(&self) -> &[usize] {
+        &self.cores
+    }
+
     pub fn connections_accepted(&self) -> u64 {
         self.connections.load(Ordering::Acquire)
     }
@@ -352,6 +362,7 @@ fn serve(
                 addr,
                 backend: reactor.backend(),
                 fallback_reason: reactor.fallback_reason().map(str::to_string),
+                cores: crate::placement::allowed_cores().unwrap_or_default(),
             }));
             reactor
         }
@@ -363,10 +374,17 @@ fn serve(
     drop(ready);
 
     let message_bytes = message_bytes.max(1) as u64;
+    // Pinned, the server has its core to itself and spins, so that the baseline is the best an echo does there; a
+    // floating one blocks when idle, leaving the core to whatever else runs.
+    let poll_timeout = if options.core.is_some() {
+        Duration::ZERO
+    } else {
+        SERVER_POLL_TIMEOUT
+    };
     let mut stats = EchoServerStats::default();
     while !stop.load(Ordering::Acquire) {
         reactor
-            .poll(SERVER_POLL_TIMEOUT, |conns, event| match event {
+            .poll(poll_timeout, |conns, event| match event {
                 Event::Accepted(..) => {
                     stats.connections += 1;
                     connections.fetch_add(1, Ordering::Release);
@@ -1022,48 +1040,33 @@ impl RateTarget for EchoRateTarget {
 mod tests {
     use super::*;
 
-    /// The allowed-core lists (/proc status `Cpus_allowed_list`) of this process's threads named `name`.
-    fn allowed_lists_of(name: &str) -> Vec<String> {
-        let mut lists = Vec::new();
-        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
-            if comm.trim() == name {
-                lists.extend(
-                    status
-                        .lines()
-                        .filter_map(|line| line.strip_prefix("Cpus_allowed_list:"))
-                        .map(|list| list.trim().to_string()),
-                );
-            }
-        }
-        lists
-    }
-
     #[test]
     fn an_echo_server_given_a_core_runs_there_and_one_it_cannot_have_is_refused() {
-        let core = *crate::placement::allowed_cores().unwrap().last().unwrap();
+        let allowed = crate::placement::allowed_cores().unwrap();
+        let core = *allowed.last().unwrap();
         let options = EchoServerOptions {
             core: Some(core),
             ..EchoServerOptions::default()
         };
         let server = EchoServer::start(Backend::Auto, options, 64).unwrap();
-        // Other tests may run echo servers of their own meanwhile: this one is among them.
-        assert!(
-            allowed_lists_of("echo-server").contains(&core.to_string()),
-            "{:?}",
-            allowed_lists_of("echo-server")
-        );
+        assert_eq!(server.cores(), [core]);
         server.stop().unwrap();
-        let beyond = EchoServerOptions {
-            core: Some(usize::MAX),
-            ..EchoServerOptions::default()
-        };
-        let error = EchoServer::start(Backend::Auto, beyond, 64).err().unwrap();
-        assert!(
-            format!("{error:#}").contains("pinning the echo server"),
-            "{error:#}"
-        );
+        let floating = EchoServer::start(Backend::Auto, EchoServerOptions::default(), 64).unwrap();
+        assert_eq!(floating.cores(), allowed.as_slice());
+        floating.stop().unwrap();
+        // A core past the mask's size, and one the kernel does not let this process use (when there is one).
+        let not_allowed = (0..1024).find(|cpu| !allowed.contains(cpu));
+        for refused in [Some(usize::MAX), not_allowed].into_iter().flatten() {
+            let options = EchoServerOptions {
+                core: Some(refused),
+                ..EchoServerOptions::default()
+            };
+            let error = EchoServer::start(Backend::Auto, options, 64).err().unwrap();
+            assert!(
+                format!("{error:#}").contains(&format!("pinning the echo server to cpu {refused}")),
+                "{error:#}"
+            );
+        }
     }
 
     #[test]

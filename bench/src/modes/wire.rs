@@ -86,8 +86,10 @@ const SLEEP_WAKE_EARLY_NS: u64 = 100_000;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 const CLIENT_HEARTBEAT_NS: u64 = 500_000_000;
-/// Loops with nothing sent or received before the client blocks in ppoll(2) (spin, then block: on a box with
-/// fewer cores than busy threads a spinning client takes a core from the appliance).
+/// Loops with nothing sent or received before a floating client blocks in ppoll(2) (spin, then block: on a box
+/// with fewer cores than busy threads a spinning client takes a core from the appliance). A split run's client has
+/// a core of its own and never blocks for a response, as the echo's client never does: a client that sleeps lets
+/// its vCPU halt and reads the response only once the host has run it again.
 const IDLE_SPINS: u32 = 50;
 /// The client wakes this long before the next planned send and spins the rest.
 const IDLE_WAKE_EARLY_NS: u64 = 20_000;
@@ -217,17 +219,18 @@ impl Default for WireOptions {
             slices: DEFAULT_SLICES,
             response_timeout: Duration::from_secs(10),
             keep_answers: false,
-            placement: Placement::Split,
+            placement: Placement::Float,
         }
     }
 }
 
-/// The placement a run gets when none is asked for: split for a spawned appliance in open loop on a box with two
-/// cores or more (`placement`); float with `--connect` (the appliance's placement is its own), with `--max` (the
-/// sessions and the appliance use every core) and on one core.
+/// The placement a run gets when none is asked for: split for an appliance spawned on the example configuration
+/// in open loop on a box with two cores or more (`placement`); float with `--config` or `--connect` (the
+/// appliance's placement is then its own, and pinning the echo alone would not compare like with like), with
+/// `--max` (the sessions and the appliance use every core) and on one core.
 pub fn default_placement(target: &Target, max: bool) -> Placement {
     let two_cores = matches!(placement::split_cores(), Ok(Some(_)));
-    if matches!(target, Target::Spawn { .. }) && !max && two_cores {
+    if matches!(target, Target::Spawn { config: None, .. }) && !max && two_cores {
         Placement::Split
     } else {
         Placement::Float
@@ -1243,6 +1246,9 @@ pub struct WireReport {
     /// Split: the core of the client, and of the server (the spawned appliance's gateway and the echo server).
     pub client_core: Option<usize>,
     pub server_core: Option<usize>,
+    /// The cores the spawned appliance's gateway thread was allowed, read from /proc at the end of the run (None:
+    /// not spawned, or not found).
+    pub gateway_cores: Option<Vec<usize>>,
     pub appliance_output: Vec<String>,
     /// Latency by 100 ms of the schedule (planned send times).
     pub timeline_100ms: Vec<TimelineInterval>,
@@ -1430,7 +1436,6 @@ fn validate(options: &WireOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The echo baseline's options for a run (or a slice) of `duration`.
 /// What every echo run of a wire run shares: the message size (an order's frame) and the server's core.
 #[derive(Debug, Clone, Copy)]
 struct EchoSetup {
@@ -1438,6 +1443,7 @@ struct EchoSetup {
     server_core: Option<usize>,
 }
 
+/// The echo baseline's options for a run (or a slice) of `duration`.
 fn echo_options(options: &WireOptions, duration: Duration, echo: EchoSetup) -> EchoOptions {
     EchoOptions {
         rate_per_sec: if options.max {
@@ -1580,6 +1586,11 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
         result.map(|recorder| (recorder, sessions, timer))
     })();
     drop(client_pin);
+    // Where the gateway was allowed to run, as the kernel has it (the appliance may have failed to pin it).
+    let gateway_cores = spawned
+        .as_ref()
+        .and_then(Spawned::pid)
+        .and_then(|pid| placement::thread_cores(pid, GATEWAY_THREAD));
     let appliance_output = match spawned.as_mut() {
         Some(spawned) => spawned.stop()?,
         None => Vec::new(),
@@ -1607,8 +1618,44 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
         echo_bytes,
         appliance_output,
         env,
-        split,
+        Layout {
+            split,
+            gateway_cores,
+        },
     ))
+}
+
+/// The spawned appliance's gateway thread, by the name /proc gives it (15 characters).
+const GATEWAY_THREAD: &str = "crossline-gatew";
+
+/// Where a run's threads were: the split asked for, and where the gateway was allowed to run.
+struct Layout {
+    split: Option<SplitCores>,
+    gateway_cores: Option<Vec<usize>>,
+}
+
+/// The report's placement line: what was pinned, and where the gateway actually ran.
+fn describe_layout(
+    placement: Placement,
+    split: Option<SplitCores>,
+    gateway_cores: Option<&[usize]>,
+) -> String {
+    let gateway = match gateway_cores {
+        Some(cores) => format!("the gateway on cpu {}", placement::format_cores(cores)),
+        None => "the gateway not watched (not spawned by this run)".to_string(),
+    };
+    match split {
+        Some(cores) => format!(
+            "{}: client on cpu {}, echo server on cpu {}, {gateway}; other threads float",
+            placement.name(),
+            cores.client,
+            cores.server
+        ),
+        None => format!(
+            "{}: nothing pinned by the bench, {gateway}",
+            placement.name()
+        ),
+    }
 }
 
 /// Pins the calling thread (the client) to the client's core of a split run, until the guard is dropped.
@@ -1779,7 +1826,7 @@ fn drive_schedule_part(
         }
         if framed == 0 && got == 0 {
             idle_rounds += 1;
-            if idle_rounds > IDLE_SPINS {
+            if idle_rounds > IDLE_SPINS && options.placement == Placement::Float {
                 // Nothing to send yet and nothing arrived: give the core to the appliance until a response
                 // arrives or the next message is due.
                 let until_next = if next < part.end {
@@ -1890,7 +1937,7 @@ fn drive_max(
             }
             // Every window is full and nothing came back: give the appliance's threads the core.
             idle_rounds += 1;
-            if idle_rounds > IDLE_SPINS {
+            if idle_rounds > IDLE_SPINS && options.placement == Placement::Float {
                 wait_for_responses(sessions, IDLE_BLOCK_MAX_NS)?;
             } else {
                 std::hint::spin_loop();
@@ -1909,8 +1956,12 @@ fn build_report(
     echo_bytes: usize,
     appliance_output: Vec<String>,
     env: Environment,
-    split: Option<SplitCores>,
+    layout: Layout,
 ) -> WireRun {
+    let Layout {
+        split,
+        gateway_cores,
+    } = layout;
     let mut total = Counts::default();
     for session in sessions {
         let c = &session.counts;
@@ -2095,13 +2146,7 @@ fn build_report(
         ),
         (
             "placement".to_string(),
-            match split {
-                Some(cores) => format!(
-                    "split: client on cpu {}, gateway and echo server on cpu {}; other threads float",
-                    cores.client, cores.server
-                ),
-                None => "float: no thread pinned".to_string(),
-            },
+            describe_layout(options.placement, split, gateway_cores.as_deref()),
         ),
         (
             "p99 vs echo".to_string(),
@@ -2234,6 +2279,7 @@ fn build_report(
             placement: options.placement.name().to_string(),
             client_core: split.map(|cores| cores.client),
             server_core: split.map(|cores| cores.server),
+            gateway_cores: gateway_cores.clone(),
             appliance_output,
             timeline_100ms: recorder.timeline,
             threads: thread_uses,
@@ -2318,7 +2364,7 @@ mod tests {
     }
 
     #[test]
-    fn split_is_the_default_only_for_a_spawned_appliance_in_open_loop_on_two_cores() {
+    fn split_is_the_default_only_for_the_example_configuration_in_open_loop_on_two_cores() {
         let two_cores = placement::allowed_cores().unwrap().len() >= 2;
         let spawned = WireOptions::default().target;
         let expected = if two_cores {
@@ -2330,6 +2376,11 @@ mod tests {
         assert_eq!(default_placement(&spawned, true), Placement::Float);
         let connected = Target::Connect(SocketAddr::from(([127, 0, 0, 1], 15000)));
         assert_eq!(default_placement(&connected, false), Placement::Float);
+        let own_config = Target::Spawn {
+            binary: PathBuf::from("crossline"),
+            config: Some(PathBuf::from("venue.toml")),
+        };
+        assert_eq!(default_placement(&own_config, false), Placement::Float);
     }
 
     #[test]
