@@ -68,7 +68,7 @@ fn spinning_config() -> PathBuf {
     fixture("spinning.toml")
 }
 
-const ALL_IDS: [&str; 21] = [
+const ALL_IDS: [&str; 22] = [
     "cpu.cores",
     "cpu.isolcpus",
     "cpu.nohz_full",
@@ -76,6 +76,7 @@ const ALL_IDS: [&str; 21] = [
     "cpu.smt",
     "cpu.governor",
     "cpu.idle",
+    "cpu.haltpoll",
     "mem.thp",
     "mem.hugepages",
     "mem.swap",
@@ -144,6 +145,7 @@ fn a_default_host_with_the_default_layout_warns() {
             ("cpu.smt", "pass"),
             ("cpu.governor", "warn"),
             ("cpu.idle", "warn"),
+            ("cpu.haltpoll", "pass"),
             ("mem.thp", "warn"),
             ("mem.hugepages", "pass"),
             ("mem.swap", "warn"),
@@ -292,7 +294,7 @@ fn the_text_report_has_fixes_and_a_verdict() {
     assert!(out.contains("WARN  mem.thp"), "{out}");
     assert!(out.contains("fix: swapoff -a"), "{out}");
     assert!(
-        out.contains("10 pass, 10 warn, 0 fail, 1 skipped: runs, with warnings"),
+        out.contains("11 pass, 10 warn, 0 fail, 1 skipped: runs, with warnings"),
         "{out}"
     );
 }
@@ -530,4 +532,47 @@ fn apply_writes_the_runtime_settings_as_root_and_refuses_otherwise() {
     // The kernel command line and the services are left to the operator.
     assert_eq!(status(&findings, "cpu.isolcpus"), "fail");
     assert_eq!(status(&findings, "irq.irqbalance"), "warn");
+}
+
+#[test]
+fn a_guest_that_halts_at_once_is_told_to_poll_first_and_apply_sets_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&fixture("default"), dir.path());
+    let root_str = dir.path().to_str().expect("utf-8 path").to_string();
+    let driver = dir
+        .path()
+        .join("sys/devices/system/cpu/cpuidle/current_driver");
+    std::fs::write(&driver, "haltpoll\n").expect("driver");
+    let parameters = dir.path().join("sys/module/haltpoll/parameters");
+    std::fs::create_dir_all(&parameters).expect("mkdir");
+    let poll = parameters.join("guest_halt_poll_ns");
+
+    // The driver is in use but its parameter is missing: a warning that names the file.
+    let (_, findings) = check(dir.path(), None);
+    assert_eq!(status(&findings, "cpu.haltpoll"), "warn");
+    assert!(text(&findings, "cpu.haltpoll", "detail").contains("guest_halt_poll_ns"));
+
+    std::fs::write(&poll, "0\n").expect("poll");
+    let (_, findings) = check(dir.path(), None);
+    assert_eq!(status(&findings, "cpu.haltpoll"), "warn");
+    assert!(text(&findings, "cpu.haltpoll", "detail").contains("guest_halt_poll_ns = 0"));
+    assert!(text(&findings, "cpu.haltpoll", "fix")
+        .contains("echo 200000 > /sys/module/haltpoll/parameters/guest_halt_poll_ns"));
+    let output = crossline(&["tune", "apply", "--dry-run", "--root", &root_str]);
+    assert_eq!(output.status.code(), Some(0));
+    let out = stdout(&output);
+    let line =
+        format!("echo 200000 > {root_str}/sys/module/haltpoll/parameters/guest_halt_poll_ns");
+    assert!(out.contains(&line), "missing {line:?} in\n{out}");
+
+    std::fs::write(&poll, "200000\n").expect("poll");
+    let (_, findings) = check(dir.path(), None);
+    assert_eq!(status(&findings, "cpu.haltpoll"), "pass");
+    assert!(findings["cpu.haltpoll"]["fix"].is_null());
+    let output = crossline(&["tune", "apply", "--dry-run", "--root", &root_str]);
+    assert!(
+        !stdout(&output).contains("guest_halt_poll_ns"),
+        "{}",
+        stdout(&output)
+    );
 }

@@ -97,6 +97,17 @@ pub fn plan(ctx: &Context) -> Actions {
         }
     }
 
+    if let Ok(Some(ns)) = cpu::guest_halt_poll_ns(ctx) {
+        if ns < cpu::GUEST_HALT_POLL_WANT_NS {
+            actions.write(
+                "guest halt polling".into(),
+                cpu::GUEST_HALT_POLL_NS,
+                cpu::GUEST_HALT_POLL_WANT_NS.to_string(),
+                ns.to_string(),
+            );
+        }
+    }
+
     let thp = &profile.memory.transparent_hugepage;
     if let Ok(text) = host.read(memory::THP_ENABLED) {
         if let Some(mode) = memory::selected(&text).filter(|m| m != thp) {

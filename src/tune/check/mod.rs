@@ -90,6 +90,7 @@ pub fn run(host: &Host, config: &TuneConfig, profile: &Profile) -> Vec<Finding> 
     findings.push(cpu::smt(&ctx));
     findings.push(cpu::governor(&ctx));
     findings.push(cpu::idle_states(&ctx));
+    findings.push(cpu::halt_polling(&ctx));
     findings.push(memory::transparent_hugepages(&ctx));
     findings.push(memory::hugepages(&ctx));
     findings.push(memory::swap(&ctx));
