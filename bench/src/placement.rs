@@ -39,12 +39,15 @@ pub struct SplitCores {
 
 /// The cores the calling thread may run on, in order.
 pub fn allowed_cores() -> io::Result<Vec<usize>> {
-    let set = current_mask()?;
+    current_mask().map(|set| cores_in(&set))
+}
+
+fn cores_in(set: &libc::cpu_set_t) -> Vec<usize> {
     let count = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
     // SAFETY: `set` is an initialised cpu_set_t and every index is below CPU_SETSIZE.
-    Ok((0..count)
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect())
+    (0..count)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, set) })
+        .collect()
 }
 
 /// The first and the last core the calling thread may use; None with fewer than two.
@@ -57,12 +60,17 @@ pub fn split_cores() -> io::Result<Option<SplitCores>> {
 }
 
 fn current_mask() -> io::Result<libc::cpu_set_t> {
+    mask_of(0)
+}
+
+/// The affinity mask of thread `tid` (0: the calling thread).
+fn mask_of(tid: libc::pid_t) -> io::Result<libc::cpu_set_t> {
     // SAFETY: cpu_set_t is plain bits; all zeroes is a valid empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: pid 0 is the calling thread; the kernel writes at most `size_of::<cpu_set_t>()` bytes into `set`,
-    // which lives across the call.
+    // SAFETY: the kernel writes at most `size_of::<cpu_set_t>()` bytes into `set`, which lives across the call; a
+    // `tid` that is gone is an error return, not undefined behaviour.
     let rc =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+        unsafe { libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
     if rc == 0 {
         Ok(set)
     } else {
@@ -81,63 +89,13 @@ fn set_mask(set: &libc::cpu_set_t) -> io::Result<()> {
     }
 }
 
-/// The cores thread `name` of process `pid` may run on, from its /proc status (`Cpus_allowed_list`); None when
-/// there is no such thread or the list cannot be read.
+/// The cores thread `name` of process `pid` may run on, as the kernel has its affinity now; None when there is no
+/// such thread (or it ended meanwhile).
 pub fn thread_cores(pid: u32, name: &str) -> Option<Vec<usize>> {
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .ok()?
-        .flatten()
-    {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.trim_end() != name {
-            continue;
-        }
-        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
-        return status
-            .lines()
-            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
-            .and_then(|list| parse_cores(list.trim()));
-    }
-    None
-}
-
-/// Parses the kernel's cpu list format ("0-2,5"); None if it is malformed.
-pub fn parse_cores(list: &str) -> Option<Vec<usize>> {
-    let mut cores = Vec::new();
-    for part in list.split(',').filter(|part| !part.is_empty()) {
-        match part.split_once('-') {
-            Some((first, last)) => {
-                let (first, last): (usize, usize) = (first.parse().ok()?, last.parse().ok()?);
-                if first > last {
-                    return None;
-                }
-                cores.extend(first..=last);
-            }
-            None => cores.push(part.parse().ok()?),
-        }
-    }
-    Some(cores)
-}
-
-/// Writes cores as the kernel's cpu list ("0-2,5").
-pub fn format_cores(cores: &[usize]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut index = 0;
-    while index < cores.len() {
-        let first = cores[index];
-        let mut last = first;
-        while index + 1 < cores.len() && cores[index + 1] == last + 1 {
-            index += 1;
-            last = cores[index];
-        }
-        parts.push(if first == last {
-            first.to_string()
-        } else {
-            format!("{first}-{last}")
-        });
-        index += 1;
-    }
-    parts.join(",")
+    let thread = crate::threads::sample_process(pid)
+        .into_iter()
+        .find(|thread| thread.name == name)?;
+    mask_of(thread.tid).ok().map(|set| cores_in(&set))
 }
 
 /// Pins the calling thread to `core` for good (a thread that exists only to serve, like the echo server).
@@ -231,19 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn cpu_lists_read_and_write_as_the_kernel_writes_them() {
-        assert_eq!(parse_cores("0-2,5"), Some(vec![0, 1, 2, 5]));
-        assert_eq!(parse_cores("3"), Some(vec![3]));
-        assert_eq!(parse_cores(""), Some(vec![]));
-        assert_eq!(parse_cores("2-1"), None);
-        assert_eq!(parse_cores("a"), None);
-        assert_eq!(format_cores(&[0, 1, 2, 5]), "0-2,5");
-        assert_eq!(format_cores(&[1]), "1");
-        assert_eq!(format_cores(&[]), "");
-    }
-
-    #[test]
-    fn a_named_threads_cores_are_read_from_proc() {
+    fn a_named_threads_cores_are_read_from_the_kernel() {
         let core = *allowed_cores().unwrap().last().unwrap();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();

@@ -1246,8 +1246,8 @@ pub struct WireReport {
     /// Split: the core of the client, and of the server (the spawned appliance's gateway and the echo server).
     pub client_core: Option<usize>,
     pub server_core: Option<usize>,
-    /// The cores the spawned appliance's gateway thread was allowed, read from /proc at the end of the run (None:
-    /// not spawned, or not found).
+    /// The cores the spawned appliance's gateway thread was allowed, read from the kernel at the end of the run
+    /// (None: not spawned, or not found).
     pub gateway_cores: Option<Vec<usize>>,
     pub appliance_output: Vec<String>,
     /// Latency by 100 ms of the schedule (planned send times).
@@ -1618,21 +1618,13 @@ pub fn run(options: &WireOptions) -> anyhow::Result<WireRun> {
         echo_bytes,
         appliance_output,
         env,
-        Layout {
-            split,
-            gateway_cores,
-        },
+        split,
+        gateway_cores,
     ))
 }
 
 /// The spawned appliance's gateway thread, by the name /proc gives it (15 characters).
 const GATEWAY_THREAD: &str = "crossline-gatew";
-
-/// Where a run's threads were: the split asked for, and where the gateway was allowed to run.
-struct Layout {
-    split: Option<SplitCores>,
-    gateway_cores: Option<Vec<usize>>,
-}
 
 /// The report's placement line: what was pinned, and where the gateway actually ran.
 fn describe_layout(
@@ -1641,7 +1633,10 @@ fn describe_layout(
     gateway_cores: Option<&[usize]>,
 ) -> String {
     let gateway = match gateway_cores {
-        Some(cores) => format!("the gateway on cpu {}", placement::format_cores(cores)),
+        Some(cores) => {
+            let cores: Vec<String> = cores.iter().map(usize::to_string).collect();
+            format!("the gateway on cpu {}", cores.join(","))
+        }
         None => "the gateway not watched (not spawned by this run)".to_string(),
     };
     match split {
@@ -1956,12 +1951,9 @@ fn build_report(
     echo_bytes: usize,
     appliance_output: Vec<String>,
     env: Environment,
-    layout: Layout,
+    split: Option<SplitCores>,
+    gateway_cores: Option<Vec<usize>>,
 ) -> WireRun {
-    let Layout {
-        split,
-        gateway_cores,
-    } = layout;
     let mut total = Counts::default();
     for session in sessions {
         let c = &session.counts;
