@@ -725,3 +725,55 @@ fn udp_feed_with_a_lost_packet_recovered_through_the_retransmission_port() {
     assert_eq!(builder.next_sequence_number(), target);
     assert_same_book(&market, &builder);
 }
+
+#[test]
+fn udp_sender_reaches_every_destination_and_a_dead_one_does_not_stop_the_rest() {
+    let localhost: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let first = UdpSocket::bind(localhost).unwrap();
+    let second = UdpSocket::bind(localhost).unwrap();
+    for receiver in [&first, &second] {
+        receiver
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+    }
+    // A port nobody listens on: bound, its address taken, closed.
+    let dead = UdpSocket::bind(localhost).unwrap().local_addr().unwrap();
+    let destinations = [
+        first.local_addr().unwrap(),
+        dead,
+        second.local_addr().unwrap(),
+    ];
+    let sender = UdpFeedSender::new(localhost, &destinations, 1).unwrap();
+
+    let mut buffer = [0u8; 64];
+    let mut refused = false;
+    for index in 0..20u8 {
+        let packet = [index; 24];
+        match sender.send(&packet) {
+            Ok(()) => {}
+            Err(error) => {
+                assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
+                refused = true;
+            }
+        }
+        // Both live destinations get every packet, whatever the dead one reported.
+        for receiver in [&first, &second] {
+            let len = receiver.recv(&mut buffer).unwrap();
+            assert_eq!(&buffer[..len], &packet[..]);
+        }
+        if refused {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(refused, "the unreachable destination was never reported");
+    // Each packet comes from its destination's own connected socket: the first one's address is reported.
+    assert_eq!(
+        sender.local_addr().unwrap().ip(),
+        std::net::IpAddr::from([127, 0, 0, 1])
+    );
+    assert!(UdpFeedSender::new(localhost, &[], 1)
+        .unwrap()
+        .local_addr()
+        .is_err());
+}

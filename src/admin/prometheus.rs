@@ -126,6 +126,11 @@ pub fn render(metrics: &Metrics, health: Option<&Health>) -> String {
         &g.feed_packets,
     );
     out.counter(
+        "feed_udp_send_failures",
+        "MoldUDP64 packets a UDP destination did not take (no room in its socket, or an unreachable port).",
+        &g.feed_udp_send_failures,
+    );
+    out.counter(
         "feed_tcp_dropped",
         "ITCH messages the TCP feed thread missed because its ring was full (it then goes stale).",
         &g.feed_tcp_dropped,

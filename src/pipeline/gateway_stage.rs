@@ -148,6 +148,18 @@ impl AckGate {
 /// request waits at most this long more, a small part of its round trip.
 pub const RETRANSMIT_POLL_INTERVAL_NS: u64 = 100_000;
 
+/// Sends one MoldUDP64 packet to the feed's UDP destinations (if any) and counts it; a destination that did not
+/// take it counts `feed_udp_send_failures` (subscribers recover it through the retransmission server).
+#[inline]
+fn send_feed_packet(udp: &Option<UdpFeedSender>, metrics: &Metrics, packet: &[u8]) {
+    metrics::bump(&metrics.gateway.feed_packets);
+    if let Some(udp) = udp {
+        if udp.send(packet).is_err() {
+            metrics::bump(&metrics.gateway.feed_udp_send_failures);
+        }
+    }
+}
+
 /// The ITCH feed: encoder state, MoldUDP64 packets, UDP destinations and the retransmission server.
 pub struct Feed {
     pub publisher: MoldPublisher,
@@ -436,12 +448,7 @@ impl GatewayStage {
         }
         let udp = &self.feed.udp;
         let metrics = &self.state.metrics;
-        let mut send = |packet: &[u8]| {
-            metrics::bump(&metrics.gateway.feed_packets);
-            if let Some(udp) = udp {
-                let _ = udp.send(packet);
-            }
-        };
+        let mut send = |packet: &[u8]| send_feed_packet(udp, metrics, packet);
         for message in &messages {
             if let Ok(sequence) = self.feed.publisher.publish(message, now_ns, &mut send) {
                 // feed-tcp
@@ -523,10 +530,9 @@ impl GatewayStage {
         }
         let now_ns = wall_clock_ns();
         let udp = &self.feed.udp;
+        let metrics = &self.state.metrics;
         self.feed.publisher.flush(now_ns, &mut |packet: &[u8]| {
-            if let Some(udp) = udp {
-                let _ = udp.send(packet);
-            }
+            send_feed_packet(udp, metrics, packet)
         });
         // Give the session layer one last turn to send what is queued before the process goes.
         let _ = self
@@ -631,12 +637,7 @@ impl GatewayStage {
         let now_ns = wall_clock_ns();
         let udp = &self.feed.udp;
         let metrics = &self.state.metrics;
-        let mut send = |packet: &[u8]| {
-            metrics::bump(&metrics.gateway.feed_packets);
-            if let Some(udp) = udp {
-                let _ = udp.send(packet);
-            }
-        };
+        let mut send = |packet: &[u8]| send_feed_packet(udp, metrics, packet);
         self.feed.publisher.flush(now_ns, &mut send);
         self.feed.publisher.poll_heartbeat(now_ns, &mut send);
         if let Some(server) = self.feed.retransmit.as_mut() {
@@ -740,10 +741,7 @@ impl GatewayStage {
                 self.feed
                     .publisher
                     .publish(&message, item.timestamp_ns, &mut |packet: &[u8]| {
-                        metrics::bump(&metrics.gateway.feed_packets);
-                        if let Some(udp) = udp {
-                            let _ = udp.send(packet);
-                        }
+                        send_feed_packet(udp, metrics, packet)
                     });
             if let Ok(sequence) = published {
                 // feed-tcp

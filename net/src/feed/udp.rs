@@ -5,45 +5,60 @@ use crate::moldudp64::RequestPacket;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
-/// Sends each packet to every destination (unicast addresses, or multicast groups).
+/// Sends each packet to every destination (unicast addresses, or multicast groups), through one connected,
+/// non-blocking socket per destination.
+///
+/// Connected, because an unconnected `sendto` looks up the route and copies the address on every packet: about an
+/// eighth of the send's cost on loopback, paid by the gateway once per published packet. Non-blocking, because the
+/// gateway must never wait for the network: a packet a socket cannot take now is a lost packet, which is what the
+/// retransmission server is for, and `send` reports it.
 #[derive(Debug)]
 pub struct UdpFeedSender {
-    socket: UdpSocket,
-    destinations: Vec<SocketAddr>,
+    /// One socket per destination, connected to it, in the order of the destinations.
+    sockets: Vec<UdpSocket>,
 }
 
 impl UdpFeedSender {
-    /// Binds `bind` (port 0 for an ephemeral one). For multicast destinations, `multicast_ttl` sets the hop
-    /// limit (1 keeps packets on the local network) and loopback stays enabled.
+    /// Binds one socket per destination on `bind` (port 0 for an ephemeral one) and connects it. For multicast
+    /// destinations, `multicast_ttl` sets the hop limit (1 keeps packets on the local network) and loopback stays
+    /// enabled.
     pub fn new(
         bind: SocketAddr,
         destinations: &[SocketAddr],
         multicast_ttl: u32,
     ) -> io::Result<Self> {
-        let socket = UdpSocket::bind(bind)?;
-        if destinations
-            .iter()
-            .any(|d| matches!(d.ip(), IpAddr::V4(ip) if ip.is_multicast()))
-        {
-            socket.set_multicast_ttl_v4(multicast_ttl)?;
-            socket.set_multicast_loop_v4(true)?;
+        let mut sockets = Vec::with_capacity(destinations.len());
+        for destination in destinations {
+            let socket = UdpSocket::bind(bind)?;
+            if matches!(destination.ip(), IpAddr::V4(ip) if ip.is_multicast()) {
+                socket.set_multicast_ttl_v4(multicast_ttl)?;
+                socket.set_multicast_loop_v4(true)?;
+            }
+            socket.connect(destination)?;
+            socket.set_nonblocking(true)?;
+            sockets.push(socket);
         }
-        Ok(UdpFeedSender {
-            socket,
-            destinations: destinations.to_vec(),
-        })
+        Ok(UdpFeedSender { sockets })
     }
 
+    /// The address of the first destination's socket (the one packets to it come from).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.local_addr()
+        match self.sockets.first() {
+            Some(socket) => socket.local_addr(),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the feed has no UDP destination",
+            )),
+        }
     }
 
     /// Sends one packet to every destination. A failed send to one destination does not stop the others; the
-    /// first error is returned. UDP loss is what the retransmission server is for.
+    /// first error is returned: a socket with no room (`WouldBlock`), or an error the network reported for an
+    /// earlier packet (a connected socket hears of an unreachable port on its next send).
     pub fn send(&self, packet: &[u8]) -> io::Result<()> {
         let mut first_error = None;
-        for destination in &self.destinations {
-            if let Err(error) = self.socket.send_to(packet, destination) {
+        for socket in &self.sockets {
+            if let Err(error) = socket.send(packet) {
                 first_error.get_or_insert(error);
             }
         }
