@@ -13,6 +13,7 @@ use crossline_bench::modes::codec::{self, CodecOptions};
 use crossline_bench::modes::echo::{self, EchoBackend, EchoOptions, EchoServerOptions, Load};
 use crossline_bench::modes::engine::{self, EngineOptions};
 use crossline_bench::modes::failover::{self, FailoverOptions};
+use crossline_bench::modes::feed_send::{self, FeedSendOptions};
 use crossline_bench::modes::journal::{self, FsyncSetting, JournalOptions, DEFAULT_SEGMENT_BYTES};
 use crossline_bench::modes::pipeline::{self, PipelineOptions};
 use crossline_bench::modes::query::{self, QueryOptions};
@@ -248,6 +249,19 @@ enum Mode {
         messages: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Write the report as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// The feed's UDP send alone: ns per MoldUDP64 packet to a full loopback sink through the appliance's
+    /// UdpFeedSender, against send_to on an unconnected socket (the baseline), alternating.
+    FeedSend {
+        /// Packets per timed batch (each row is timed over this many, 5 times).
+        #[arg(long, default_value_t = 200_000)]
+        packets: u64,
+        /// Bytes per packet (58: a MoldUDP64 header and one ITCH Add Order).
+        #[arg(long, default_value_t = 58)]
+        packet_bytes: usize,
         /// Write the report as JSON.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
@@ -805,6 +819,24 @@ fn main() -> anyhow::Result<()> {
             json,
         } => {
             let report = codec::run(&CodecOptions { messages, seed })?;
+            print!("{}", report.report.render_table());
+            if let Some(path) = &json {
+                write_json_file(&report, path)?;
+            }
+            if !report.report.checks_passed() {
+                bail!("checks failed: see the table above");
+            }
+            Ok(())
+        }
+        Mode::FeedSend {
+            packets,
+            packet_bytes,
+            json,
+        } => {
+            let report = feed_send::run(&FeedSendOptions {
+                packets,
+                packet_bytes,
+            })?;
             print!("{}", report.report.render_table());
             if let Some(path) = &json {
                 write_json_file(&report, path)?;

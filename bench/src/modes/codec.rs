@@ -475,7 +475,7 @@ fn soup_parse_in_place(stream: &[u8]) -> (u64, u64) {
 }
 
 /// Runs `operation` `REPEATS` times; returns each run's time and the errors of all of them.
-fn repeat(mut operation: impl FnMut() -> u64) -> (Vec<Duration>, u64) {
+pub(crate) fn repeat(mut operation: impl FnMut() -> u64) -> (Vec<Duration>, u64) {
     let mut times = Vec::with_capacity(REPEATS);
     let mut errors = 0;
     for _ in 0..REPEATS {
@@ -486,7 +486,13 @@ fn repeat(mut operation: impl FnMut() -> u64) -> (Vec<Duration>, u64) {
     (times, errors)
 }
 
-fn row(name: &str, description: &str, messages: u64, bytes: u64, times: &[Duration]) -> CodecRow {
+pub(crate) fn row(
+    name: &str,
+    description: &str,
+    messages: u64,
+    bytes: u64,
+    times: &[Duration],
+) -> CodecRow {
     let per_message: Vec<f64> = times
         .iter()
         .map(|time| time.as_secs_f64() * 1e9 / messages.max(1) as f64)

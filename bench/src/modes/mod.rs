@@ -5,6 +5,7 @@ pub mod codec;
 pub mod echo;
 pub mod engine;
 pub mod failover;
+pub mod feed_send;
 pub mod journal;
 pub mod pipeline;
 pub mod query;
