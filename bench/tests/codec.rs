@@ -3,7 +3,7 @@
 
 use crossline_bench::modes::codec::{run, CodecOptions, REPEATS};
 
-const ROWS: [&str; 11] = [
+const ROWS: [&str; 12] = [
     "ouch_decode_all",
     "ouch_decode_enter",
     "ouch_decode_enter_opts",
@@ -13,6 +13,7 @@ const ROWS: [&str; 11] = [
     "ouch_encode_out",
     "itch_encode",
     "itch_decode",
+    "itch_book_apply",
     "soup_frame_decode",
     "soup_parse_frame",
 ];

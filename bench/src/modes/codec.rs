@@ -1,21 +1,24 @@
 //! `crossline-bench codec`: crossline-net's wire codecs alone, one thread, no sockets. A seeded mix of messages is
 //! generated and encoded before the clock starts; each operation is then timed over the whole batch with
 //! `Instant` around it (ns per message = batch time / messages), 5 times, and reported as the median and the
-//! minimum. Nothing is allocated inside the timed loops: inputs are prebuilt, output buffers preallocated and
-//! touched, and every result goes through `black_box`.
+//! minimum. Nothing is allocated inside the timed loops but the book's (below): inputs are prebuilt, output
+//! buffers preallocated and touched, and every result goes through `black_box`.
 //!
 //! Rows: decode of inbound OUCH (the mix, and each message type on its own), encode of outbound OUCH, encode and
-//! decode of ITCH, and SoupBinTCP framing of a stream of Unsequenced Data packets through `FrameDecoder` (fed in
-//! 64 KiB reads, as a socket would), with `parse_frame` on the stream in place as a floor.
+//! decode of ITCH, the ITCH book (`BookBuilder::apply` over a consistent add/execute/delete flow, into a new book
+//! that grows as a subscriber's does), and SoupBinTCP framing of a stream of Unsequenced Data packets through
+//! `FrameDecoder` (fed in 64 KiB reads, as a socket would), with `parse_frame` on the stream in place as a floor.
 //!
 //! The Enter Order decode batches run inside `enter_order_decode_batch` and `enter_order_options_decode_batch`,
-//! so `valgrind --tool=callgrind --toggle-collect='*enter_order_decode_batch*'` counts exactly that work.
+//! so `valgrind --tool=callgrind --toggle-collect='*enter_order_decode_batch*'` counts exactly that work; the book's
+//! inside `book_apply_batch`.
 
 use crate::env::Environment;
 use crate::report::{group_digits, LatencySampling, Named, Report};
 use crate::rng::Rng;
 use anyhow::bail;
 use crossline_engine::Symbol;
+use crossline_net::feed::BookBuilder;
 use crossline_net::itch;
 use crossline_net::ouch::{
     CancelOrder, CancelReason, Capacity, CrossType, Display, EnterOrder, Inbound, IsoEligibility,
@@ -291,6 +294,68 @@ fn itch_message(rng: &mut Rng, index: u64) -> itch::Message {
     }
 }
 
+/// Live orders the book flow keeps between, after its opening adds.
+const BOOK_LIVE_MIN: usize = 500;
+const BOOK_LIVE_MAX: usize = 2_000;
+
+/// A consistent ITCH flow for `BookBuilder`: every execution and delete names a live order. It opens with
+/// `BOOK_LIVE_MIN` adds, then adds (half), executes one share of (a fifth) or deletes (the rest) a live order,
+/// staying between `BOOK_LIVE_MIN` and `BOOK_LIVE_MAX` live orders.
+fn book_flow(rng: &mut Rng, n: u64) -> Vec<itch::Message> {
+    // (order reference, stock locate, shares left)
+    let mut live: Vec<(u64, u16, u32)> = Vec::with_capacity(BOOK_LIVE_MAX + 1);
+    let mut messages = Vec::with_capacity(n as usize);
+    let mut next_reference = 1u64;
+    for index in 0..n {
+        let timestamp_ns = 34_200_000_000_000 + index * 1_000;
+        let roll = rng.below(10);
+        let add = live.len() < BOOK_LIVE_MIN || (live.len() < BOOK_LIVE_MAX && roll < 5);
+        if add {
+            let (stock_locate, stock) = symbol(rng);
+            let shares = quantity(rng);
+            messages.push(itch::Message::AddOrder(itch::AddOrder {
+                stock_locate,
+                tracking_number: 0,
+                timestamp_ns,
+                order_reference_number: next_reference,
+                side: if rng.below(2) == 0 {
+                    itch::BuySell::Buy
+                } else {
+                    itch::BuySell::Sell
+                },
+                shares,
+                stock,
+                price: price(rng) as u32,
+            }));
+            live.push((next_reference, stock_locate, shares));
+            next_reference += 1;
+            continue;
+        }
+        let at = rng.index(live.len());
+        let (order_reference_number, stock_locate, shares) = live[at];
+        if roll < 7 && shares > 1 {
+            live[at].2 -= 1;
+            messages.push(itch::Message::OrderExecuted(itch::OrderExecuted {
+                stock_locate,
+                tracking_number: 0,
+                timestamp_ns,
+                order_reference_number,
+                executed_shares: 1,
+                match_number: index + 1,
+            }));
+        } else {
+            live.swap_remove(at);
+            messages.push(itch::Message::OrderDelete(itch::OrderDelete {
+                stock_locate,
+                tracking_number: 0,
+                timestamp_ns,
+                order_reference_number,
+            }));
+        }
+    }
+    messages
+}
+
 /// Everything generated before timing.
 struct Inputs {
     inbound: Vec<Inbound>,
@@ -300,6 +365,8 @@ struct Inputs {
     outbound: Vec<Outbound>,
     itch: Vec<itch::Message>,
     itch_bytes: Batch,
+    /// A consistent flow for `BookBuilder` (`book_flow`).
+    book: Vec<itch::Message>,
     /// SoupBinTCP Unsequenced Data frames carrying `inbound_all`, back to back.
     soup_stream: Vec<u8>,
 }
@@ -310,6 +377,7 @@ fn generate(options: &CodecOptions) -> Inputs {
     let mut in_rng = rng.fork(1);
     let mut out_rng = rng.fork(2);
     let mut itch_rng = rng.fork(3);
+    let mut book_rng = rng.fork(4);
 
     let mut inbound = Vec::with_capacity(n as usize);
     let mut inbound_kind = Vec::with_capacity(n as usize);
@@ -343,6 +411,7 @@ fn generate(options: &CodecOptions) -> Inputs {
             message.encode(out).expect("ITCH encodes")
         });
     }
+    let book = book_flow(&mut book_rng, n);
     Inputs {
         inbound,
         inbound_kind,
@@ -351,6 +420,7 @@ fn generate(options: &CodecOptions) -> Inputs {
         outbound,
         itch,
         itch_bytes,
+        book,
         soup_stream,
     }
 }
@@ -422,6 +492,18 @@ fn decode_itch_batch(batch: &Batch) -> u64 {
         errors += u64::from(message.is_err());
         black_box(&message);
     }
+    errors
+}
+
+/// Applies the flow to a new book. Returns the messages the book refused.
+#[inline(never)]
+fn book_apply_batch(messages: &[itch::Message]) -> u64 {
+    let mut book = BookBuilder::new(1);
+    let mut errors = 0u64;
+    for message in messages {
+        errors += u64::from(book.apply(black_box(message)).is_err());
+    }
+    black_box(&book);
     errors
 }
 
@@ -598,6 +680,16 @@ pub fn run(options: &CodecOptions) -> anyhow::Result<CodecReport> {
         itch_bytes as u64,
         &times,
     ));
+    let (times, errors) = repeat(|| book_apply_batch(&inputs.book));
+    decode_errors += errors;
+    rows.push(row(
+        "itch_book_apply",
+        "BookBuilder::apply, a consistent add/execute/delete flow around 500-2,000 live orders (the TCP feed's \
+         snapshot book; a subscriber's book); the book allocates as it grows",
+        n,
+        inputs.book.iter().map(itch::Message::encoded_len).sum::<usize>() as u64,
+        &times,
+    ));
 
     let mut decoder = FrameDecoder::new(MAX_FRAME_BYTES, 4 * READ_BYTES);
     let mut soup_frames = Vec::with_capacity(REPEATS);
@@ -768,7 +860,7 @@ pub fn run(options: &CodecOptions) -> anyhow::Result<CodecReport> {
             .to_string(),
         format!(
             "inputs generated and encoded in {generation_s:.2} s before timing; output buffers preallocated and \
-             touched; no allocation in the timed loops"
+             touched; no allocation in the timed loops but itch_book_apply's, whose book grows as a subscriber's does"
         ),
     ];
 

@@ -1,5 +1,6 @@
 //! Subscriber side: rebuilds per-instrument order-by-order books from ITCH over MoldUDP64.
 
+use super::key_hash::KeyHash;
 use crate::itch::{BuySell, ItchError, Message};
 use crate::moldudp64::{MoldError, Packet, PacketKind};
 use crossline_engine::Side;
@@ -90,9 +91,9 @@ impl InstrumentBook {
 pub struct BookBuilder {
     session: Option<[u8; 10]>,
     next_sequence_number: u64,
-    orders: HashMap<u64, BookOrder>,
-    books: HashMap<u16, InstrumentBook>,
-    symbols: HashMap<u16, crossline_engine::Symbol>,
+    orders: HashMap<u64, BookOrder, KeyHash>,
+    books: HashMap<u16, InstrumentBook, KeyHash>,
+    symbols: HashMap<u16, crossline_engine::Symbol, KeyHash>,
     arrivals: u64,
 }
 
@@ -107,9 +108,9 @@ impl BookBuilder {
         BookBuilder {
             session: None,
             next_sequence_number,
-            orders: HashMap::new(),
-            books: HashMap::new(),
-            symbols: HashMap::new(),
+            orders: HashMap::default(),
+            books: HashMap::default(),
+            symbols: HashMap::default(),
             arrivals: 0,
         }
     }

@@ -16,6 +16,7 @@
 
 mod book;
 mod encoder;
+mod key_hash;
 mod publisher;
 mod snapshot;
 mod tcp;
