@@ -23,7 +23,7 @@ use crossline_bench::modes::wire::{self, BaselineSchedule, Target, WireOptions, 
 use crossline_bench::placement::Placement;
 use crossline_bench::plot::{self, Series};
 use crossline_bench::progress;
-use crossline_bench::report::write_json_file;
+use crossline_bench::report::{write_json_file, Report};
 use crossline_bench::search::{self, Objective, RateTarget, SearchOptions, SearchReport};
 use crossline_bench::suite::{self, SuiteOptions};
 use crossline_bench::timer::Timer;
@@ -772,14 +772,7 @@ fn main() -> anyhow::Result<()> {
                 None => wire::default_binary()?,
             };
             let report = pipeline::run(&PipelineOptions { binary, ops })?;
-            print!("{}", report.report.render_table());
-            if let Some(path) = &json {
-                write_json_file(&report, path)?;
-            }
-            if !report.report.checks_passed() {
-                bail!("checks failed: see the table above");
-            }
-            Ok(())
+            finish(&report, &report.report, json.as_deref())
         }
         Mode::Query {
             commands,
@@ -804,14 +797,7 @@ fn main() -> anyhow::Result<()> {
                 rate,
                 duration_s,
             })?;
-            print!("{}", report.report.render_table());
-            if let Some(path) = &json {
-                write_json_file(&report, path)?;
-            }
-            if !report.report.checks_passed() {
-                bail!("checks failed: see the table above");
-            }
-            Ok(())
+            finish(&report, &report.report, json.as_deref())
         }
         Mode::Codec {
             messages,
@@ -819,14 +805,7 @@ fn main() -> anyhow::Result<()> {
             json,
         } => {
             let report = codec::run(&CodecOptions { messages, seed })?;
-            print!("{}", report.report.render_table());
-            if let Some(path) = &json {
-                write_json_file(&report, path)?;
-            }
-            if !report.report.checks_passed() {
-                bail!("checks failed: see the table above");
-            }
-            Ok(())
+            finish(&report, &report.report, json.as_deref())
         }
         Mode::FeedSend {
             packets,
@@ -837,14 +816,7 @@ fn main() -> anyhow::Result<()> {
                 packets,
                 packet_bytes,
             })?;
-            print!("{}", report.report.render_table());
-            if let Some(path) = &json {
-                write_json_file(&report, path)?;
-            }
-            if !report.report.checks_passed() {
-                bail!("checks failed: see the table above");
-            }
-            Ok(())
+            finish(&report, &report.report, json.as_deref())
         }
         Mode::Plot { out, title, inputs } => {
             plot::plot_hgrm_files(&out, &title, &inputs)?;
@@ -1027,4 +999,20 @@ fn write_hgrm_file(histogram: &Histogram<u64>, path: &Path) -> anyhow::Result<()
     write_hgrm(histogram, 1000.0, &mut file)
         .and_then(|()| file.flush())
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Prints a mode's table, writes its JSON when asked, and fails the command when a check failed.
+fn finish(
+    report: &impl serde::Serialize,
+    common: &Report,
+    json: Option<&Path>,
+) -> anyhow::Result<()> {
+    print!("{}", common.render_table());
+    if let Some(path) = json {
+        write_json_file(report, path)?;
+    }
+    if !common.checks_passed() {
+        bail!("checks failed: see the table above");
+    }
+    Ok(())
 }
