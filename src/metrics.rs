@@ -72,8 +72,11 @@ pub struct GatewayMetrics {
     pub events_withheld_at_stop: AtomicU64,
     pub feed_messages: AtomicU64,
     pub feed_packets: AtomicU64,
-    /// MoldUDP64 packets a UDP destination did not take (no room in its socket, or an unreachable port).
-    pub feed_udp_send_failures: AtomicU64,
+    /// MoldUDP64 packets a UDP destination did not get (no room in its socket, or an error from the network), one
+    /// per destination.
+    pub feed_udp_packets_lost: AtomicU64,
+    /// Unreachable ports reported to the feed's UDP sends (a destination with no listener); they cost no packet.
+    pub feed_udp_unreachable_reports: AtomicU64,
     /// ITCH messages the gateway could not hand to the TCP feed thread (its ring was full).
     pub feed_tcp_dropped: AtomicU64,
     /// TCP feed subscribers logged in (set by the feed thread).

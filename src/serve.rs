@@ -160,10 +160,15 @@ fn feed(config: &Config) -> anyhow::Result<Feed> {
         } else {
             SocketAddr::from(([0, 0, 0, 0], 0))
         };
-        Some(
-            UdpFeedSender::new(bind, &f.udp_destinations, 1)
-                .context("opening the feed's UDP socket")?,
-        )
+        let sender = UdpFeedSender::new(bind, &f.udp_destinations, 1)
+            .context("opening the feed's UDP sockets")?;
+        for (destination, why) in sender.unconnected() {
+            eprintln!(
+                "crossline: feed.udp_destinations: {destination} has no route yet ({why}); its packets are addressed \
+                 one by one, and lost while it has none"
+            );
+        }
+        Some(sender)
     };
     let retransmit = match f.retransmit_listen {
         Some(addr) => Some(

@@ -1,6 +1,7 @@
 //! A short feed-send run: both rows are there with positive figures, every send was taken, and the JSON carries
 //! them. This checks the rig, not the speed of a send (no timing is asserted beyond being above zero).
 
+use crossline_bench::modes::codec::REPEATS;
 use crossline_bench::modes::feed_send::{run, FeedSendOptions};
 
 #[test]
@@ -21,7 +22,7 @@ fn small_run_reports_both_rows_and_refuses_bad_sizes() {
         assert_eq!(row.messages, 2_000);
         assert_eq!(row.bytes, 2_000 * 58);
         assert!(row.ns_per_message_median > 0.0, "{}", row.name);
-        assert_eq!(row.ns_per_message_runs.len(), 5, "{}", row.name);
+        assert_eq!(row.ns_per_message_runs.len(), REPEATS, "{}", row.name);
     }
     let table = report.report.render_table();
     assert!(table.contains("feed sender "), "{table}");

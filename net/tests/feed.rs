@@ -684,7 +684,7 @@ fn udp_feed_with_a_lost_packet_recovered_through_the_retransmission_port() {
     assert!(market.packets.len() > 10);
     for (index, packet) in market.packets.iter().enumerate() {
         if index != lost {
-            sender.send(packet).unwrap();
+            assert_eq!(sender.send(packet).lost, 0);
         }
     }
 
@@ -727,7 +727,7 @@ fn udp_feed_with_a_lost_packet_recovered_through_the_retransmission_port() {
 }
 
 #[test]
-fn udp_sender_reaches_every_destination_and_a_dead_one_does_not_stop_the_rest() {
+fn udp_sender_reaches_every_destination_and_a_dead_one_costs_no_packet() {
     let localhost: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let first = UdpSocket::bind(localhost).unwrap();
     let second = UdpSocket::bind(localhost).unwrap();
@@ -736,44 +736,61 @@ fn udp_sender_reaches_every_destination_and_a_dead_one_does_not_stop_the_rest() 
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
     }
-    // A port nobody listens on: bound, its address taken, closed.
-    let dead = UdpSocket::bind(localhost).unwrap().local_addr().unwrap();
+    // A port that takes nothing from the sender: its socket stays bound (so no other test can take the port) but is
+    // connected to another peer, and the kernel answers the sender's packets with an unreachable port. The report
+    // depends on the kernel sending ICMP on loopback, within its global rate limit: hence several tries.
+    let dead = UdpSocket::bind(localhost).unwrap();
+    dead.connect(first.local_addr().unwrap()).unwrap();
     let destinations = [
         first.local_addr().unwrap(),
-        dead,
+        dead.local_addr().unwrap(),
         second.local_addr().unwrap(),
     ];
-    let sender = UdpFeedSender::new(localhost, &destinations, 1).unwrap();
+    // The wildcard bind, as the appliance uses for destinations that are not all loopback.
+    let any: SocketAddr = "0.0.0.0:0".parse().unwrap();
+    let sender = UdpFeedSender::new(any, &destinations, 1).unwrap();
+    assert_eq!(sender.unconnected().count(), 0);
 
     let mut buffer = [0u8; 64];
-    let mut refused = false;
+    let mut reports = 0;
+    let mut sources = Vec::new();
     for index in 0..20u8 {
         let packet = [index; 24];
-        match sender.send(&packet) {
-            Ok(()) => {}
-            Err(error) => {
-                assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
-                refused = true;
-            }
-        }
-        // Both live destinations get every packet, whatever the dead one reported.
+        let outcome = sender.send(&packet);
+        assert_eq!(outcome.lost, 0, "packet {index}");
+        reports += outcome.unreachable_reports;
+        // Both live destinations get every packet, whatever the dead one reported: a report costs no packet.
         for receiver in [&first, &second] {
-            let len = receiver.recv(&mut buffer).unwrap();
+            let (len, from) = receiver.recv_from(&mut buffer).unwrap();
             assert_eq!(&buffer[..len], &packet[..]);
+            sources.push(from.port());
         }
-        if refused {
+        if reports > 0 {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(refused, "the unreachable destination was never reported");
-    // Each packet comes from its destination's own connected socket: the first one's address is reported.
-    assert_eq!(
-        sender.local_addr().unwrap().ip(),
-        std::net::IpAddr::from([127, 0, 0, 1])
+    assert!(
+        reports > 0,
+        "the unreachable destination was never reported"
     );
-    assert!(UdpFeedSender::new(localhost, &[], 1)
-        .unwrap()
-        .local_addr()
-        .is_err());
+    // One socket per destination: each destination's packets come from a port of their own.
+    assert_eq!(sources[0], sender.local_addr(0).unwrap().port());
+    assert_eq!(sources[1], sender.local_addr(2).unwrap().port());
+    assert_ne!(sources[0], sources[1]);
+    assert!(sender.local_addr(3).is_err());
+}
+
+#[test]
+fn udp_sender_refuses_a_fixed_port_for_several_destinations() {
+    let localhost: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let receiver = UdpSocket::bind(localhost).unwrap();
+    let destination = receiver.local_addr().unwrap();
+    let fixed = UdpSocket::bind(localhost).unwrap().local_addr().unwrap();
+    let error = UdpFeedSender::new(fixed, &[destination, destination], 1).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("bind port must be 0"), "{error}");
+    // One destination may have a fixed source port.
+    let sender = UdpFeedSender::new(fixed, &[destination], 1).unwrap();
+    assert_eq!(sender.local_addr(0).unwrap(), fixed);
 }

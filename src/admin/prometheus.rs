@@ -126,9 +126,14 @@ pub fn render(metrics: &Metrics, health: Option<&Health>) -> String {
         &g.feed_packets,
     );
     out.counter(
-        "feed_udp_send_failures",
-        "MoldUDP64 packets a UDP destination did not take (no room in its socket, or an unreachable port).",
-        &g.feed_udp_send_failures,
+        "feed_udp_packets_lost",
+        "MoldUDP64 packets a UDP destination did not get (no room in its socket, or a network error), per destination.",
+        &g.feed_udp_packets_lost,
+    );
+    out.counter(
+        "feed_udp_unreachable_reports",
+        "Unreachable ports reported to the feed's UDP sends (a destination with no listener); no packet is lost for them.",
+        &g.feed_udp_unreachable_reports,
     );
     out.counter(
         "feed_tcp_dropped",

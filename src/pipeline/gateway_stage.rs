@@ -148,14 +148,24 @@ impl AckGate {
 /// request waits at most this long more, a small part of its round trip.
 pub const RETRANSMIT_POLL_INTERVAL_NS: u64 = 100_000;
 
-/// Sends one MoldUDP64 packet to the feed's UDP destinations (if any) and counts it; a destination that did not
-/// take it counts `feed_udp_send_failures` (subscribers recover it through the retransmission server).
+/// Sends one MoldUDP64 packet to the feed's UDP destinations (if any) and counts it, with the destinations that did
+/// not get it (subscribers recover it through the retransmission server) and the unreachable ports reported.
 #[inline]
 fn send_feed_packet(udp: &Option<UdpFeedSender>, metrics: &Metrics, packet: &[u8]) {
     metrics::bump(&metrics.gateway.feed_packets);
     if let Some(udp) = udp {
-        if udp.send(packet).is_err() {
-            metrics::bump(&metrics.gateway.feed_udp_send_failures);
+        let outcome = udp.send(packet);
+        if outcome.lost > 0 {
+            metrics::add(
+                &metrics.gateway.feed_udp_packets_lost,
+                u64::from(outcome.lost),
+            );
+        }
+        if outcome.unreachable_reports > 0 {
+            metrics::add(
+                &metrics.gateway.feed_udp_unreachable_reports,
+                u64::from(outcome.unreachable_reports),
+            );
         }
     }
 }

@@ -76,7 +76,7 @@ pub fn run(options: &FeedSendOptions) -> anyhow::Result<FeedSendReport> {
             timed(|| send_batch(n, &packet, |p| unconnected.send_to(p, sink_addr).is_ok()));
         baseline_times.push(time);
         baseline_failed += failed;
-        let (time, failed) = timed(|| send_batch(n, &packet, |p| sender.send(p).is_ok()));
+        let (time, failed) = timed(|| send_batch(n, &packet, |p| sender.send(p).lost == 0));
         sender_times.push(time);
         sender_failed += failed;
     }

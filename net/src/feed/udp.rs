@@ -5,64 +5,137 @@ use crate::moldudp64::RequestPacket;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
-/// Sends each packet to every destination (unicast addresses, or multicast groups), through one connected,
-/// non-blocking socket per destination.
+/// Sends each packet to every destination (unicast addresses, or multicast groups), through one non-blocking socket
+/// per destination, connected to it.
 ///
 /// Connected, because an unconnected `sendto` looks up the route and copies the address on every packet: about an
-/// eighth of the send's cost on loopback, paid by the gateway once per published packet. Non-blocking, because the
-/// gateway must never wait for the network: a packet a socket cannot take now is a lost packet, which is what the
-/// retransmission server is for, and `send` reports it.
+/// eighth of the send's cost on loopback, paid by the gateway once per published packet. A destination whose route
+/// is not known when the sender is made (a network not yet up) is not refused: its socket stays unconnected and is
+/// addressed on every packet, and `unconnected` says which and why. Non-blocking, because the gateway must never
+/// wait for the network: a packet a socket cannot take now is lost for that destination, which is what the
+/// retransmission server is for, and `send` counts it.
 #[derive(Debug)]
 pub struct UdpFeedSender {
-    /// One socket per destination, connected to it, in the order of the destinations.
-    sockets: Vec<UdpSocket>,
+    /// In the order of the destinations.
+    destinations: Vec<Destination>,
+}
+
+#[derive(Debug)]
+struct Destination {
+    socket: UdpSocket,
+    address: SocketAddr,
+    /// Why the socket is not connected (None: connected to `address`).
+    unconnected: Option<String>,
+}
+
+impl Destination {
+    #[inline]
+    fn send(&self, packet: &[u8]) -> io::Result<usize> {
+        if self.unconnected.is_none() {
+            self.socket.send(packet)
+        } else {
+            self.socket.send_to(packet, self.address)
+        }
+    }
+}
+
+/// What one `send` came to, counted in destinations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendOutcome {
+    /// Destinations that did not get the packet: no room in their socket, or an error from the network.
+    pub lost: u32,
+    /// Reports of an unreachable port that the packet's send met: a connected socket hears of the last packet's
+    /// rejection on its next send, which then fails without sending. That send is made once more, so the report
+    /// costs no packet; a subscriber that restarts misses nothing for it.
+    pub unreachable_reports: u32,
 }
 
 impl UdpFeedSender {
-    /// Binds one socket per destination on `bind` (port 0 for an ephemeral one) and connects it. For multicast
-    /// destinations, `multicast_ttl` sets the hop limit (1 keeps packets on the local network) and loopback stays
-    /// enabled.
+    /// One socket per destination, bound to `bind` (`0.0.0.0` is taken as `::` for an IPv6 destination) and
+    /// connected to the destination. `bind`'s port must be 0 (an ephemeral port each) when there is more than one
+    /// destination. For multicast destinations, `multicast_ttl`
+    /// sets the hop limit (1 keeps packets on the local network) and loopback stays enabled.
     pub fn new(
         bind: SocketAddr,
         destinations: &[SocketAddr],
         multicast_ttl: u32,
     ) -> io::Result<Self> {
+        if destinations.len() > 1 && bind.port() != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the feed binds one socket per destination: with {} destinations its bind port must be 0, not {}",
+                    destinations.len(),
+                    bind.port()
+                ),
+            ));
+        }
         let mut sockets = Vec::with_capacity(destinations.len());
-        for destination in destinations {
-            let socket = UdpSocket::bind(bind)?;
-            if matches!(destination.ip(), IpAddr::V4(ip) if ip.is_multicast()) {
+        for &address in destinations {
+            // The wildcard address of IPv4 stands for "any" in the destination's own family.
+            let local = match (bind, address) {
+                (SocketAddr::V4(any), SocketAddr::V6(_)) if any.ip().is_unspecified() => {
+                    SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, any.port()))
+                }
+                _ => bind,
+            };
+            let socket = UdpSocket::bind(local)?;
+            if matches!(address.ip(), IpAddr::V4(ip) if ip.is_multicast()) {
                 socket.set_multicast_ttl_v4(multicast_ttl)?;
                 socket.set_multicast_loop_v4(true)?;
             }
-            socket.connect(destination)?;
+            let unconnected = socket.connect(address).err().map(|error| error.to_string());
             socket.set_nonblocking(true)?;
-            sockets.push(socket);
+            sockets.push(Destination {
+                socket,
+                address,
+                unconnected,
+            });
         }
-        Ok(UdpFeedSender { sockets })
+        Ok(UdpFeedSender {
+            destinations: sockets,
+        })
     }
 
-    /// The address of the first destination's socket (the one packets to it come from).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        match self.sockets.first() {
-            Some(socket) => socket.local_addr(),
+    /// The destinations whose socket could not be connected, and why; packets to them are addressed one by one.
+    pub fn unconnected(&self) -> impl Iterator<Item = (SocketAddr, &str)> {
+        self.destinations.iter().filter_map(|destination| {
+            destination
+                .unconnected
+                .as_deref()
+                .map(|why| (destination.address, why))
+        })
+    }
+
+    /// The address packets to the `index`th destination come from.
+    pub fn local_addr(&self, index: usize) -> io::Result<SocketAddr> {
+        match self.destinations.get(index) {
+            Some(destination) => destination.socket.local_addr(),
             None => Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "the feed has no UDP destination",
+                io::ErrorKind::NotFound,
+                format!(
+                    "the feed has {} UDP destinations, not {}",
+                    self.destinations.len(),
+                    index + 1
+                ),
             )),
         }
     }
 
-    /// Sends one packet to every destination. A failed send to one destination does not stop the others; the
-    /// first error is returned: a socket with no room (`WouldBlock`), or an error the network reported for an
-    /// earlier packet (a connected socket hears of an unreachable port on its next send).
-    pub fn send(&self, packet: &[u8]) -> io::Result<()> {
-        let mut first_error = None;
-        for socket in &self.sockets {
-            if let Err(error) = socket.send(packet) {
-                first_error.get_or_insert(error);
+    /// Sends one packet to every destination. A destination that does not take it does not stop the others.
+    pub fn send(&self, packet: &[u8]) -> SendOutcome {
+        let mut outcome = SendOutcome::default();
+        for destination in &self.destinations {
+            let mut sent = destination.send(packet);
+            if matches!(&sent, Err(error) if error.kind() == io::ErrorKind::ConnectionRefused) {
+                outcome.unreachable_reports += 1;
+                sent = destination.send(packet);
+            }
+            if sent.is_err() {
+                outcome.lost += 1;
             }
         }
-        first_error.map_or(Ok(()), Err)
+        outcome
     }
 }
 
