@@ -44,8 +44,8 @@ pub fn allowed_cores() -> io::Result<Vec<usize>> {
 
 fn cores_in(set: &libc::cpu_set_t) -> Vec<usize> {
     let count = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
-    // SAFETY: `set` is an initialised cpu_set_t and every index is below CPU_SETSIZE.
     (0..count)
+        // SAFETY: `set` is an initialised cpu_set_t and every index is below CPU_SETSIZE.
         .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, set) })
         .collect()
 }

@@ -560,15 +560,22 @@ fn soup_parse_in_place(stream: &[u8]) -> (u64, u64) {
 }
 
 /// Runs `operation` `REPEATS` times; returns each run's time and the errors of all of them.
-pub(crate) fn repeat(mut operation: impl FnMut() -> u64) -> (Vec<Duration>, u64) {
+fn repeat(mut operation: impl FnMut() -> u64) -> (Vec<Duration>, u64) {
     let mut times = Vec::with_capacity(REPEATS);
     let mut errors = 0;
     for _ in 0..REPEATS {
-        let started = Instant::now();
-        errors += black_box(operation());
-        times.push(started.elapsed());
+        let (time, failed) = timed(&mut operation);
+        errors += failed;
+        times.push(time);
     }
     (times, errors)
+}
+
+/// One timed run of `operation`: its time and the failures it returned.
+pub(crate) fn timed(operation: impl FnOnce() -> u64) -> (Duration, u64) {
+    let started = Instant::now();
+    let failed = black_box(operation());
+    (started.elapsed(), failed)
 }
 
 pub(crate) fn row(

@@ -297,12 +297,12 @@ impl EchoServer {
         self.fallback_reason.as_deref()
     }
 
-    /// Connections accepted so far.
     /// The cores the server's thread may run on (one, when it was pinned).
     pub fn cores(&self) -> &[usize] {
         &self.cores
     }
 
+    /// Connections accepted so far.
     pub fn connections_accepted(&self) -> u64 {
         self.connections.load(Ordering::Acquire)
     }

@@ -10,14 +10,14 @@
 //! On loopback the sender's system call also runs the receiving side (the sink's socket), so the figures are above
 //! what a network card's transmit path costs.
 
-use super::codec::{row, CodecRow, REPEATS};
+use super::codec::{row, timed, CodecRow, REPEATS};
 use crate::env::Environment;
 use crate::report::{group_digits, LatencySampling, Named, Report};
 use anyhow::{bail, Context};
 use crossline_net::feed::UdpFeedSender;
 use serde::Serialize;
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeedSendOptions {
@@ -170,11 +170,4 @@ pub fn run(options: &FeedSendOptions) -> anyhow::Result<FeedSendReport> {
         extra_rows,
     };
     Ok(FeedSendReport { report, rows })
-}
-
-/// One timed batch: its time and what it returned.
-fn timed(operation: impl FnOnce() -> u64) -> (Duration, u64) {
-    let started = Instant::now();
-    let failed = std::hint::black_box(operation());
-    (started.elapsed(), failed)
 }

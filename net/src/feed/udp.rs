@@ -53,8 +53,8 @@ pub struct SendOutcome {
 impl UdpFeedSender {
     /// One socket per destination, bound to `bind` (`0.0.0.0` is taken as `::` for an IPv6 destination) and
     /// connected to the destination. `bind`'s port must be 0 (an ephemeral port each) when there is more than one
-    /// destination. For multicast destinations, `multicast_ttl`
-    /// sets the hop limit (1 keeps packets on the local network) and loopback stays enabled.
+    /// destination. For multicast destinations, `multicast_ttl` sets the hop limit (1 keeps packets on the local
+    /// network) and loopback stays enabled.
     pub fn new(
         bind: SocketAddr,
         destinations: &[SocketAddr],
