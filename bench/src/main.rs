@@ -11,6 +11,7 @@ use crossline_bench::live::{HlogOptions, LiveOptions, ProgressOptions};
 use crossline_bench::modes::cluster_spawn::RaftTiming;
 use crossline_bench::modes::codec::{self, CodecOptions};
 use crossline_bench::modes::echo::{self, EchoBackend, EchoOptions, EchoServerOptions, Load};
+use crossline_bench::modes::echo_io::EchoIo;
 use crossline_bench::modes::engine::{self, EngineOptions};
 use crossline_bench::modes::failover::{self, FailoverOptions};
 use crossline_bench::modes::feed_send::{self, FeedSendOptions};
@@ -432,6 +433,12 @@ struct WireArgs {
     /// Slices of each side with --baseline interleaved.
     #[arg(long, default_value_t = wire::DEFAULT_SLICES)]
     slices: u32,
+    /// What the baseline's echo server does with each message besides echoing it: `bare` (nothing; the goal is
+    /// read against this one) or `journal-feed` (journals it with the appliance's journal and publishes it on a
+    /// UDP feed with the appliance's sender, as the gateway does with an order: a diagnostic that shows what that
+    /// I/O alone costs the tail).
+    #[arg(long, value_enum, default_value = "bare")]
+    echo_io: EchoIo,
     /// Skip the bare echo baseline (--baseline none).
     #[arg(long)]
     no_baseline: bool,
@@ -483,6 +490,7 @@ impl WireArgs {
             max,
             window,
             baseline,
+            echo_io: self.echo_io,
             slices: self.slices,
             response_timeout: seconds_arg("--response-timeout-s", self.response_timeout_s)?,
             keep_answers: self.answers_csv.is_some(),
@@ -528,6 +536,11 @@ struct EchoArgs {
     /// The echo server's reactor backend: auto | io_uring | epoll.
     #[arg(long, value_enum, default_value = "auto")]
     backend: EchoBackend,
+    /// What the server does with each message besides echoing it: `bare` (nothing), `journal` (journals it with
+    /// the appliance's journal before the echo), `feed` (publishes it in a datagram with the appliance's feed
+    /// sender after the echo) or `journal-feed` (both).
+    #[arg(long, value_enum, default_value = "bare")]
+    io: EchoIo,
     /// Send each message only after the previous response and time it from the actual send. For comparison
     /// only: it hides stalls (coordinated omission).
     #[arg(long)]
@@ -553,7 +566,10 @@ impl EchoArgs {
                 Load::OpenLoop
             },
             seed: self.seed,
-            server: EchoServerOptions::default(),
+            server: EchoServerOptions {
+                io: self.io,
+                ..EchoServerOptions::default()
+            },
             response_timeout: seconds_arg("--response-timeout-s", self.response_timeout_s)?,
         })
     }

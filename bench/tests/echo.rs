@@ -6,6 +6,7 @@
 use crossline_bench::modes::echo::{
     planned_messages, run, EchoBackend, EchoOptions, EchoServerOptions, Load,
 };
+use crossline_bench::modes::echo_io::EchoIo;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -72,7 +73,7 @@ fn a_50_ms_stall_shows_in_open_loop_p99_9_and_is_hidden_by_closed_loop() {
         server: EchoServerOptions {
             pause_once_after_messages: Some(2_000),
             pause_ms: 50,
-            core: None,
+            ..EchoServerOptions::default()
         },
         ..options(10_000, Duration::from_secs(1), load)
     };
@@ -144,4 +145,44 @@ fn impossible_options_are_refused() {
     assert!(run(&too_short).is_err());
     let no_messages = options(1, Duration::from_millis(10), Load::ClosedLoop);
     assert!(run(&no_messages).is_err());
+}
+
+/// The diagnostic echo that does the appliance's I/O: every message it echoes is journaled first (by the
+/// appliance's own journal writer) and published in a feed datagram after, and the report counts both.
+#[test]
+fn an_echo_with_the_appliances_journal_and_feed_journals_every_message() {
+    let _serial = serial();
+    let with_io = EchoOptions {
+        server: EchoServerOptions {
+            io: EchoIo::JournalFeed,
+            ..EchoServerOptions::default()
+        },
+        ..options(5_000, Duration::from_secs(1), Load::OpenLoop)
+    };
+    let run = run(&with_io).expect("the run completes");
+    let report = &run.report.report;
+    assert!(report.checks_passed(), "{}", report.render_table());
+    assert_eq!(run.report.messages_received, 5_000);
+    let json = serde_json::to_value(&run.report).expect("serializes");
+    assert_eq!(json["checks"]["journal"], "ok", "{json}");
+    assert_eq!(json["counters"]["records_journaled"].as_u64(), Some(5_000));
+    let packets = json["counters"]["feed_packets"].as_u64().unwrap_or(0);
+    assert!(
+        packets > 0 && packets <= 5_000,
+        "one datagram per poll that echoed something: {packets}"
+    );
+    assert!(report
+        .notes
+        .iter()
+        .any(|note| note.contains("echo with the appliance's journal and UDP feed")));
+
+    // The bare echo journals nothing and says nothing of it.
+    let bare = run_bare();
+    let json = serde_json::to_value(&bare.report).expect("serializes");
+    assert!(json["counters"].get("records_journaled").is_none());
+    assert!(json["checks"].get("journal").is_none());
+}
+
+fn run_bare() -> crossline_bench::modes::echo::EchoRun {
+    run(&options(5_000, Duration::from_millis(200), Load::OpenLoop)).expect("the run completes")
 }

@@ -25,6 +25,7 @@
 use crate::env::Environment;
 use crate::histogram::{latency_histogram, LatencyNs};
 use crate::live::{self, LiveOptions, LiveRecorder, LiveThread, ProgressOptions};
+use crate::modes::echo_io::{ApplianceIo, ApplianceIoStats, EchoIo};
 use crate::report::{group_digits, LatencySampling, Named, Report};
 use crate::rng::Rng;
 use crate::search::{RateTarget, StepMeasurement};
@@ -126,6 +127,8 @@ pub struct EchoServerOptions {
     /// Stall once, for `pause_ms`, as soon as this many messages have been received in total.
     pub pause_once_after_messages: Option<u64>,
     pub pause_ms: u64,
+    /// What the server does with each message besides echoing it.
+    pub io: EchoIo,
 }
 
 /// What `crossline-bench echo` was asked to do.
@@ -213,6 +216,8 @@ pub struct EchoServerStats {
     pub send_failures: u64,
     /// Connections closed for any reason but the peer closing or shutdown.
     pub abnormal_closes: u64,
+    /// The journal and the feed, with `EchoIo::JournalFeed`.
+    pub io: ApplianceIoStats,
 }
 
 struct Ready {
@@ -354,17 +359,18 @@ fn serve(
         .map_err(anyhow::Error::from)
         .and_then(|reactor| {
             let addr = reactor.local_addr().context("reading the bound address")?;
-            Ok((reactor, addr))
+            let io = ApplianceIo::open(options.io)?;
+            Ok((reactor, addr, io))
         });
-    let mut reactor = match bound {
-        Ok((reactor, addr)) => {
+    let (mut reactor, mut io) = match bound {
+        Ok((reactor, addr, io)) => {
             let _ = ready.send(Ok(Ready {
                 addr,
                 backend: reactor.backend(),
                 fallback_reason: reactor.fallback_reason().map(str::to_string),
                 cores: crate::placement::allowed_cores().unwrap_or_default(),
             }));
-            reactor
+            (reactor, io)
         }
         Err(error) => {
             let _ = ready.send(Err(error));
@@ -382,6 +388,7 @@ fn serve(
         SERVER_POLL_TIMEOUT
     };
     let mut stats = EchoServerStats::default();
+    let mut io_error: Option<anyhow::Error> = None;
     while !stop.load(Ordering::Acquire) {
         reactor
             .poll(poll_timeout, |conns, event| match event {
@@ -390,7 +397,15 @@ fn serve(
                     connections.fetch_add(1, Ordering::Release);
                 }
                 Event::Data(id, bytes) => {
+                    let before = stats.bytes_echoed;
                     stats.bytes_echoed += bytes.len() as u64;
+                    if let Some(io) = io.as_mut() {
+                        // The messages this chunk completes are journaled before their echo is queued.
+                        let messages = stats.bytes_echoed / message_bytes - before / message_bytes;
+                        if let Err(error) = io.on_messages(messages, stats.bytes_echoed) {
+                            io_error.get_or_insert(error);
+                        }
+                    }
                     if let Some(after_messages) = options.pause_once_after_messages {
                         if !stats.paused && stats.bytes_echoed / message_bytes >= after_messages {
                             stats.paused = true;
@@ -409,6 +424,16 @@ fn serve(
                 Event::Refused(..) => stats.abnormal_closes += 1,
             })
             .context("polling the echo server's reactor")?;
+        if let Some(io) = io.as_mut() {
+            io.after_poll();
+        }
+        if let Some(error) = io_error.take() {
+            return Err(error.context("the echo server's journal"));
+        }
+    }
+    if let Some(mut io) = io {
+        io.close()?;
+        stats.io = io.stats;
     }
     Ok(stats)
 }
@@ -856,6 +881,13 @@ fn build_report(
     counters.push("messages_received", outcome.received);
     counters.push("sends_late_over_10us", outcome.late_sends);
     counters.push("server_bytes_echoed", server.bytes_echoed);
+    if matches!(options.server.io, EchoIo::Journal | EchoIo::JournalFeed) {
+        counters.push("records_journaled", server.io.records_journaled);
+    }
+    if matches!(options.server.io, EchoIo::Feed | EchoIo::JournalFeed) {
+        counters.push("feed_packets", server.io.feed_packets);
+        counters.push("feed_packets_lost", server.io.feed_packets_lost);
+    }
 
     let mut checks = Named::new();
     checks.push(
@@ -878,7 +910,29 @@ fn build_report(
         },
     );
 
+    if matches!(options.server.io, EchoIo::Journal | EchoIo::JournalFeed) {
+        let echoed = server.bytes_echoed / options.message_bytes.max(1) as u64;
+        checks.push(
+            "journal",
+            if server.io.records_journaled == echoed {
+                "ok".to_string()
+            } else {
+                format!(
+                    "{} records for {echoed} messages echoed",
+                    server.io.records_journaled
+                )
+            },
+        );
+    }
+
     let mut notes = Vec::new();
+    if options.server.io != EchoIo::Bare {
+        notes.push(format!(
+            "the server is the {}: each message is journaled before its echo and/or published in a datagram \
+             after it, as the appliance's gateway does with an order",
+            options.server.io.describe()
+        ));
+    }
     if load == Load::ClosedLoop {
         notes.push(
             "closed loop: a stall in the server delays the sends after it instead of showing in their latency \

@@ -3,6 +3,7 @@
 pub mod cluster_spawn;
 pub mod codec;
 pub mod echo;
+pub mod echo_io;
 pub mod engine;
 pub mod failover;
 pub mod feed_send;

@@ -131,6 +131,7 @@ fn wire_options(options: &ReplicationOptions, addr: std::net::SocketAddr) -> Wir
         max: options.max,
         window: options.window,
         baseline: wire::BaselineSchedule::Off,
+        echo_io: crate::modes::echo_io::EchoIo::Bare,
         slices: wire::DEFAULT_SLICES,
         response_timeout: options.response_timeout,
         keep_answers: false,
