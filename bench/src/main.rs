@@ -450,9 +450,10 @@ struct WireArgs {
     /// and whether they come in bursts.
     #[arg(long, value_name = "FILE.csv")]
     answers_csv: Option<PathBuf>,
-    /// Where the client and the server run: `split` (the client on the first core this process may use; the
-    /// spawned appliance's gateway and the echo baseline's server on the last; the default with --spawn in open
-    /// loop on two cores or more) or `float` (nothing pinned; the default with --connect or --max).
+    /// Where the client and the server run: `split` (the spawned appliance's gateway and the echo baseline's
+    /// server on the core this process may use that has taken the fewest device interrupts, the last on a tie; the
+    /// client on the first other one; the default with --spawn in open loop on two cores or more) or `float`
+    /// (nothing pinned; the default with --connect or --max).
     #[arg(long, value_enum)]
     placement: Option<Placement>,
 }

@@ -3,6 +3,13 @@
 //! thread alike, so both sides of the p99 ratio run in the same layout. Every other thread (the appliance's
 //! follower, flusher and feed threads, the bench's helpers) floats. `float` pins nothing.
 //!
+//! The server's core is the one that has taken the fewest device interrupts (the numbered lines of
+//! `/proc/interrupts`), the last core on a tie. A device's interrupt and the softirq work after it (a disk's
+//! completions: the journal's syncs) run on the core its affinity names, whatever runs there; a guest may not be
+//! allowed to move them (a virtio disk's queue interrupt is managed by the kernel). On the reference box every
+//! completion of the disk lands on cpu 1, and the gateway on cpu 0 had fewer slow answers than on cpu 1 in six
+//! pairs of seven (BENCHMARKS.md). The client is busy less of the time, so it absorbs them with less queueing.
+//!
 //! Why split is the default for a spawned appliance in open loop: on a box with two vCPUs and both threads
 //! floating, the scheduler now and then stacks the gateway behind the spinning client on one vCPU while the other
 //! runs the appliance's short background turns or idles, and the answers of those milliseconds wait
@@ -15,7 +22,8 @@ use std::marker::PhantomData;
 /// How the run places the client and the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Placement {
-    /// The client on the first core this process may use, the server on the last.
+    /// The server on the core this process may use that has taken the fewest device interrupts (the last on a
+    /// tie), the client on the first other one.
     Split,
     /// No pinning: the scheduler places every thread.
     Float,
@@ -50,13 +58,64 @@ fn cores_in(set: &libc::cpu_set_t) -> Vec<usize> {
         .collect()
 }
 
-/// The first and the last core the calling thread may use; None with fewer than two.
+/// The two cores of a split run among those the calling thread may use (`choose_split`); None with fewer than two.
 pub fn split_cores() -> io::Result<Option<SplitCores>> {
     let cores = allowed_cores()?;
-    Ok(match (cores.first(), cores.last()) {
-        (Some(&client), Some(&server)) if client != server => Some(SplitCores { client, server }),
-        _ => None,
-    })
+    Ok(choose_split(
+        &cores,
+        device_interrupts_per_core().as_deref(),
+    ))
+}
+
+/// The server on the core of `cores` with the fewest device interrupts in `interrupts` (indexed by cpu; the last
+/// core on a tie, and when they are unknown), the client on the first other core; None with fewer than two cores.
+fn choose_split(cores: &[usize], interrupts: Option<&[u64]>) -> Option<SplitCores> {
+    if cores.len() < 2 {
+        return None;
+    }
+    let taken = |cpu: usize| {
+        interrupts
+            .and_then(|counts| counts.get(cpu))
+            .copied()
+            .unwrap_or(0)
+    };
+    // `min_by_key` keeps the first of equal keys: walking from the last core, a tie goes to the later core.
+    let server = cores.iter().rev().copied().min_by_key(|&cpu| taken(cpu))?;
+    let client = cores.iter().copied().find(|&cpu| cpu != server)?;
+    Some(SplitCores { client, server })
+}
+
+/// Device interrupts each core has taken since boot (the numbered lines of `/proc/interrupts`; the local timer,
+/// rescheduling and other per-core lines are not devices), indexed by cpu number; None when the file cannot be
+/// read or its header parsed.
+pub fn device_interrupts_per_core() -> Option<Vec<u64>> {
+    let text = std::fs::read_to_string("/proc/interrupts").ok()?;
+    parse_device_interrupts(&text)
+}
+
+fn parse_device_interrupts(text: &str) -> Option<Vec<u64>> {
+    let mut lines = text.lines();
+    let columns: Vec<usize> = lines
+        .next()?
+        .split_whitespace()
+        .map(|name| name.strip_prefix("CPU")?.parse().ok())
+        .collect::<Option<_>>()?;
+    let mut counts = vec![0u64; columns.iter().max()? + 1];
+    for line in lines {
+        let Some((label, fields)) = line.split_once(':') else {
+            continue;
+        };
+        if label.trim().parse::<u32>().is_err() {
+            continue;
+        }
+        for (&cpu, field) in columns.iter().zip(fields.split_whitespace()) {
+            let Ok(count) = field.parse::<u64>() else {
+                break;
+            };
+            counts[cpu] = counts[cpu].saturating_add(count);
+        }
+    }
+    Some(counts)
 }
 
 fn current_mask() -> io::Result<libc::cpu_set_t> {
@@ -169,14 +228,81 @@ mod tests {
         .unwrap();
     }
 
+    const INTERRUPTS: &str = "\
+           CPU0       CPU1       CPU2
+ 24:          1          0          0  IO-APIC   5-edge      ACPI:Ged
+ 36:          0     809454          3  PCI-MSIX-0000:00:02.0   1-edge      virtio1-req.0
+ 41:       3437          0        100  PCI-MSIX-0000:00:04.0   1-edge      virtio3-rx
+NMI:          0          0          0   Non-maskable interrupts
+LOC:    5129041    5929131         10   Local timer interrupts
+ERR:          0
+";
+
     #[test]
-    fn split_takes_the_first_and_the_last_core_and_needs_two() {
+    fn device_interrupts_are_the_numbered_lines_summed_per_cpu() {
+        assert_eq!(
+            parse_device_interrupts(INTERRUPTS),
+            Some(vec![3438, 809454, 103])
+        );
+        assert_eq!(parse_device_interrupts("no header\n 1: 2 3\n"), None);
+        assert!(
+            device_interrupts_per_core().is_some(),
+            "this kernel has /proc/interrupts"
+        );
+    }
+
+    #[test]
+    fn the_server_goes_where_the_fewest_device_interrupts_land() {
+        let counts = parse_device_interrupts(INTERRUPTS).unwrap();
+        // The disk's interrupts land on cpu 1: the server takes cpu 0, the client cpu 1.
+        assert_eq!(
+            choose_split(&[0, 1], Some(&counts)),
+            Some(SplitCores {
+                client: 1,
+                server: 0
+            })
+        );
+        assert_eq!(
+            choose_split(&[0, 1, 2], Some(&counts)),
+            Some(SplitCores {
+                client: 0,
+                server: 2
+            })
+        );
+        // A tie, or nothing known: the server on the last core, the client on the first.
+        assert_eq!(
+            choose_split(&[0, 1, 2], Some(&[5, 9, 5])),
+            Some(SplitCores {
+                client: 0,
+                server: 2
+            })
+        );
+        assert_eq!(
+            choose_split(&[2, 5], None),
+            Some(SplitCores {
+                client: 2,
+                server: 5
+            })
+        );
+        // A core beyond the counts has taken none.
+        assert_eq!(
+            choose_split(&[1, 7], Some(&counts)),
+            Some(SplitCores {
+                client: 1,
+                server: 7
+            })
+        );
+        assert_eq!(choose_split(&[3], Some(&counts)), None);
+        assert_eq!(choose_split(&[], None), None);
+    }
+
+    #[test]
+    fn split_takes_two_different_allowed_cores_and_needs_two() {
         std::thread::spawn(|| {
             let cores = allowed_cores().unwrap();
             match split_cores().unwrap() {
                 Some(split) => {
-                    assert_eq!(split.client, cores[0]);
-                    assert_eq!(split.server, *cores.last().unwrap());
+                    assert!(cores.contains(&split.client) && cores.contains(&split.server));
                     assert_ne!(split.client, split.server);
                 }
                 None => assert_eq!(cores.len(), 1),

@@ -1651,16 +1651,36 @@ fn describe_layout(
     };
     match split {
         Some(cores) => format!(
-            "{}: client on cpu {}, echo server on cpu {}, {gateway}; other threads float",
+            "{}: client on cpu {}, echo server on cpu {} (the fewest device interrupts{}), {gateway}; other threads \
+             float",
             placement.name(),
             cores.client,
-            cores.server
+            cores.server,
+            describe_interrupts(&[cores.server, cores.client])
         ),
         None => format!(
             "{}: nothing pinned by the bench, {gateway}",
             placement.name()
         ),
     }
+}
+
+/// ": cpu 0 5,700, cpu 1 809,454 since boot": the device interrupts `cpus` have taken; empty when
+/// /proc/interrupts cannot be read.
+fn describe_interrupts(cpus: &[usize]) -> String {
+    let Some(counts) = placement::device_interrupts_per_core() else {
+        return String::new();
+    };
+    let taken: Vec<String> = cpus
+        .iter()
+        .map(|&cpu| {
+            format!(
+                "cpu {cpu} {}",
+                group_digits(counts.get(cpu).copied().unwrap_or(0))
+            )
+        })
+        .collect();
+    format!(": {} since boot", taken.join(", "))
 }
 
 /// Pins the calling thread (the client) to the client's core of a split run, until the guard is dropped.
