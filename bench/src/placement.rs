@@ -7,8 +7,8 @@
 //! `/proc/interrupts`), the last core on a tie. A device's interrupt and the softirq work after it (a disk's
 //! completions: the journal's syncs) run on the core its affinity names, whatever runs there; a guest may not be
 //! allowed to move them (a virtio disk's queue interrupt is managed by the kernel). On the reference box every
-//! completion of the disk lands on cpu 1, and the gateway on cpu 0 had fewer slow answers than on cpu 1 in six
-//! pairs of seven (BENCHMARKS.md). The client is busy less of the time, so it absorbs them with less queueing.
+//! completion of the disk lands on cpu 1, and the gateway on cpu 0 had fewer slow answers than on cpu 1 in ten
+//! pairs of thirteen (BENCHMARKS.md). The client is busy less of the time, so it absorbs them with less queueing.
 //!
 //! Why split is the default for a spawned appliance in open loop: on a box with two vCPUs and both threads
 //! floating, the scheduler now and then stacks the gateway behind the spinning client on one vCPU while the other
