@@ -24,6 +24,20 @@ pub fn journal_thread_is_background(thread: JournalThread) -> bool {
     }
 }
 
+/// Ends a background thread's turn on its core while it still has work: the thread yields, so that a busy thread
+/// it took the core from (the gateway, or a client beside the appliance) runs again, and it resumes at the next
+/// yield or tick.
+///
+/// A background thread that never yields works off everything that queued while it waited in one turn: at
+/// 100,000 orders/s that was 64-128 us for the follower (about 190 times a second) and 32-64 us for the TCP feed,
+/// each a hole in the gateway's core that the orders behind it queue across (BENCHMARKS.md). Turns of about 20 us
+/// leave holes that short. On a core of its own the yield returns at once. A thread far behind (the follower by
+/// thousands of records, the TCP feed with its ring filling) keeps the core until it is closer.
+#[inline]
+pub fn end_turn() {
+    std::thread::yield_now();
+}
+
 /// Gives `thread` the scheduling policy of background threads under `policy` (nothing under `Normal`). Threads it
 /// creates afterwards inherit the policy.
 pub fn apply(thread: libc::pthread_t, policy: BackgroundPolicy) -> io::Result<()> {

@@ -153,6 +153,14 @@ pub fn start(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Option<Fe
     }
 }
 
+/// Messages from the gateway taken per turn on the core, at most: with more waiting, the thread gives its core back
+/// after each such batch (`background::end_turn`), about 20 us of work at this size.
+const TURN_MESSAGES_MAX: u64 = 128;
+
+/// With this many messages or more still waiting, the thread keeps its core until fewer are: short turns must not
+/// let the ring from the gateway fill (a full ring makes the TCP feed stale), nor the subscribers fall far behind.
+const KEEP_CORE_WAITING_MESSAGES: u64 = (FEED_RING_SLOTS / 64) as u64;
+
 fn run(
     mut server: FeedServer,
     mut from_gateway: Consumer<FeedMessage>,
@@ -162,7 +170,7 @@ fn run(
     let mut stale_reported = false;
     loop {
         let stopping = stop.load(Ordering::Acquire);
-        let available = from_gateway.available();
+        let available = from_gateway.available().min(TURN_MESSAGES_MAX);
         for offset in 0..available {
             let Some(item) = from_gateway.peek(offset) else {
                 break;
@@ -185,6 +193,9 @@ fn run(
             Duration::from_millis(1)
         };
         let _ = server.poll(wait);
+        if available == TURN_MESSAGES_MAX && from_gateway.available() < KEEP_CORE_WAITING_MESSAGES {
+            super::background::end_turn();
+        }
         metrics::set(
             &metrics.gateway.feed_tcp_subscribers,
             server.stats().stream_subscribers,
