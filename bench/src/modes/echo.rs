@@ -216,7 +216,7 @@ pub struct EchoServerStats {
     pub send_failures: u64,
     /// Connections closed for any reason but the peer closing or shutdown.
     pub abnormal_closes: u64,
-    /// The journal and the feed, with `EchoIo::JournalFeed`.
+    /// What the journal and the feed did (zero for the bare echo).
     pub io: ApplianceIoStats,
 }
 

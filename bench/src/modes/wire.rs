@@ -193,7 +193,7 @@ pub struct WireOptions {
     /// How the echo baseline is measured, if at all.
     pub baseline: BaselineSchedule,
     /// What the baseline's echo server does besides echoing: nothing (the goal's baseline), or the appliance's
-    /// journal and UDP feed (a diagnostic: what that I/O alone costs the tail).
+    /// journal, UDP feed or both (a diagnostic: what that I/O alone costs the tail).
     pub echo_io: EchoIo,
     /// Slices of each side in an interleaved run (at least 1, at most one message each).
     pub slices: u32,
@@ -1244,7 +1244,8 @@ pub struct WireReport {
     pub echo_message_bytes: usize,
     /// "interleaved", "before" or "none" (`BaselineSchedule`).
     pub baseline_schedule: String,
-    /// What the baseline's echo server did besides echoing: `bare` (the goal's baseline) or `journal-feed`.
+    /// What the baseline's echo server did besides echoing: `bare` (the goal's baseline), `journal`, `feed` or
+    /// `journal-feed` (`EchoIo`).
     pub echo_io: String,
     /// The echo runs the baseline adds up: the slices of an interleaved run, 1 before, None without a baseline.
     pub baseline_slices: Option<u32>,
