@@ -434,9 +434,9 @@ struct WireArgs {
     #[arg(long, default_value_t = wire::DEFAULT_SLICES)]
     slices: u32,
     /// What the baseline's echo server does with each message besides echoing it: `bare` (nothing; the goal is
-    /// read against this one) or `journal-feed` (journals it with the appliance's journal and publishes it on a
-    /// UDP feed with the appliance's sender, as the gateway does with an order: a diagnostic that shows what that
-    /// I/O alone costs the tail).
+    /// read against this one), `journal` (journals it with the appliance's journal before the echo), `feed`
+    /// (publishes it in a datagram with the appliance's feed sender after the echo) or `journal-feed` (both), as
+    /// the gateway does with an order: a diagnostic that shows what that I/O alone costs the tail.
     #[arg(long, value_enum, default_value = "bare")]
     echo_io: EchoIo,
     /// Skip the bare echo baseline (--baseline none).

@@ -14,7 +14,8 @@
 use anyhow::Context;
 use crossline_engine::{Command, CommandBody};
 use crossline_journal::{FsyncPolicy, JournalConfig, JournalWriter};
-use crossline_net::feed::UdpFeedSender;
+use crossline_net::feed::{PublisherConfig, UdpFeedSender};
+use crossline_net::{itch, moldudp64};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 
 /// What the echo server does with a message besides echoing it.
@@ -52,16 +53,10 @@ impl EchoIo {
     }
 }
 
-/// Segment size of the journal: the example configuration's.
-const SEGMENT_BYTES: u64 = 256 * 1024 * 1024;
-/// The journal's group-commit interval: the example configuration's.
+/// The journal's group-commit interval: the example configuration's (its segment size is the journal's default).
 const FSYNC_INTERVAL_MS: u32 = 10;
-/// A MoldUDP64 packet header.
-const MOLD_HEADER_BYTES: usize = 20;
-/// One ITCH Add Order in a MoldUDP64 packet: its 2-byte length and 36 bytes.
-const FEED_MESSAGE_BYTES: usize = 38;
-/// The appliance's default largest feed packet.
-const FEED_PACKET_BYTES_MAX: usize = 1_400;
+/// One ITCH Add Order in a MoldUDP64 packet, with its length field.
+const FEED_MESSAGE_BYTES: usize = moldudp64::MESSAGE_LENGTH_BYTES + itch::AddOrder::BYTES;
 
 /// The journal and the feed of one echo server.
 pub struct ApplianceIo {
@@ -111,7 +106,7 @@ impl ApplianceIo {
             next_seq: 1,
             messages_this_poll: 0,
             messages_waiting: 0,
-            packet: vec![0; FEED_PACKET_BYTES_MAX],
+            packet: vec![0; PublisherConfig::default().max_packet_bytes],
             stats: ApplianceIoStats::default(),
         }))
     }
@@ -145,11 +140,11 @@ impl ApplianceIo {
     /// poll's messages for the next.
     pub fn after_poll(&mut self) {
         if let Some((feed, _)) = &self.feed {
-            let per_packet = (FEED_PACKET_BYTES_MAX - MOLD_HEADER_BYTES) / FEED_MESSAGE_BYTES;
+            let per_packet = (self.packet.len() - moldudp64::HEADER_BYTES) / FEED_MESSAGE_BYTES;
             let mut left = self.messages_waiting;
             while left > 0 {
                 let count = left.min(per_packet);
-                let bytes = MOLD_HEADER_BYTES + count * FEED_MESSAGE_BYTES;
+                let bytes = moldudp64::HEADER_BYTES + count * FEED_MESSAGE_BYTES;
                 let outcome = feed.send(&self.packet[..bytes]);
                 self.stats.feed_packets += 1;
                 self.stats.feed_packets_lost += u64::from(outcome.lost);
@@ -176,7 +171,6 @@ fn open_journal() -> anyhow::Result<(JournalWriter, tempfile::TempDir)> {
         .tempdir()
         .context("creating the echo journal's directory")?;
     let config = JournalConfig {
-        segment_bytes: SEGMENT_BYTES,
         fsync: FsyncPolicy::IntervalMs(FSYNC_INTERVAL_MS),
         first_seq: 1,
         ..JournalConfig::default()

@@ -1652,8 +1652,7 @@ fn describe_layout(
     };
     match split {
         Some(cores) => format!(
-            "{}: client on cpu {}, echo server on cpu {} (the fewest device interrupts{}), {gateway}; other threads \
-             float",
+            "{}: client on cpu {}, echo server on cpu {}{}, {gateway}; other threads float",
             placement.name(),
             cores.client,
             cores.server,
@@ -1666,8 +1665,8 @@ fn describe_layout(
     }
 }
 
-/// ": cpu 0 5,700, cpu 1 809,454 since boot": the device interrupts `cpus` have taken; empty when
-/// /proc/interrupts cannot be read.
+/// " (the fewest device interrupts: cpu 0 5,700, cpu 1 809,454 since boot)": why the server has its core; empty when
+/// /proc/interrupts cannot be read (the split then took the last core).
 fn describe_interrupts(cpus: &[usize]) -> String {
     let Some(counts) = placement::device_interrupts_per_core() else {
         return String::new();
@@ -1681,7 +1680,10 @@ fn describe_interrupts(cpus: &[usize]) -> String {
             )
         })
         .collect();
-    format!(": {} since boot", taken.join(", "))
+    format!(
+        " (the fewest device interrupts: {} since boot)",
+        taken.join(", ")
+    )
 }
 
 /// Pins the calling thread (the client) to the client's core of a split run, until the guard is dropped.

@@ -70,7 +70,7 @@ impl UdpFeedSender {
                 ),
             ));
         }
-        let mut sockets = Vec::with_capacity(destinations.len());
+        let mut opened = Vec::with_capacity(destinations.len());
         for &address in destinations {
             // The wildcard address of IPv4 stands for "any" in the destination's own family.
             let local = match (bind, address) {
@@ -86,14 +86,14 @@ impl UdpFeedSender {
             }
             let unconnected = socket.connect(address).err().map(|error| error.to_string());
             socket.set_nonblocking(true)?;
-            sockets.push(Destination {
+            opened.push(Destination {
                 socket,
                 address,
                 unconnected,
             });
         }
         Ok(UdpFeedSender {
-            destinations: sockets,
+            destinations: opened,
         })
     }
 
